@@ -1,0 +1,265 @@
+/**
+ * @module
+ * One PGlite instance and the rules for sharing it. PGlite is a single Postgres session, so every user of it
+ * (a wire-protocol connection, an HTTP request) first takes a {@link Lease}: leases are granted one at a time, in
+ * arrival order. Each user has an {@link EngineSession} holding its session settings; granting a lease switches the
+ * engine to that session's settings, so a `SET` made by one connection is never seen by another.
+ */
+import fs from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { ensureTemplate } from './template.js';
+import { lastReadyStatus, query, readError, readRows, type ErrorFields, type TransactionStatus } from './protocol.js';
+
+export type Persistence = 'persistent' | 'memory';
+
+export type EngineOptions = {
+  readonly label: string;
+  /** A folder for a persistent database; omitted for an in-memory one. */
+  readonly dataDir?: string;
+  readonly log?: (line: string) => void;
+};
+
+/** Settings that Postgres reports to clients with ParameterStatus when they change. */
+export const REPORTED_SETTINGS = [
+  'application_name', 'client_encoding', 'DateStyle', 'IntervalStyle', 'TimeZone', 'standard_conforming_strings',
+  'search_path',
+] as const;
+
+/** A database error from PGlite, with the Postgres fields. */
+export class EngineError extends Error {
+  readonly fields: ErrorFields;
+  constructor(fields: ErrorFields) {
+    super(fields.message);
+    this.name = 'EngineError';
+    this.fields = fields;
+  }
+}
+
+let nextSessionId = 1;
+
+/** The state one user of the engine keeps between its leases. */
+export class EngineSession {
+  readonly id = nextSessionId++;
+  /** Session-level settings (name -> value) that differ from the engine's defaults. */
+  settings = new Map<string, string>();
+  /** Temporary relations this session created, dropped when it closes. */
+  readonly tempRelations = new Set<string>();
+
+  constructor(settings: Iterable<[string, string]> = []) {
+    for (const [name, value] of settings) this.settings.set(name, value);
+  }
+}
+
+/** Exclusive use of the engine, from {@link Engine.acquire} until {@link Lease.release}. */
+export type Lease = {
+  readonly session: EngineSession;
+  /** Runs wire-protocol messages and returns the backend's raw answer. */
+  exec(messages: Uint8Array): Uint8Array;
+  /** Runs a simple query for the gateway's own bookkeeping; throws {@link EngineError} on failure. */
+  run(sql: string): Array<Array<string | null>>;
+  /** Runs `COPY ... FROM '/dev/blob'` with `data` as the file. */
+  copyFrom(sql: string, data: Uint8Array): Promise<number>;
+  /** The PGlite instance, for the HTTP endpoint's typed queries. */
+  readonly pglite: PGlite;
+  /** Reads the session's settings back after it may have changed them; returns the reported ones that changed. */
+  captureSettings(): Map<string, string>;
+  /** The current transaction status, read with an empty query. */
+  transactionStatus(): TransactionStatus;
+  release(): void;
+};
+
+type Waiter = { session: EngineSession; grant: (lease: Lease) => void; reject: (error: unknown) => void };
+
+export class Engine {
+  readonly label: string;
+  readonly pglite: PGlite;
+  readonly serverVersion: string;
+  /** Default values of the reported settings, sent to every new connection. */
+  readonly defaults: ReadonlyMap<string, string>;
+  #queue: Waiter[] = [];
+  #owner: EngineSession | undefined;
+  #applied = new Map<string, string>();
+  #notificationListeners = new Set<(channel: string, payload: string, pid: number) => void>();
+  #closed = false;
+  #log: (line: string) => void;
+
+  private constructor(label: string, pglite: PGlite, serverVersion: string, defaults: Map<string, string>, log: (line: string) => void) {
+    this.label = label;
+    this.pglite = pglite;
+    this.serverVersion = serverVersion;
+    this.defaults = defaults;
+    this.#log = log;
+    pglite.onNotification((channel, payload) => this.emitNotification(channel, payload, 0));
+  }
+
+  /** Opens a database: a persistent one in `dataDir` (copied from the template when new), or an in-memory one. */
+  static async open(options: EngineOptions): Promise<Engine> {
+    const log = options.log ?? (() => undefined);
+    const template = await ensureTemplate();
+    let pglite: PGlite;
+    if (options.dataDir) {
+      if (!fs.existsSync(`${options.dataDir}/PG_VERSION`)) {
+        fs.rmSync(options.dataDir, { recursive: true, force: true });
+        fs.cpSync(template.dir, options.dataDir, { recursive: true });
+        log(`${options.label}: new database created from the template`);
+      }
+      pglite = await PGlite.create({ dataDir: options.dataDir });
+    } else {
+      pglite = await PGlite.create({ loadDataDir: new Blob([fs.readFileSync(template.tarball)]) });
+    }
+    const names = REPORTED_SETTINGS.map((name) => `'${name}'`).join(',');
+    const rows = readRows(pglite.execProtocolRawSync(query(`SELECT name, setting FROM pg_settings WHERE name IN (${names})`)));
+    const defaults = new Map(rows.map(([name, value]) => [name!, value ?? '']));
+    const version = readRows(pglite.execProtocolRawSync(query('SHOW server_version')))[0]?.[0] ?? '';
+    return new Engine(options.label, pglite, version, defaults, log);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** How many users wait for the engine right now. */
+  get waiting(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Waits for exclusive use of the engine, first come first served. Rejects if `signal` aborts while waiting
+   * (a cancel request) or the engine closes.
+   */
+  acquire(session: EngineSession, signal?: AbortSignal): Promise<Lease> {
+    if (this.#closed) return Promise.reject(new Error(`${this.label} database is shut down`));
+    if (!this.#owner && this.#queue.length === 0) return Promise.resolve(this.#grant(session));
+    return new Promise<Lease>((resolve, reject) => {
+      const waiter: Waiter = { session, grant: resolve, reject };
+      this.#queue.push(waiter);
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const index = this.#queue.indexOf(waiter);
+          if (index >= 0) {
+            this.#queue.splice(index, 1);
+            reject(signal.reason);
+          }
+        },
+        { once: true },
+      );
+    });
+  }
+
+  #grant(session: EngineSession): Lease {
+    this.#owner = session;
+    let released = false;
+    const lease: Lease = {
+      session,
+      pglite: this.pglite,
+      exec: (messages) => {
+        if (released) throw new Error('lease already released');
+        return this.pglite.execProtocolRawSync(messages);
+      },
+      run: (sql) => {
+        const output = this.pglite.execProtocolRawSync(query(sql));
+        const error = readError(output);
+        if (error) throw new EngineError(error);
+        return readRows(output);
+      },
+      copyFrom: async (sql, data) => {
+        try {
+          const result = await this.pglite.query(sql, [], { blob: new Blob([data as Uint8Array<ArrayBuffer>]) });
+          return result.affectedRows ?? 0;
+        } catch (error) {
+          throw toEngineError(error);
+        }
+      },
+      captureSettings: () => this.#captureSettings(session),
+      transactionStatus: () => lastReadyStatus(this.pglite.execProtocolRawSync(query(''))) ?? 0x49,
+      release: () => {
+        if (released) return;
+        released = true;
+        this.#owner = undefined;
+        this.#next();
+      },
+    };
+    try {
+      this.#switchTo(session);
+    } catch (error) {
+      this.#log(`${this.label}: could not restore the settings of session ${session.id}: ${String(error)}`);
+      session.settings = new Map(this.#applied);
+    }
+    return lease;
+  }
+
+  #next(): void {
+    const waiter = this.#queue.shift();
+    if (waiter) waiter.grant(this.#grant(waiter.session));
+  }
+
+  /** Makes the engine's session settings those of `session`, touching only what differs. */
+  #switchTo(session: EngineSession): void {
+    const statements: string[] = [];
+    for (const name of this.#applied.keys()) {
+      if (!session.settings.has(name)) statements.push(`RESET ${quoteIdent(name)}`);
+    }
+    const assignments: string[] = [];
+    for (const [name, value] of session.settings) {
+      if (this.#applied.get(name) !== value) assignments.push(`set_config(${quoteLiteral(name)}, ${quoteLiteral(value)}, false)`);
+    }
+    if (assignments.length) statements.push(`SELECT ${assignments.join(', ')}`);
+    if (statements.length === 0) return;
+    const output = this.pglite.execProtocolRawSync(query(statements.join('; ')));
+    this.#applied = new Map(session.settings);
+    const error = readError(output);
+    if (error) throw new EngineError(error);
+  }
+
+  #captureSettings(session: EngineSession): Map<string, string> {
+    const rows = readRows(this.pglite.execProtocolRawSync(query("SELECT name, setting FROM pg_settings WHERE source = 'session'")));
+    const before = new Map([...this.defaults, ...session.settings]);
+    session.settings = new Map(rows.map(([name, value]) => [name!, value ?? '']));
+    this.#applied = new Map(session.settings);
+    const changed = new Map<string, string>();
+    for (const name of this.defaults.keys()) {
+      const now = session.settings.get(name) ?? this.defaults.get(name)!;
+      if (before.get(name) !== now) changed.set(name, now);
+    }
+    return changed;
+  }
+
+  /** Registers a listener for NOTIFY deliveries (from any front door); returns its remover. */
+  onNotification(listener: (channel: string, payload: string, pid: number) => void): () => void {
+    this.#notificationListeners.add(listener);
+    return () => this.#notificationListeners.delete(listener);
+  }
+
+  emitNotification(channel: string, payload: string, pid: number): void {
+    for (const listener of this.#notificationListeners) listener(channel, payload, pid);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const waiter of this.#queue.splice(0)) waiter.reject(new Error(`${this.label} database is shut down`));
+    await this.pglite.close();
+  }
+}
+
+function toEngineError(error: unknown): Error {
+  const fields = error as Partial<ErrorFields> & { severity?: string };
+  if (error instanceof Error && typeof fields.code === 'string') {
+    const plain: ErrorFields = { severity: fields.severity ?? 'ERROR', code: fields.code, message: error.message };
+    for (const key of ['detail', 'hint', 'position', 'where', 'schema', 'table', 'column', 'constraint'] as const) {
+      const value = (error as unknown as Record<string, unknown>)[key];
+      if (typeof value === 'string') plain[key] = value;
+    }
+    return new EngineError(plain);
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+export function quoteLiteral(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}

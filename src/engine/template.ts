@@ -1,0 +1,71 @@
+/**
+ * @module
+ * A pre-initialised data directory, so that no server runs initdb (4-6 s in WebAssembly) at its first start:
+ * `npm run build` creates it once beside the compiled code, and a new server copies it (well under a second).
+ * If it is missing (a copy of pgdev built without it), it is created once under the user's data folder.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { stateRoot } from '../state/paths.js';
+
+const BUNDLED = fileURLToPath(new URL('../../template', import.meta.url));
+
+export type Template = { readonly dir: string; readonly tarball: string };
+
+function templateAt(root: string): Template {
+  return { dir: path.join(root, 'pgdata'), tarball: path.join(root, 'pgdata.tar') };
+}
+
+function isComplete(template: Template): boolean {
+  return fs.existsSync(path.join(template.dir, 'PG_VERSION')) && fs.existsSync(template.tarball);
+}
+
+/** Runs initdb once into `root`, writing the directory and its tarball; safe against a concurrent builder. */
+export async function buildTemplate(root: string): Promise<Template> {
+  const target = templateAt(root);
+  if (isComplete(target)) return target;
+  const staging = `${root}.${process.pid}.tmp`;
+  fs.rmSync(staging, { recursive: true, force: true });
+  const built = templateAt(staging);
+  fs.mkdirSync(staging, { recursive: true });
+  const pg = await PGlite.create({ dataDir: built.dir });
+  try {
+    const tarball = await pg.dumpDataDir('none');
+    fs.writeFileSync(built.tarball, Buffer.from(await tarball.arrayBuffer()));
+  } finally {
+    await pg.close();
+  }
+  fs.mkdirSync(path.dirname(root), { recursive: true });
+  try {
+    fs.renameSync(staging, root);
+  } catch (error) {
+    // Another process finished first: use theirs.
+    fs.rmSync(staging, { recursive: true, force: true });
+    if (!isComplete(target)) throw error;
+  }
+  return target;
+}
+
+/** The template to start new databases from, building it on first use if pgdev was installed without one. */
+export async function ensureTemplate(): Promise<Template> {
+  const bundled = templateAt(BUNDLED);
+  if (isComplete(bundled)) return bundled;
+  return buildTemplate(path.join(path.dirname(stateRoot()), `template-pglite-${PGLITE_VERSION}`));
+}
+
+/** The PGlite version in use: a template is only valid for the PGlite that wrote it. */
+export const PGLITE_VERSION: string = (() => {
+  // The package does not export its package.json; find it above its entry point.
+  let dir = path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).version as string;
+})();
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+  const started = Date.now();
+  await buildTemplate(BUNDLED);
+  console.log(`pgdev: database template ready in ${BUNDLED} (${Date.now() - started} ms)`);
+}

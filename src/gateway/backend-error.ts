@@ -1,0 +1,42 @@
+/**
+ * @module
+ * Every ErrorResponse the gateway writes itself goes through {@link backendError}, with a real SQLSTATE.
+ * @see https://www.postgresql.org/docs/current/protocol-error-fields.html
+ * @see https://www.postgresql.org/docs/current/errcodes-appendix.html
+ */
+import { Backend, message } from '../engine/protocol.js';
+
+export const SqlState = {
+  ProtocolViolation: '08P01',
+  TooManyConnections: '53300',
+  AdminShutdown: '57P01',
+  QueryCanceled: '57014',
+  IdleInTransactionTimeout: '25P03',
+  FeatureNotSupported: '0A000',
+  InternalError: 'XX000',
+  ProgramLimitExceeded: '54000',
+} as const;
+export type SqlState = (typeof SqlState)[keyof typeof SqlState];
+
+export type BackendErrorFields = {
+  severity: 'ERROR' | 'FATAL';
+  code: SqlState | string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  position?: string;
+};
+
+const FIELD_CODES = { severity: 'S', code: 'C', message: 'M', detail: 'D', hint: 'H', position: 'P' } as const;
+
+/** Encodes an ErrorResponse. A FATAL one must be followed by closing that client's connection. */
+export function backendError(fields: BackendErrorFields): Buffer {
+  const parts: string[] = [];
+  for (const [key, code] of Object.entries(FIELD_CODES)) {
+    const value = fields[key as keyof BackendErrorFields];
+    if (value !== undefined) parts.push(code + value);
+  }
+  // 'V' is the non-localised severity that modern clients read first.
+  parts.splice(1, 0, `V${fields.severity}`);
+  return message(Backend.ErrorResponse, ...parts, [0]);
+}

@@ -1,0 +1,51 @@
+/**
+ * @module
+ * The start of a connection, up to AuthenticationOk, is pg-gateway's job: SSL negotiation (answered "N", so
+ * `sslmode=prefer` carries on in plain text), the StartupMessage, the protocol version check and authentication
+ * (trust: any user, password and database name are served by the one database behind the port). Once the client
+ * is authenticated, pg-gateway is detached and the session takes over the byte stream.
+ * @see https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
+ */
+import { PostgresConnection, type ClientParameters } from 'pg-gateway';
+
+/** Request codes of the initial packets pg-gateway does not handle itself. */
+export const StartupCode = {
+  CancelRequest: 80877102,
+  GssEncRequest: 80877104,
+} as const;
+
+export type Handshake = {
+  /** Hands one framed startup-phase message to pg-gateway. */
+  feed(message: Uint8Array): void;
+  /** Resolves to the client's startup parameters once authenticated, or undefined if pg-gateway closed it. */
+  readonly done: Promise<ClientParameters | undefined>;
+};
+
+export function createHandshake(write: (data: Uint8Array) => void, serverVersion: string): Handshake {
+  let enqueue!: (message: Uint8Array) => void;
+  const readable = new ReadableStream<Uint8Array>({
+    start(controller) {
+      enqueue = (message) => controller.enqueue(message);
+    },
+  });
+  let settle!: (params: ClientParameters | undefined) => void;
+  const done = new Promise<ClientParameters | undefined>((resolve) => (settle = resolve));
+  const writable = new WritableStream<Uint8Array>({
+    write: (chunk) => write(chunk),
+    close: () => settle(undefined),
+    abort: () => settle(undefined),
+  });
+  const connection: PostgresConnection = new PostgresConnection(
+    { readable, writable },
+    {
+      auth: { method: 'trust' },
+      serverVersion,
+      onAuthenticated: async (state) => {
+        // From here on the session writes ParameterStatus, BackendKeyData and ReadyForQuery itself.
+        await connection.detach();
+        settle(state.clientParams);
+      },
+    },
+  );
+  return { feed: (message) => enqueue(message), done };
+}

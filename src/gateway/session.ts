@@ -1,0 +1,594 @@
+/**
+ * @module
+ * One client connection, made to behave as its own Postgres session on top of the single-session engine.
+ *
+ * - It owns the engine (holds a {@link Lease}) from its first message until ReadyForQuery reports idle, so a
+ *   transaction or an extended-protocol batch is never interleaved with another client's work.
+ * - Extended-protocol messages are buffered until Sync (or Flush) and run as one batch.
+ * - Named prepared statements and portals are renamed with a per-connection prefix, so names never clash.
+ * - Session settings live in its {@link EngineSession}; the engine switches them when the lease changes hands.
+ * - COPY FROM STDIN is collected here and run as `COPY ... FROM '/dev/blob'` (PGlite cannot read it from the wire).
+ * - On disconnect its transaction is rolled back and its statements, temporary tables and LISTENs are dropped.
+ * @see https://www.postgresql.org/docs/current/protocol-flow.html
+ */
+import type net from 'node:net';
+import type { ClientParameters } from 'pg-gateway';
+import { Engine, EngineError, EngineSession, quoteIdent, type Lease } from '../engine/engine.js';
+import {
+  Backend, Frontend, TransactionStatus, cstring, decode, eachMessage, int16, int32, message, parameterStatus,
+  query, readyForQuery, sync,
+} from '../engine/protocol.js';
+import { backendError, SqlState, type BackendErrorFields } from './backend-error.js';
+import { FrameReader, FramingError } from './framing.js';
+import { createHandshake, StartupCode, type Handshake } from './handshake.js';
+
+export const SessionPhase = {
+  Startup: 'Startup',
+  Idle: 'Idle',
+  InBatch: 'InBatch',
+  InTransaction: 'InTransaction',
+  Failed: 'Failed',
+  Copy: 'Copy',
+  Closed: 'Closed',
+} as const;
+export type SessionPhase = (typeof SessionPhase)[keyof typeof SessionPhase];
+
+/** What a session needs from the gateway that accepted it. */
+export type SessionHost = {
+  readonly engine: Engine;
+  readonly idleInTransactionTimeoutMs: number;
+  readonly debug: boolean;
+  log(line: string): void;
+  /** Forwards a CancelRequest to the session it names. */
+  cancel(processId: number, secretKey: number): void;
+  /** Delivers a NOTIFY to every session listening on the channel except `from`. */
+  notify(channel: string, payload: string, from: Session): void;
+  /** Whether some other session still listens on the channel. */
+  listenedByOthers(channel: string, from: Session): boolean;
+  /** Every channel other sessions listen on. */
+  channelsOfOthers(from: Session): Set<string>;
+  /** Temporary relations claimed by other sessions. */
+  claimedTempRelations(from: Session): Set<string>;
+  onClosed(session: Session): void;
+};
+
+const STARTUP_PROTOCOL_3 = 196608;
+const SSL_REQUEST = 80877103;
+const MAX_COPY_BYTES = 1024 * 1024 * 1024;
+const SETTINGS_CHANGE = /(?:^|;)\s*(?:set|reset|discard)\b|\bset_config\s*\(/i;
+const TEMP_CREATE = /\bcreate\s+(?:(?:global|local)\s+)?temp(?:orary)?\b/i;
+const LISTEN_COMMAND = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|[a-z_][\w$]*|\*)/gi;
+const COPY_FROM_STDIN = /\bcopy\b[^;]*\bfrom\s+stdin\b/i;
+const SINGLE_COPY_FROM_STDIN = /^\s*copy\b[^;]*\bfrom\s+stdin\b[^;]*;?\s*$/i;
+
+class CancelledError extends Error {}
+
+export class Session {
+  readonly processId: number;
+  readonly secretKey: number;
+  /** Channels this connection LISTENs on. */
+  readonly listening = new Set<string>();
+  readonly engineSession = new EngineSession();
+  #phase: SessionPhase = SessionPhase.Startup;
+  #host: SessionHost;
+  #socket: net.Socket;
+  #reader = new FrameReader();
+  #handshake: Handshake;
+  #lease: Lease | undefined;
+  #inbox: Buffer[] = [];
+  #draining = false;
+  #batch: Buffer[] = [];
+  /** Set when a batch failed in the gateway: later messages are skipped until Sync, as Postgres does. */
+  #batchError: Buffer | undefined;
+  #copy: { sql: string; chunks: Buffer[]; size: number } | undefined;
+  #statements = new Set<string>();
+  #settingsDirty = false;
+  #tempDirty = false;
+  #listenDirty = false;
+  #waiting: AbortController | undefined;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(host: SessionHost, socket: net.Socket, processId: number) {
+    this.#host = host;
+    this.#socket = socket;
+    this.processId = processId;
+    this.secretKey = (Math.random() * 0x7fffffff) | 0;
+    this.#handshake = createHandshake((data) => this.#write(data), host.engine.serverVersion);
+    this.#handshake.done.then((params) => this.#started(params), (error) => this.#fail(error));
+    socket.on('data', (chunk) => this.#receive(chunk));
+    socket.on('close', () => void this.close('client disconnected'));
+    socket.on('error', (error) => this.#debug(`socket error: ${error.message}`));
+  }
+
+  get phase(): SessionPhase {
+    return this.#phase;
+  }
+
+  #debug(line: string): void {
+    if (this.#host.debug) this.#host.log(`[${this.#host.engine.label} #${this.processId}] ${line}`);
+  }
+
+  #transition(to: SessionPhase, reason: string): void {
+    if (this.#phase === to) return;
+    this.#debug(`${this.#phase} -> ${to} (${reason})`);
+    this.#phase = to;
+  }
+
+  #write(data: Uint8Array): void {
+    if (!this.#socket.destroyed && data.length > 0) this.#socket.write(data);
+  }
+
+  /** Sends a FATAL error to this client alone and closes its connection. */
+  fatal(fields: Omit<BackendErrorFields, 'severity'>): void {
+    this.#debug(`fatal ${fields.code}: ${fields.message}`);
+    this.#write(backendError({ severity: 'FATAL', ...fields }));
+    this.#socket.end();
+    void this.close(fields.message);
+  }
+
+  #receive(chunk: Buffer): void {
+    if (this.#phase === SessionPhase.Closed) return;
+    this.#reader.push(chunk);
+    try {
+      for (let next = this.#reader.next(); next; next = this.#reader.next()) {
+        if (this.#reader.startup) this.#startupMessage(next);
+        else this.#inbox.push(next);
+      }
+    } catch (error) {
+      if (!(error instanceof FramingError)) throw error;
+      this.fatal({ code: SqlState.ProtocolViolation, message: `invalid message: ${error.message}` });
+      return;
+    }
+    if (this.#inbox.length > 1000) this.#socket.pause();
+    void this.#drain();
+  }
+
+  #startupMessage(packet: Buffer): void {
+    const code = packet.readUInt32BE(4);
+    if (code === StartupCode.CancelRequest && packet.length === 16) {
+      this.#host.cancel(packet.readInt32BE(8), packet.readInt32BE(12));
+      this.#socket.end();
+      void this.close('cancel request handled');
+      return;
+    }
+    if (code === StartupCode.GssEncRequest && packet.length === 8) {
+      this.#write(Buffer.from('N'));
+      return;
+    }
+    if (code !== SSL_REQUEST) this.#reader.startup = false;
+    if (code !== SSL_REQUEST && code !== STARTUP_PROTOCOL_3 && code >>> 16 !== 3) {
+      this.fatal({ code: SqlState.ProtocolViolation, message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}` });
+      return;
+    }
+    this.#handshake.feed(packet);
+  }
+
+  #started(params: ClientParameters | undefined): void {
+    if (!params) {
+      this.#socket.end();
+      void this.close('startup refused');
+      return;
+    }
+    for (const [name, value] of startupSettings(params)) this.engineSession.settings.set(name, value);
+    const reported = new Map(this.#host.engine.defaults);
+    for (const [name, value] of this.engineSession.settings) if (reported.has(name)) reported.set(name, value);
+    const out: Uint8Array[] = [
+      parameterStatus('server_version', this.#host.engine.serverVersion),
+      parameterStatus('server_encoding', 'UTF8'),
+      parameterStatus('integer_datetimes', 'on'),
+      parameterStatus('is_superuser', 'on'),
+      parameterStatus('session_authorization', params.user),
+      parameterStatus('default_transaction_read_only', 'off'),
+      parameterStatus('in_hot_standby', 'off'),
+      ...[...reported].map(([name, value]) => parameterStatus(name, value)),
+      message(Backend.BackendKeyData, int32(this.processId), int32(this.secretKey)),
+      readyForQuery(TransactionStatus.Idle),
+    ];
+    this.#write(Buffer.concat(out));
+    this.#transition(SessionPhase.Idle, `startup as ${params.user}`);
+    void this.#drain();
+  }
+
+  #fail(error: unknown): void {
+    this.#host.log(`[${this.#host.engine.label} #${this.processId}] internal error: ${String(error)}`);
+    this.fatal({ code: SqlState.InternalError, message: 'internal error in the pgdev gateway' });
+  }
+
+  /** Processes queued messages one at a time, in order; only one drain runs per session. */
+  async #drain(): Promise<void> {
+    if (this.#draining || this.#phase === SessionPhase.Startup) return;
+    this.#draining = true;
+    try {
+      for (let next = this.#inbox.shift(); next; next = this.#inbox.shift()) {
+        if (this.#phase === SessionPhase.Closed) return;
+        this.#clearIdleTimer();
+        await this.#handle(next);
+        if (this.#inbox.length < 100 && this.#socket.isPaused()) this.#socket.resume();
+      }
+    } catch (error) {
+      this.#fail(error);
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #handle(msg: Buffer): Promise<void> {
+    const type = msg[0]!;
+    if (this.#phase === SessionPhase.Copy) return this.#copyMessage(type, msg);
+    switch (type) {
+      case Frontend.Query:
+      case Frontend.FunctionCall:
+        return this.#simple(msg);
+      case Frontend.Parse:
+      case Frontend.Bind:
+      case Frontend.Describe:
+      case Frontend.Execute:
+      case Frontend.Close:
+        if (!this.#batchError) this.#batch.push(this.#rewrite(msg));
+        return;
+      case Frontend.Flush:
+        return this.#runBatch(false);
+      case Frontend.Sync:
+        this.#batch.push(msg);
+        return this.#runBatch(true);
+      case Frontend.CopyData:
+      case Frontend.CopyDone:
+      case Frontend.CopyFail:
+        // Postgres ignores these outside COPY (a client may still be sending them after a COPY failed).
+        return;
+      case Frontend.Terminate:
+        this.#socket.end();
+        return this.close('client terminated');
+      default:
+        this.fatal({ code: SqlState.ProtocolViolation, message: `invalid frontend message type ${type}` });
+    }
+  }
+
+  /** Waits for the engine unless this session already owns it; a cancel request aborts the wait. */
+  async #acquire(): Promise<Lease> {
+    if (this.#lease) return this.#lease;
+    this.#waiting = new AbortController();
+    try {
+      this.#lease = await this.#host.engine.acquire(this.engineSession, this.#waiting.signal);
+    } finally {
+      this.#waiting = undefined;
+    }
+    return this.#lease;
+  }
+
+  /** Sends a NOTIFY that another session (or the HTTP endpoint, pid 0) caused. */
+  deliverNotification(channel: string, payload: string, fromProcessId: number): void {
+    if (this.#phase !== SessionPhase.Closed) this.#write(notification(fromProcessId, channel, payload));
+  }
+
+  /** Handles a CancelRequest aimed at this session: a query still waiting for the engine is dropped. */
+  cancel(): void {
+    this.#debug('cancel request');
+    this.#waiting?.abort(new CancelledError('canceling statement due to user request'));
+  }
+
+  async #simple(msg: Buffer): Promise<void> {
+    const text = msg[0] === Frontend.Query ? decode(msg.subarray(5, msg.length - 1)) : '';
+    if (COPY_FROM_STDIN.test(text)) return this.#startCopy(text);
+    this.#observe(text);
+    this.#batch.push(msg);
+    return this.#runBatch(true);
+  }
+
+  /** Notes what a statement may change, so the session's state is read back once it completes. */
+  #observe(sql: string): void {
+    if (SETTINGS_CHANGE.test(sql)) this.#settingsDirty = true;
+    if (TEMP_CREATE.test(sql)) this.#tempDirty = true;
+    for (const [, un, rawName] of sql.matchAll(LISTEN_COMMAND)) {
+      const channel = rawName!.startsWith('"') ? rawName!.slice(1, -1).replaceAll('""', '"') : rawName!.toLowerCase();
+      if (!un) this.listening.add(channel);
+      else if (channel === '*') this.listening.clear();
+      else this.listening.delete(channel);
+      if (un) this.#listenDirty = true;
+    }
+  }
+
+  /** Gives named statements and portals a per-connection prefix so that two connections never share a name. */
+  #rewrite(msg: Buffer): Buffer {
+    const type = msg[0]!;
+    const body = msg.subarray(5);
+    const at = (offset: number) => {
+      const end = body.indexOf(0, offset);
+      if (end < 0) throw new FramingError('unterminated string');
+      return end;
+    };
+    const rename = (name: Buffer) => (name.length === 0 ? name : Buffer.concat([Buffer.from(`_pgdev${this.processId}_`), name]));
+    let parts: Buffer[];
+    if (type === Frontend.Parse) {
+      const nameEnd = at(0);
+      const name = body.subarray(0, nameEnd);
+      const sql = decode(body.subarray(nameEnd + 1, at(nameEnd + 1)));
+      if (COPY_FROM_STDIN.test(sql)) {
+        this.#batchError = backendError({
+          severity: 'ERROR', code: SqlState.FeatureNotSupported,
+          message: 'COPY FROM STDIN is supported only in the simple query protocol',
+        });
+        this.#batch = [];
+        return msg;
+      }
+      this.#observe(sql);
+      if (name.length) this.#statements.add(rename(name).toString());
+      parts = [rename(name), body.subarray(nameEnd)];
+    } else if (type === Frontend.Bind) {
+      const portalEnd = at(0);
+      const statementEnd = at(portalEnd + 1);
+      parts = [rename(body.subarray(0, portalEnd)), Buffer.from([0]), rename(body.subarray(portalEnd + 1, statementEnd)), body.subarray(statementEnd)];
+    } else if (type === Frontend.Execute) {
+      const portalEnd = at(0);
+      parts = [rename(body.subarray(0, portalEnd)), body.subarray(portalEnd)];
+    } else {
+      // Describe and Close: a kind byte ('S' or 'P') then the name.
+      const nameEnd = at(1);
+      parts = [body.subarray(0, 1), rename(body.subarray(1, nameEnd)), body.subarray(nameEnd)];
+    }
+    return message(type, ...parts);
+  }
+
+  /** Runs the buffered messages as one batch; `complete` when it ends with Sync or a simple query. */
+  async #runBatch(complete: boolean): Promise<void> {
+    if (this.#batchError) {
+      if (!complete) return;
+      const error = this.#batchError;
+      this.#batchError = undefined;
+      this.#batch = [];
+      this.#write(Buffer.concat([error, readyForQuery(this.#status())]));
+      return;
+    }
+    const batch = this.#batch.length === 1 ? this.#batch[0]! : Buffer.concat(this.#batch);
+    this.#batch = [];
+    if (batch.length === 0) return;
+    let lease: Lease;
+    try {
+      lease = await this.#acquire();
+    } catch (error) {
+      if (!(error instanceof CancelledError)) throw error;
+      const cancelled = backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: error.message });
+      if (complete) this.#write(Buffer.concat([cancelled, readyForQuery(this.#status())]));
+      else {
+        this.#write(cancelled);
+        this.#batchError = Buffer.alloc(0);
+      }
+      return;
+    }
+    this.#transition(SessionPhase.InBatch, 'running');
+    let output: Uint8Array;
+    try {
+      output = lease.exec(batch);
+    } catch (error) {
+      this.#host.log(`[${this.#host.engine.label} #${this.processId}] engine error: ${String(error)}`);
+      output = Buffer.concat([
+        backendError({ severity: 'ERROR', code: SqlState.InternalError, message: `database engine error: ${String(error)}` }),
+        ...(complete ? [readyForQuery(TransactionStatus.Idle)] : []),
+      ]);
+    }
+    this.#deliver(lease, output);
+  }
+
+  /** Writes the engine's answer to the client: notifications fanned out, session state read back, lease released at idle. */
+  #deliver(lease: Lease, output: Uint8Array): void {
+    let status: TransactionStatus | undefined;
+    let notifications: Array<{ start: number; end: number }> | undefined;
+    for (const { type, start, end } of eachMessage(output)) {
+      if (type === Backend.ReadyForQuery) status = output[start + 5] as TransactionStatus;
+      else if (type === Backend.NotificationResponse) (notifications ??= []).push({ start, end });
+    }
+    let out = Buffer.from(output.buffer, output.byteOffset, output.byteLength);
+    if (notifications) out = this.#fanOut(out, notifications);
+    if (status === undefined) {
+      this.#write(out);
+      return;
+    }
+    const extra = this.#afterStatement(lease, status);
+    if (extra.length) out = Buffer.concat([out.subarray(0, out.length - 6), ...extra, out.subarray(out.length - 6)]);
+    this.#write(out);
+    this.#settle(status);
+  }
+
+  /** Moves this session's NOTIFY deliveries to the sessions that listen, keeping its own only if it listens too. */
+  #fanOut(out: Buffer, notifications: Array<{ start: number; end: number }>): Buffer {
+    const kept: Buffer[] = [];
+    let from = 0;
+    for (const { start, end } of notifications) {
+      kept.push(out.subarray(from, start));
+      from = end;
+      const channelEnd = out.indexOf(0, start + 9);
+      const channel = decode(out.subarray(start + 9, channelEnd));
+      const payload = decode(out.subarray(channelEnd + 1, out.indexOf(0, channelEnd + 1)));
+      this.#host.notify(channel, payload, this);
+      if (this.listening.has(channel)) kept.push(notification(this.processId, channel, payload));
+    }
+    kept.push(out.subarray(from));
+    return Buffer.concat(kept);
+  }
+
+  /** Reads back what the statement may have changed; returns ParameterStatus messages to send before ReadyForQuery. */
+  #afterStatement(lease: Lease, status: TransactionStatus): Buffer[] {
+    const extra: Buffer[] = [];
+    if (this.#settingsDirty) {
+      for (const [name, value] of lease.captureSettings()) extra.push(parameterStatus(name, value));
+      if (status === TransactionStatus.Idle) this.#settingsDirty = false;
+    }
+    if (status !== TransactionStatus.Idle) return extra;
+    if (this.#tempDirty) {
+      this.#tempDirty = false;
+      const claimed = this.#host.claimedTempRelations(this);
+      const rows = lease.run(
+        "SELECT c.oid::regclass::text FROM pg_class c WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind IN ('r','p','v','m','S','f')",
+      );
+      for (const [relation] of rows) if (relation && !claimed.has(relation)) this.engineSession.tempRelations.add(relation);
+    }
+    if (this.#listenDirty) {
+      // UNLISTEN stops the shared engine session listening; channels other connections still want come back.
+      this.#listenDirty = false;
+      const wanted = [...this.#host.channelsOfOthers(this)];
+      if (wanted.length) lease.run(wanted.map((channel) => `LISTEN ${quoteIdent(channel)}`).join('; '));
+    }
+    return extra;
+  }
+
+  #status(): TransactionStatus {
+    if (this.#phase === SessionPhase.InTransaction) return TransactionStatus.InTransaction;
+    if (this.#phase === SessionPhase.Failed) return TransactionStatus.Failed;
+    return TransactionStatus.Idle;
+  }
+
+  /** Follows the transaction status of a ReadyForQuery: idle releases the engine, otherwise the session keeps it. */
+  #settle(status: TransactionStatus): void {
+    if (status === TransactionStatus.Idle) {
+      this.#transition(SessionPhase.Idle, 'ready');
+      const lease = this.#lease;
+      this.#lease = undefined;
+      lease?.release();
+      return;
+    }
+    this.#transition(status === TransactionStatus.Failed ? SessionPhase.Failed : SessionPhase.InTransaction, 'ready');
+    this.#armIdleTimer();
+  }
+
+  #armIdleTimer(): void {
+    const timeout = this.#host.idleInTransactionTimeoutMs;
+    if (!(timeout > 0)) return;
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      // Only a session that holds others back is ended, as a lock timeout would.
+      if (this.#host.engine.waiting === 0) return this.#armIdleTimer();
+      this.fatal({ code: SqlState.IdleInTransactionTimeout, message: 'terminating connection due to idle-in-transaction timeout' });
+    }, timeout);
+    this.#idleTimer.unref();
+  }
+
+  #clearIdleTimer(): void {
+    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+  }
+
+  async #startCopy(sql: string): Promise<void> {
+    if (!SINGLE_COPY_FROM_STDIN.test(sql)) {
+      this.#write(Buffer.concat([
+        backendError({ severity: 'ERROR', code: SqlState.FeatureNotSupported, message: 'COPY FROM STDIN must be sent as a query of its own' }),
+        readyForQuery(this.#status()),
+      ]));
+      return;
+    }
+    try {
+      await this.#acquire();
+    } catch (error) {
+      if (!(error instanceof CancelledError)) throw error;
+      this.#write(Buffer.concat([backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: error.message }), readyForQuery(this.#status())]));
+      return;
+    }
+    this.#copy = { sql, chunks: [], size: 0 };
+    this.#transition(SessionPhase.Copy, 'COPY FROM STDIN');
+    const binary = /\bbinary\b/i.test(sql);
+    this.#write(message(Backend.CopyInResponse, [binary ? 1 : 0], int16(0)));
+  }
+
+  async #copyMessage(type: number, msg: Buffer): Promise<void> {
+    const copy = this.#copy!;
+    if (type === Frontend.CopyData) {
+      copy.size += msg.length - 5;
+      if (copy.size <= MAX_COPY_BYTES) copy.chunks.push(msg.subarray(5));
+      return;
+    }
+    if (type === Frontend.Flush || type === Frontend.Sync) return;
+    if (type !== Frontend.CopyDone && type !== Frontend.CopyFail) {
+      return this.fatal({ code: SqlState.ProtocolViolation, message: `unexpected message type ${type} during COPY from stdin` });
+    }
+    this.#copy = undefined;
+    const lease = this.#lease!;
+    const wasInTransaction = this.#status() !== TransactionStatus.Idle;
+    let result: Buffer;
+    if (type === Frontend.CopyFail) {
+      if (wasInTransaction) lease.exec(query("SELECT 'COPY from stdin failed'::int")); // leaves the transaction failed, as Postgres does
+      const reason = decode(msg.subarray(5, msg.length - 1));
+      result = backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: `COPY from stdin failed: ${reason}` });
+    } else if (copy.size > MAX_COPY_BYTES) {
+      result = backendError({ severity: 'ERROR', code: SqlState.ProgramLimitExceeded, message: `COPY data larger than ${MAX_COPY_BYTES} bytes` });
+    } else {
+      try {
+        const sql = copy.sql.replace(/\bstdin\b/i, "'/dev/blob'");
+        const rows = await lease.copyFrom(sql, Buffer.concat(copy.chunks));
+        result = message(Backend.CommandComplete, `COPY ${rows}`);
+      } catch (error) {
+        const fields = error instanceof EngineError ? error.fields : { code: SqlState.InternalError, message: String(error) };
+        result = backendError({ ...fields, severity: 'ERROR' });
+      }
+    }
+    this.#transition(SessionPhase.InBatch, 'COPY done');
+    this.#deliver(lease, Buffer.concat([result, readyForQuery(lease.transactionStatus())]));
+  }
+
+  /**
+   * Ends the session: rolls back its transaction, drops its prepared statements, temporary tables and LISTENs,
+   * and releases the engine. Idempotent.
+   */
+  close(reason: string): Promise<void> {
+    this.#closing ??= this.#teardown(reason);
+    return this.#closing;
+  }
+
+  async #teardown(reason: string): Promise<void> {
+    const wasStarted = this.#phase !== SessionPhase.Startup;
+    this.#transition(SessionPhase.Closed, reason);
+    this.#clearIdleTimer();
+    this.#waiting?.abort(new CancelledError('connection closed'));
+    this.#inbox = [];
+    if (!this.#socket.destroyed) this.#socket.destroySoon();
+    const owned = this.#lease;
+    const needsEngine = owned || this.#statements.size || this.engineSession.tempRelations.size || this.listening.size;
+    if (wasStarted && needsEngine && !this.#host.engine.closed) {
+      let lease: Lease | undefined;
+      try {
+        lease = owned ?? (await this.#host.engine.acquire(this.engineSession));
+        this.#cleanUp(lease, Boolean(owned));
+      } catch (error) {
+        this.#debug(`clean-up skipped: ${String(error)}`);
+      } finally {
+        this.#lease = undefined;
+        lease?.release();
+      }
+    }
+    this.#host.onClosed(this);
+  }
+
+  #cleanUp(lease: Lease, ownedEngine: boolean): void {
+    if (ownedEngine) {
+      // ROLLBACK aborts a transaction (explicit or implicit); Sync ends a failed extended batch first if there was one.
+      lease.exec(Buffer.concat([query('ROLLBACK'), sync(), query('ROLLBACK')]));
+    }
+    if (this.#statements.size) {
+      const closes = [...this.#statements].map((name) => message(Frontend.Close, [0x53], cstring(name)));
+      lease.exec(Buffer.concat([...closes, sync()]));
+    }
+    const drops = [...this.engineSession.tempRelations].map((relation) => `DROP TABLE IF EXISTS ${relation} CASCADE`);
+    const unlistens = [...this.listening]
+      .filter((channel) => !this.#host.listenedByOthers(channel, this))
+      .map((channel) => `UNLISTEN ${quoteIdent(channel)}`);
+    if (drops.length || unlistens.length) lease.exec(query([...drops, ...unlistens].join('; ')));
+    this.listening.clear();
+  }
+}
+
+function notification(processId: number, channel: string, payload: string): Buffer {
+  return message(Backend.NotificationResponse, int32(processId), channel, payload);
+}
+
+const IGNORED_STARTUP = new Set(['user', 'database', 'replication', 'options', 'client_encoding']);
+
+/** The session settings a client asks for in its startup packet, `options` (`-c name=value`) included. */
+export function startupSettings(params: ClientParameters): Map<string, string> {
+  const settings = new Map<string, string>();
+  for (const [name, value] of Object.entries(params)) {
+    if (!IGNORED_STARTUP.has(name) && /^[A-Za-z_][\w.]*$/.test(name)) settings.set(name, value);
+  }
+  for (const [, name, value] of (params.options ?? '').matchAll(/(?:-c\s*|--)([A-Za-z_][\w.]*)=((?:\\.|[^\s\\])*)/g)) {
+    settings.set(name!.replaceAll('-', '_'), value!.replaceAll(/\\(.)/g, '$1'));
+  }
+  return settings;
+}

@@ -1,0 +1,86 @@
+/**
+ * @module
+ * The per-name state files, documented in the repository's `state/README.md`:
+ * `config.json` outlives runs (ports last used, the api_key secret); `server.json` describes the running server
+ * and is trusted only while its lock is held and its pid is alive.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ErrorCode, PgdevError } from '../errors.js';
+
+/** Bump when the layout of the state folder or of these files changes, and add a fixture under `state/`. */
+export const STATE_VERSION = 1;
+
+export type Ports = { readonly http: number; readonly database: number; readonly shadowDatabase: number };
+
+export type ServerConfig = {
+  readonly version: number;
+  readonly name: string;
+  readonly createdAt: string;
+  readonly secret: string;
+  readonly ports: Ports;
+};
+
+export type ServerUrls = {
+  readonly databaseUrl: string;
+  readonly shadowDatabaseUrl: string;
+  readonly prismaPostgresUrl: string;
+  readonly httpUrl: string;
+};
+
+export type ServerRecord = {
+  readonly version: number;
+  readonly name: string;
+  readonly pid: number;
+  readonly ports: Ports;
+  readonly urls: ServerUrls;
+  readonly pgdevVersion: string;
+  readonly startedAt: string;
+  readonly persistence: 'persistent' | 'memory';
+};
+
+/** Writes JSON through a temporary file and a rename, so a reader never sees half a file. */
+export function writeJsonAtomic(file: string, value: unknown): void {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  fs.writeFileSync(temp, `${JSON.stringify(value, null, 2)}\n`);
+  fs.renameSync(temp, file);
+}
+
+/** Reads a JSON state file; a missing file is `undefined`, an unreadable one an error naming the file. */
+export function readJson<T>(file: string): T | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (cause) {
+    throw new PgdevError(ErrorCode.State, `${file} is not valid JSON; delete it or run \`pgdev rm\``, { cause });
+  }
+}
+
+/** Reads a state file, upgrading older versions; a newer version than this pgdev knows is refused. */
+export function readVersioned<T extends { version: number }>(file: string, upgrade: (old: T) => T = (old) => old): T | undefined {
+  const value = readJson<T>(file);
+  if (value === undefined) return undefined;
+  if (typeof value.version !== 'number' || value.version > STATE_VERSION) {
+    throw new PgdevError(
+      ErrorCode.State,
+      `${file} has state version ${String(value.version)}, newer than this pgdev understands (${STATE_VERSION}); upgrade pgdev`,
+    );
+  }
+  return value.version === STATE_VERSION ? value : upgrade(value);
+}
+
+export function isPidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
