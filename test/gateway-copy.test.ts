@@ -1,0 +1,125 @@
+/**
+ * @module
+ * Proves that real libpq tools work through the gateway: `psql` connects with its default sslmode (the SSLRequest is
+ * answered), COPY FROM STDIN and COPY TO STDOUT move data exactly, a COPY inside a rolled-back transaction leaves no
+ * rows, and `pgbench -i -s 1` followed by `pgbench -c 8 -T 5` runs with zero failed transactions.
+ */
+import { spawn } from 'node:child_process';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestGateway, type TestGateway } from './support/gateway-server.js';
+
+let server: TestGateway;
+
+beforeAll(async () => {
+  server = await startTestGateway({ label: 'copy' });
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+type Run = { status: number | null; stdout: string; stderr: string };
+
+/**
+ * Runs a libpq tool. Not spawnSync: the gateway lives in this process, so blocking the event loop would deadlock.
+ * PGSSLMODE and other PG* variables are removed so the tool uses its own defaults.
+ */
+function run(command: string, args: string[], input = '', timeoutMs = 60_000): Promise<Run> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PG')));
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: { ...env, PGCONNECT_TIMEOUT: '10' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
+
+function psql(url: string, commands: string[], input = ''): Promise<Run> {
+  const quiet = ['SET client_min_messages TO warning', ...commands];
+  return run('psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...quiet.flatMap((command) => ['-c', command])], input);
+}
+
+describe('gateway: COPY, psql and pgbench', () => {
+  it('psql with its default sslmode connects (the SSLRequest is answered)', async () => {
+    const url = `postgres://postgres:postgres@127.0.0.1:${server.port}/postgres`;
+    const result = await run('psql', [url, '-X', '-A', '-t', '-c', "SELECT 'hello ' || 40 + 2"]);
+    expect(result).toEqual({ status: 0, stdout: 'hello 42\n', stderr: '' });
+  });
+
+  it('COPY FROM STDIN and COPY TO STDOUT through psql move the data exactly', async () => {
+    const setup = await psql(server.url, ['DROP TABLE IF EXISTS copy_items', 'CREATE TABLE copy_items (id int PRIMARY KEY, name text, note text)']);
+    expect(setup).toMatchObject({ status: 0, stderr: '' });
+
+    const rows = Array.from({ length: 1000 }, (_, i) => `${i + 1}\tname ${i + 1}\t${i % 7 === 0 ? '\\N' : `tab\\there ${i}`}`);
+    const copyIn = await run('psql', [server.url, '-X', '-v', 'ON_ERROR_STOP=1', '-c', 'COPY copy_items FROM STDIN'], `${rows.join('\n')}\n\\.\n`);
+    expect(copyIn).toEqual({ status: 0, stdout: 'COPY 1000\n', stderr: '' });
+
+    const copyOut = await psql(server.url, ['COPY (SELECT * FROM copy_items ORDER BY id) TO STDOUT']);
+    expect(copyOut.stderr).toBe('');
+    expect(copyOut.status).toBe(0);
+    expect(copyOut.stdout).toBe(`${rows.join('\n')}\n`);
+
+    const csv = await psql(server.url, ["COPY (SELECT id, note FROM copy_items WHERE id IN (1, 2) ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)"]);
+    expect(csv).toEqual({ status: 0, stdout: 'id,note\n1,\n2,tab\there 1\n', stderr: '' });
+
+    const client = new pg.Client(server.url);
+    await client.connect();
+    try {
+      const { rows: check } = await client.query('SELECT count(*)::int AS n, count(note)::int AS notes, max(id) AS top FROM copy_items');
+      expect(check).toEqual([{ n: 1000, notes: 1000 - 143, top: 1000 }]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('a COPY FROM STDIN inside a transaction that is rolled back leaves no rows', async () => {
+    const setup = await psql(server.url, ['DROP TABLE IF EXISTS copy_rollback', 'CREATE TABLE copy_rollback (id int)']);
+    expect(setup).toMatchObject({ status: 0, stderr: '' });
+    const result = await run(
+      'psql',
+      [server.url, '-X', '-v', 'ON_ERROR_STOP=1', '-c', 'BEGIN', '-c', 'COPY copy_rollback FROM STDIN', '-c', 'SELECT count(*) AS inside FROM copy_rollback', '-c', 'ROLLBACK'],
+      '1\n2\n3\n\\.\n',
+    );
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('COPY 3');
+    expect(result.stdout).toMatch(/inside\s*\n-+\s*\n\s*3\s*\n/);
+    expect(result.stdout).toContain('ROLLBACK');
+
+    const after = await run('psql', [server.url, '-X', '-A', '-t', '-c', 'SELECT count(*) FROM copy_rollback']);
+    expect(after).toEqual({ status: 0, stdout: '0\n', stderr: '' });
+  });
+
+  it('pgbench -i -s 1 then pgbench -c 8 -T 5 runs with zero failed transactions', async () => {
+    const init = await run('pgbench', ['-i', '-s', '1', server.url], '', 120_000);
+    expect(init.stderr).toContain('done in');
+    expect(init.status).toBe(0);
+
+    const check = await run('psql', [server.url, '-X', '-A', '-t', '-c', 'SELECT (SELECT count(*) FROM pgbench_accounts) || \',\' || (SELECT count(*) FROM pgbench_branches) || \',\' || (SELECT count(*) FROM pgbench_tellers)']);
+    expect(check).toEqual({ status: 0, stdout: '100000,1,10\n', stderr: '' });
+
+    const bench = await run('pgbench', ['-c', '8', '-T', '5', server.url], '', 120_000);
+    expect(bench.status, bench.stderr).toBe(0);
+    expect(bench.stdout).toContain('number of clients: 8');
+    expect(bench.stdout).toMatch(/number of failed transactions: 0 \(0\.000%\)/);
+    const processed = Number(/number of transactions actually processed: (\d+)/.exec(bench.stdout)?.[1]);
+    expect(processed).toBeGreaterThan(0);
+
+    // Every processed TPC-B transaction appended exactly one history row and moved money consistently.
+    const totals = await run('psql', [server.url, '-X', '-A', '-t', '-c',
+      "SELECT (SELECT count(*) FROM pgbench_history) || ',' || ((SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(bbalance) FROM pgbench_branches))::text"]);
+    expect(totals).toEqual({ status: 0, stdout: `${processed},true\n`, stderr: '' });
+  });
+});
