@@ -16,6 +16,8 @@ export type EngineOptions = {
   readonly label: string;
   /** A folder for a persistent database; omitted for an in-memory one. */
   readonly dataDir?: string;
+  /** Start from this tarball of a data directory (a snapshot) instead of the template; replaces `dataDir`'s content. */
+  readonly from?: Blob;
   readonly log?: (line: string) => void;
 };
 
@@ -97,7 +99,10 @@ export class Engine {
     const log = options.log ?? (() => undefined);
     const template = await ensureTemplate();
     let pglite: PGlite;
-    if (options.dataDir) {
+    if (options.from) {
+      if (options.dataDir) fs.rmSync(options.dataDir, { recursive: true, force: true });
+      pglite = await PGlite.create({ dataDir: options.dataDir, loadDataDir: options.from });
+    } else if (options.dataDir) {
       if (!fs.existsSync(`${options.dataDir}/PG_VERSION`)) {
         fs.rmSync(options.dataDir, { recursive: true, force: true });
         fs.cpSync(template.dir, options.dataDir, { recursive: true });
@@ -228,11 +233,21 @@ export class Engine {
   /** Registers a listener for NOTIFY deliveries (from any front door); returns its remover. */
   onNotification(listener: (channel: string, payload: string, pid: number) => void): () => void {
     this.#notificationListeners.add(listener);
-    return () => this.#notificationListeners.delete(listener);
+    return () => void this.#notificationListeners.delete(listener);
   }
 
   emitNotification(channel: string, payload: string, pid: number): void {
     for (const listener of this.#notificationListeners) listener(channel, payload, pid);
+  }
+
+  /** A tarball of the whole data directory, taken while no one else uses the engine. */
+  async dump(): Promise<Blob> {
+    const lease = await this.acquire(new EngineSession());
+    try {
+      return await this.pglite.dumpDataDir('none');
+    } finally {
+      lease.release();
+    }
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,8 @@ import { SqlState } from './backend-error.js';
 import { Session, type SessionHost } from './session.js';
 
 export type GatewayOptions = {
-  readonly engine: Engine;
+  /** The engine, or a function opening it when the first client connects. */
+  readonly engine: Engine | (() => Promise<Engine>);
   readonly host: string;
   readonly port: number;
   /** Like Postgres' max_connections; one more client is refused with SQLSTATE 53300. */
@@ -23,6 +24,8 @@ export type GatewayOptions = {
 export type Gateway = {
   readonly port: number;
   readonly connections: number;
+  /** Serves a different engine from now on (after a reset or restore); existing sessions are ended first. */
+  replaceEngine(engine: Engine, reason: string): Promise<void>;
   /** Stops accepting, ends every session (FATAL 57P01 to each client) and waits for their clean-up. */
   close(): Promise<void>;
 };
@@ -37,8 +40,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const log = options.log ?? (() => undefined);
   let nextProcessId = 1000;
 
+  let engine: Engine | undefined;
+  let opening: Promise<Engine> | undefined;
   const host: SessionHost = {
-    engine: options.engine,
+    get engine() {
+      return engine!;
+    },
     idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     debug: options.debug ?? false,
     log,
@@ -73,17 +80,45 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   };
 
   // NOTIFY sent through the other front door (HTTP) reaches listening connections too.
-  const stopListening = options.engine.onNotification((channel, payload, pid) => {
+  const deliverFromHttp = (channel: string, payload: string, pid: number) => {
     for (const session of sessions.values()) if (session.listening.has(channel)) session.deliverNotification(channel, payload, pid);
-  });
+  };
+  let stopListening: () => void = () => undefined;
+  const useEngine = (next: Engine) => {
+    stopListening();
+    engine = next;
+    stopListening = engine.onNotification(deliverFromHttp);
+    return next;
+  };
+  const source = options.engine;
+  if (typeof source !== 'function') useEngine(source);
+  const openEngine = () => (opening ??= typeof source === 'function' ? source().then(useEngine) : Promise.resolve(source));
+  const endSessions = (message: string, reason: string) =>
+    Promise.all(
+      [...sessions.values()].map((session) => {
+        session.fatal({ code: SqlState.AdminShutdown, message });
+        return session.close(reason);
+      }),
+    );
 
-  const server = net.createServer({ noDelay: true }, (socket) => {
+  const accept = (socket: net.Socket) => {
     const session = new Session(host, socket, nextProcessId++);
     if (sessions.size >= maxConnections) {
       session.fatal({ code: SqlState.TooManyConnections, message: 'sorry, too many clients already' });
       return;
     }
     sessions.set(session.processId, session);
+  };
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    if (engine) return accept(socket);
+    // Until the engine is open the socket stays paused: its bytes wait in the kernel and in Node's buffer.
+    openEngine().then(
+      () => (socket.destroyed ? undefined : accept(socket)),
+      (error: unknown) => {
+        log(`gateway: could not open the database: ${String(error)}`);
+        socket.destroy();
+      },
+    );
   });
   server.maxConnections = maxConnections * 2;
 
@@ -94,7 +129,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       resolve();
     });
   });
-  server.on('error', (error) => log(`${options.engine.label} gateway: ${error.message}`));
+  server.on('error', (error) => log(`gateway on port ${options.port}: ${error.message}`));
 
   let closing: Promise<void> | undefined;
   return {
@@ -102,16 +137,15 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     get connections() {
       return sessions.size;
     },
+    async replaceEngine(next, reason) {
+      await endSessions(`terminating connection because the database was ${reason}`, reason);
+      useEngine(next);
+    },
     close() {
       closing ??= (async () => {
         stopListening();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        await Promise.all(
-          [...sessions.values()].map((session) => {
-            session.fatal({ code: SqlState.AdminShutdown, message: 'terminating connection due to administrator command' });
-            return session.close('server shutting down');
-          }),
-        );
+        await endSessions('terminating connection due to administrator command', 'server shutting down');
         await closed;
       })();
       return closing;

@@ -1,0 +1,79 @@
+/**
+ * @module
+ * The `pgdev` command line (commander). Each command lives in its own module; this file only wires options.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { PGDEV_VERSION } from '../daemon/version.js';
+import { ls, rm, start, stop, url } from './manage.js';
+import { reportError } from './output.js';
+import { run } from './run.js';
+
+function port(flag: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!/^\d+$/.test(value) || parsed > 65535) throw new InvalidArgumentError(`${flag} takes a port number from 0 to 65535`);
+    return parsed;
+  };
+}
+
+function seconds(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0) throw new InvalidArgumentError('takes a number of seconds (0 disables it)');
+  return parsed;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const debug = argv.includes('--debug');
+  const program = new Command('pgdev')
+    .description('A local Postgres (PGlite) for development and tests: a drop-in replacement for `prisma dev`.')
+    .version(PGDEV_VERSION)
+    .option('-n, --name <name>', 'name of the server (isolates state between projects)', 'default')
+    .option('-p, --port <port>', 'HTTP port (prisma+postgres:// URL, SQL over HTTP); default 51213', port('--port'))
+    .option('-P, --db-port <port>', 'port of the main database; default 51214', port('--db-port'))
+    .option('--shadow-db-port <port>', 'port of the shadow database; default 51215', port('--shadow-db-port'))
+    .option('-d, --detach', 'run the server in the background')
+    .addOption(new Option('--idle-in-transaction-timeout <seconds>', 'end a connection idle in a transaction this long while others wait').argParser(seconds))
+    .option('--debug', 'log protocol and lifecycle events')
+    .showHelpAfterError('(run `pgdev --help` for usage)')
+    .action((options) => run(options));
+
+  program.command('ls').description('list servers').option('--json', 'machine-readable output').option('--debug').action((options) => ls(options));
+  program
+    .command('start')
+    .description('start existing, stopped servers in the background')
+    .argument('<names...>', 'names or glob patterns')
+    .option('--debug')
+    .action((names, options) => start(names, options));
+  program.command('stop').description('stop running servers').argument('<names...>', 'names or glob patterns').option('--debug').action((names) => stop(names));
+  program
+    .command('rm')
+    .description("delete servers' data")
+    .argument('<names...>', 'names or glob patterns')
+    .option('--force', 'stop running servers first')
+    .option('-y, --yes', 'do not ask for confirmation')
+    .option('--debug')
+    .action((names, options) => rm(names, options));
+  program
+    .command('url')
+    .description("print a running server's connection string")
+    .argument('[name]', 'server name', 'default')
+    .option('--shadow', 'the shadow database URL')
+    .option('--http', 'the prisma+postgres:// URL')
+    .option('--json', 'all URLs as JSON')
+    .option('--debug')
+    .action((name, options) => url(name, options));
+
+  program.exitOverride();
+  program.configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `pgdev: ${text.slice(7)}` : text) });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === 'commander.helpDisplayed' || code === 'commander.version') return;
+    if (code?.startsWith('commander.')) {
+      process.exitCode = 2;
+      return;
+    }
+    reportError(error, debug);
+  }
+}

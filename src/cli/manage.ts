@@ -1,0 +1,116 @@
+/**
+ * @module
+ * `pgdev ls`, `start`, `stop`, `rm` and `url`: managing servers by name or glob from any terminal.
+ */
+import fs from 'node:fs';
+import { createInterface } from 'node:readline/promises';
+import { spawnDetached, stopProcess } from '../daemon/detach.js';
+import { describeServer, readRunning, resolveNames, serverNames, type ServerListing } from '../daemon/registry.js';
+import { ErrorCode, PgdevError } from '../errors.js';
+import { serverPaths, validateName } from '../state/paths.js';
+import { portRange, urlLines } from './output.js';
+
+export async function ls(options: { json?: boolean }): Promise<void> {
+  const servers = await Promise.all(serverNames().map((name) => describeServer(name)));
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(servers, null, 2)}\n`);
+    return;
+  }
+  if (servers.length === 0) {
+    process.stdout.write('no servers yet; start one with `pgdev` (or `pgdev -n NAME`)\n');
+    return;
+  }
+  const rows = servers.map((server) => [
+    server.name,
+    server.status,
+    server.pid === null ? '-' : String(server.pid),
+    server.ports ? `${server.ports.http}, ${server.ports.database}, ${server.ports.shadowDatabase}` : '-',
+    formatSize(server.sizeBytes),
+    server.lastStart ?? '-',
+  ]);
+  process.stdout.write(table(['NAME', 'STATUS', 'PID', 'PORTS (http, db, shadow)', 'SIZE', 'LAST START'], rows));
+}
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
+function formatSize(bytes: number): string {
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+export async function start(patterns: string[], options: { debug?: boolean }): Promise<void> {
+  for (const name of resolveNames(patterns)) {
+    const running = readRunning(name);
+    if (running) {
+      process.stdout.write(`${name} is already running on ${portRange(running.ports)} (pid ${running.pid})\n`);
+      continue;
+    }
+    const record = await spawnDetached(name, options.debug ? ['--debug'] : []);
+    process.stdout.write(`${name} started on ${portRange(record.ports)} (pid ${record.pid})\n`);
+  }
+}
+
+export async function stop(patterns: string[]): Promise<void> {
+  for (const name of resolveNames(patterns)) {
+    const listing = await describeServer(name);
+    const running = readRunning(name);
+    if (!running) {
+      process.stdout.write(`${name} is not running\n`);
+      if (listing.status === 'running') process.stderr.write(`pgdev: ${name} is still starting; try again in a moment\n`);
+      continue;
+    }
+    const forced = await stopProcess(running);
+    if (forced) process.stderr.write(`pgdev: warning: ${name} did not stop in time and was killed; its last transactions may be lost\n`);
+    process.stdout.write(`${name} stopped\n`);
+  }
+}
+
+export async function rm(patterns: string[], options: { force?: boolean; yes?: boolean }): Promise<void> {
+  const names = resolveNames(patterns);
+  const listings = await Promise.all(names.map((name) => describeServer(name)));
+  const running = listings.filter((listing) => listing.status === 'running');
+  if (running.length && !options.force) {
+    const list = running.map((listing) => listing.name).join(', ');
+    throw new PgdevError(ErrorCode.Running, `refusing to remove running server${running.length > 1 ? 's' : ''} ${list}; stop ${running.length > 1 ? 'them' : 'it'} first or pass --force`);
+  }
+  if (!options.yes) await confirm(listings);
+  for (const listing of listings) {
+    const record = readRunning(listing.name);
+    if (record) await stopProcess(record);
+    fs.rmSync(serverPaths(listing.name).root, { recursive: true, force: true });
+    process.stdout.write(`${listing.name} removed\n`);
+  }
+}
+
+async function confirm(listings: ServerListing[]): Promise<void> {
+  if (!process.stdin.isTTY) {
+    throw new PgdevError(ErrorCode.Confirm, 'refusing to delete data without confirmation; pass -y to confirm (no terminal to ask)');
+  }
+  const list = listings.map((listing) => `  ${listing.name} (${formatSize(listing.sizeBytes)}${listing.status === 'running' ? ', running: will be stopped' : ''})`).join('\n');
+  const prompt = createInterface({ input: process.stdin, output: process.stdout });
+  try {
+    const answer = await prompt.question(`This deletes the data of:\n${list}\nContinue? [y/N] `);
+    if (!/^y(es)?$/i.test(answer.trim())) throw new PgdevError(ErrorCode.Confirm, 'nothing removed');
+  } finally {
+    prompt.close();
+  }
+}
+
+export function url(name: string, options: { shadow?: boolean; http?: boolean; json?: boolean }): void {
+  validateName(name);
+  const running = readRunning(name);
+  if (!running) {
+    const exists = serverNames().includes(name);
+    throw new PgdevError(ErrorCode.NotRunning, exists ? `server "${name}" is not running; start it with \`pgdev start ${name}\`` : `no server named "${name}"; create it with \`pgdev -n ${name}\``);
+  }
+  if (options.json) process.stdout.write(`${JSON.stringify({ name, ...running.urls }, null, 2)}\n`);
+  else if (options.shadow) process.stdout.write(`${running.urls.shadowDatabaseUrl}\n`);
+  else if (options.http) process.stdout.write(`${running.urls.prismaPostgresUrl}\n`);
+  else process.stdout.write(`${running.urls.databaseUrl}\n`);
+}
+
+export { urlLines };

@@ -1,0 +1,32 @@
+/**
+ * @module
+ * What the CLI prints: the URLs exactly as `prisma dev` does (so `.env` files carry over), and errors as one line.
+ */
+import { isPgdevError } from '../errors.js';
+import type { Ports, ServerUrls } from '../state/files.js';
+
+export function urlLines(urls: ServerUrls): string {
+  return [
+    `DATABASE_URL=${urls.databaseUrl}`,
+    `SHADOW_DATABASE_URL=${urls.shadowDatabaseUrl}`,
+    `Prisma Postgres URL (for prisma+postgres clients): ${urls.prismaPostgresUrl}`,
+  ].join('\n');
+}
+
+export function portRange(ports: Ports): string {
+  const sorted = [ports.http, ports.database, ports.shadowDatabase];
+  const consecutive = sorted[1] === sorted[0]! + 1 && sorted[2] === sorted[1]! + 1;
+  return consecutive ? `ports ${sorted[0]}-${sorted[2]}` : `ports ${sorted.join(', ')}`;
+}
+
+/** Prints an error as one line (a stack only with --debug) and sets a failing exit code. */
+export function reportError(error: unknown, debug: boolean): void {
+  if (isPgdevError(error)) {
+    process.stderr.write(`pgdev: ${error.message}\n`);
+  } else {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`pgdev: unexpected error: ${message}${debug ? '' : ' (run with --debug for details)'}\n`);
+  }
+  if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,95 @@
+/**
+ * @module
+ * `pgdev [options]`: runs a named server in the foreground (keys q/h/t on a TTY; Ctrl-C and SIGTERM shut it down
+ * cleanly), or with `-d` starts it in the background and returns once it is ready.
+ */
+import { reportToParent, spawnDetached } from '../daemon/detach.js';
+import { startServer, type PgdevServer } from '../daemon/server.js';
+import { isPgdevError } from '../errors.js';
+import { validateName } from '../state/paths.js';
+import { portRange, reportError, urlLines } from './output.js';
+
+export type RunOptions = {
+  name: string;
+  port?: number;
+  dbPort?: number;
+  shadowDbPort?: number;
+  detach?: boolean;
+  debug?: boolean;
+  idleInTransactionTimeout?: number;
+};
+
+export function runArgs(options: RunOptions): string[] {
+  const args: string[] = [];
+  if (options.port !== undefined) args.push('--port', String(options.port));
+  if (options.dbPort !== undefined) args.push('--db-port', String(options.dbPort));
+  if (options.shadowDbPort !== undefined) args.push('--shadow-db-port', String(options.shadowDbPort));
+  if (options.idleInTransactionTimeout !== undefined) args.push('--idle-in-transaction-timeout', String(options.idleInTransactionTimeout));
+  if (options.debug) args.push('--debug');
+  return args;
+}
+
+export async function run(options: RunOptions): Promise<void> {
+  validateName(options.name);
+  if (options.detach) {
+    const started = performance.now();
+    const record = await spawnDetached(options.name, runArgs(options));
+    const ms = Math.round(performance.now() - started);
+    process.stdout.write(`✔ pgdev server ${record.name} is running in the background on ${portRange(record.ports)} (pid ${record.pid}, ready in ${ms} ms).\n\n${urlLines(record.urls)}\n\nStop it with: pgdev stop ${record.name}\n`);
+    return;
+  }
+  const detachedChild = process.env.PGDEV_DETACHED === '1';
+  let server: PgdevServer;
+  try {
+    server = await startServer({
+      name: options.name,
+      port: options.port,
+      databasePort: options.dbPort,
+      shadowDatabasePort: options.shadowDbPort,
+      debug: options.debug,
+      idleInTransactionTimeoutMs: options.idleInTransactionTimeout === undefined ? undefined : options.idleInTransactionTimeout * 1000,
+    });
+  } catch (error) {
+    if (detachedChild) reportToParent({ error: isPgdevError(error) ? error.message : String(error), code: isPgdevError(error) ? error.code : undefined });
+    throw error;
+  }
+  const stamp = () => new Date().toISOString();
+  process.stdout.write(
+    `✔ Great Success! Your pgdev server ${server.name} is ready and listening on ${portRange(server.ports)} (${server.startupMs} ms; ${server.portSource}).\n\n${urlLines(server)}\n\n`,
+  );
+  if (detachedChild) {
+    process.stdout.write(`${stamp()} running in the background (pid ${process.pid})\n`);
+    reportToParent({ ready: { version: 1, name: server.name, pid: process.pid, ports: server.ports, urls: server, pgdevVersion: '', startedAt: stamp(), persistence: server.persistence } });
+  }
+
+  const shutdown = (reason: string) => {
+    void server.close(reason);
+  };
+  process.once('SIGINT', () => shutdown('interrupted'));
+  process.once('SIGTERM', () => shutdown('terminated'));
+  process.once('SIGHUP', () => shutdown('terminal closed'));
+  const stopKeys = !detachedChild && process.stdin.isTTY ? listenForKeys(server, shutdown) : () => undefined;
+  const reason = await server.closed;
+  stopKeys();
+  process.stdout.write(`${detachedChild ? `${stamp()} ` : ''}pgdev server ${server.name} stopped (${reason}).\n`);
+}
+
+function listenForKeys(server: PgdevServer, shutdown: (reason: string) => void): () => void {
+  process.stdout.write('╭──────────────────────────────────╮\n│ [q]uit  [h]ttp url  [t]cp urls  │\n╰──────────────────────────────────╯\n');
+  const onKey = (key: Buffer) => {
+    const text = key.toString();
+    if (text === 'q' || text === '\u0003') shutdown('quit');
+    else if (text === 'h') process.stdout.write(`${server.prismaPostgresUrl}\n`);
+    else if (text === 't') process.stdout.write(`DATABASE_URL=${server.databaseUrl}\nSHADOW_DATABASE_URL=${server.shadowDatabaseUrl}\n`);
+  };
+  process.stdin.setRawMode(true);
+  process.stdin.on('data', onKey);
+  process.stdin.resume();
+  return () => {
+    process.stdin.off('data', onKey);
+    process.stdin.setRawMode(false);
+    process.stdin.pause();
+  };
+}
+
+export { reportError };

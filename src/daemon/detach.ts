@@ -1,0 +1,92 @@
+/**
+ * @module
+ * Background servers. `spawnDetached` starts `pgdev` in a new process group with its output in the server's log
+ * and waits for it to report ready (or its error) over an IPC channel, so `-d` returns only once all three ports
+ * answer. `stopServer` asks a server to shut down (SIGTERM) and, past a timeout, forces it (SIGKILL).
+ */
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ErrorCode, PgdevError } from '../errors.js';
+import { isPidAlive, type ServerRecord } from '../state/files.js';
+import { serverPaths } from '../state/paths.js';
+
+const BIN = fileURLToPath(new URL('../../bin/pgdev.js', import.meta.url));
+
+/** What the detached child sends its parent once: ready with its record, or the reason it failed. */
+export type DetachedReport = { ready: ServerRecord } | { error: string; code?: string };
+
+export const START_TIMEOUT_MS = 60_000;
+export const STOP_TIMEOUT_MS = 10_000;
+
+export async function spawnDetached(name: string, args: string[]): Promise<ServerRecord> {
+  const paths = serverPaths(name);
+  fs.mkdirSync(paths.root, { recursive: true });
+  const logFd = fs.openSync(paths.logFile, 'a');
+  const child = spawn(process.execPath, [BIN, ...args, '--name', name], {
+    detached: true,
+    stdio: ['ignore', logFd, logFd, 'ipc'],
+    env: { ...process.env, PGDEV_DETACHED: '1' },
+  });
+  fs.closeSync(logFd);
+  try {
+    return await new Promise<ServerRecord>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new PgdevError(ErrorCode.StartFailed, `server "${name}" did not become ready in ${START_TIMEOUT_MS / 1000} s; see ${paths.logFile}`));
+      }, START_TIMEOUT_MS);
+      child.once('message', (report: DetachedReport) => {
+        clearTimeout(timer);
+        if ('ready' in report) resolve(report.ready);
+        else reject(new PgdevError((report.code as ErrorCode) ?? ErrorCode.StartFailed, report.error));
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new PgdevError(ErrorCode.StartFailed, `server "${name}" exited (code ${code}) before it was ready: ${lastLogLine(paths.logFile)}`));
+      });
+    });
+  } catch (error) {
+    if (child.pid && isPidAlive(child.pid)) child.kill('SIGKILL');
+    throw error;
+  } finally {
+    child.removeAllListeners();
+    if (child.connected) child.disconnect();
+    child.unref();
+  }
+}
+
+function lastLogLine(file: string): string {
+  const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+  return lines.at(-1) || 'no output';
+}
+
+/** Reports readiness (or failure) to the parent that spawned this process with `-d`, then lets go of it. */
+export function reportToParent(report: DetachedReport): void {
+  if (!process.send) return;
+  process.send(report, () => process.disconnect?.());
+}
+
+/** Stops a server process: SIGTERM, then SIGKILL after `timeoutMs`. Resolves `true` if it had to be forced. */
+export async function stopProcess(record: Pick<ServerRecord, 'pid'>, timeoutMs = STOP_TIMEOUT_MS): Promise<boolean> {
+  try {
+    process.kill(record.pid, 'SIGTERM');
+  } catch {
+    return false;
+  }
+  if (await waitForExit(record.pid, timeoutMs)) return false;
+  try {
+    process.kill(record.pid, 'SIGKILL');
+  } catch {
+    return false;
+  }
+  await waitForExit(record.pid, 5_000);
+  return true;
+}
+
+async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!isPidAlive(pid)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return !isPidAlive(pid);
+}

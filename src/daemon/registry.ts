@@ -1,0 +1,98 @@
+/**
+ * @module
+ * What servers exist on this machine and which of them run: a server runs when its lock is held by a live
+ * process and its `server.json` names that process. Anything else (a `kill -9`ed server's leftovers) is stopped.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import picomatch from 'picomatch';
+import { ErrorCode, PgdevError } from '../errors.js';
+import { isPidAlive, readVersioned, type ServerConfig, type ServerRecord } from '../state/files.js';
+import { isLocked, lockOwnerPid } from '../state/lock.js';
+import { serverPaths, stateRoot } from '../state/paths.js';
+
+export type ServerStatus = 'running' | 'stopped';
+
+export type ServerListing = {
+  readonly name: string;
+  readonly status: ServerStatus;
+  readonly pid: number | null;
+  readonly ports: ServerConfig['ports'] | null;
+  readonly sizeBytes: number;
+  readonly lastStart: string | null;
+  readonly persistence: ServerRecord['persistence'] | null;
+};
+
+/** The running server's record, if `name` runs right now (lock held by a live pid that wrote it). */
+export function readRunning(name: string): ServerRecord | undefined {
+  const paths = serverPaths(name);
+  let record: ServerRecord | undefined;
+  try {
+    record = readVersioned<ServerRecord>(paths.serverFile);
+  } catch {
+    return undefined;
+  }
+  if (!record || !isPidAlive(record.pid) || lockOwnerPid(paths.root) !== record.pid) return undefined;
+  return record;
+}
+
+/** Names of every server with a state folder, sorted. */
+export function serverNames(): string[] {
+  const root = stateRoot();
+  if (!fs.existsSync(root)) return [];
+  return fs
+    .readdirSync(root, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+    .map((entry) => entry.name)
+    .sort();
+}
+
+function folderSize(dir: string): number {
+  let total = 0;
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath, entry.name)).size;
+  }
+  return total;
+}
+
+export async function describeServer(name: string): Promise<ServerListing> {
+  const paths = serverPaths(name);
+  const running = readRunning(name);
+  let config: ServerConfig | undefined;
+  try {
+    config = readVersioned<ServerConfig>(paths.configFile);
+  } catch {
+    config = undefined;
+  }
+  const lastStart = running?.startedAt ?? (fs.existsSync(paths.logFile) ? fs.statSync(paths.logFile).mtime.toISOString() : null);
+  return {
+    name,
+    status: running || (await isLocked(paths.root)) ? 'running' : 'stopped',
+    pid: running?.pid ?? null,
+    ports: running?.ports ?? config?.ports ?? null,
+    sizeBytes: folderSize(paths.root),
+    lastStart,
+    persistence: running?.persistence ?? null,
+  };
+}
+
+/**
+ * Resolves names and globs (`mydb*`, `test-?`) to existing servers, in order, without duplicates.
+ * A plain name that does not exist, or a glob that matches nothing, is an error.
+ */
+export function resolveNames(patterns: string[]): string[] {
+  const existing = serverNames();
+  const found: string[] = [];
+  for (const pattern of patterns) {
+    const isGlob = picomatch.scan(pattern).isGlob;
+    const matcher = isGlob ? picomatch(pattern, { dot: true }) : (name: string) => name === pattern;
+    const matches = existing.filter((name) => matcher(name));
+    if (matches.length === 0) {
+      throw isGlob
+        ? new PgdevError(ErrorCode.NoMatch, `no server matches "${pattern}"; see \`pgdev ls\``)
+        : new PgdevError(ErrorCode.NotFound, `no server named "${pattern}"; see \`pgdev ls\`, or create it with \`pgdev -n ${pattern}\``);
+    }
+    for (const name of matches) if (!found.includes(name)) found.push(name);
+  }
+  return found;
+}

@@ -1,0 +1,245 @@
+/**
+ * @module
+ * A named server: its lock and state files, the main and shadow engines, the two wire gateways and the HTTP
+ * endpoint, started in that order and shut down in reverse by one idempotent `close`. The CLI (foreground and
+ * detached) and the programmatic API both start servers through {@link startServer}.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer, type ServerType } from '@hono/node-server';
+import { Engine, type Persistence } from '../engine/engine.js';
+import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
+import { createGateway } from '../gateway/gateway.js';
+import { encodeApiKey } from '../http/api-key.js';
+import { createHttpApp } from '../http/app.js';
+import {
+  STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls,
+} from '../state/files.js';
+import { acquireLock, type HeldLock } from '../state/lock.js';
+import { serverPaths } from '../state/paths.js';
+import { LOOPBACK, choosePorts, portInUse, type RequestedPorts } from './ports.js';
+import { readRunning } from './registry.js';
+import { PGDEV_VERSION } from './version.js';
+
+export type StartServerOptions = {
+  /** Server name; default `default`. Letters, digits, `-`, `_` and `.`. */
+  readonly name?: string;
+  /** HTTP port; `0` picks a free one. Omitted: the last run's port, else 51213, else the next free block. */
+  readonly port?: number;
+  readonly databasePort?: number;
+  readonly shadowDatabasePort?: number;
+  /** `persistent` (default) keeps the database under the state folder; `memory` leaves no database on disk. */
+  readonly persistence?: Persistence;
+  /** Logs protocol and lifecycle events. */
+  readonly debug?: boolean;
+  /** Where log lines go; default stderr. */
+  readonly log?: (line: string) => void;
+  /** Ends a connection idle inside a transaction this long while others wait (default 60 s; 0 disables). */
+  readonly idleInTransactionTimeoutMs?: number;
+  /** Called if the server shuts itself down (lock lost, fatal error), with the reason. */
+  readonly onShutdown?: (reason: string) => void;
+};
+
+export type PgdevServer = ServerUrls & {
+  readonly name: string;
+  readonly ports: Ports;
+  readonly persistence: Persistence;
+  /** Which ports were chosen and why, for the CLI's output. */
+  readonly portSource: string;
+  /** Milliseconds from the call to ready. */
+  readonly startupMs: number;
+  /** Empties the main database; connected clients are disconnected (they get SQLSTATE 57P01 and may reconnect). */
+  reset(): Promise<void>;
+  /** Keeps a copy of the main database under `label`, in memory. */
+  snapshot(label: string): Promise<void>;
+  /** Puts the main database back to the snapshot `label`; connected clients are disconnected as by `reset`. */
+  restore(label: string): Promise<void>;
+  /** Shuts down: connections closed, data flushed, lock released, ports free. Idempotent. */
+  close(reason?: string): Promise<void>;
+  /** Resolves once the server has shut down, whoever asked. */
+  readonly closed: Promise<string>;
+};
+
+/** Builds the URLs `prisma dev` prints, so `.env` files carry over. */
+export function serverUrls(name: string, ports: Ports, secret: string): ServerUrls {
+  const databaseUrl = `postgres://postgres:postgres@localhost:${ports.database}/template1?sslmode=disable`;
+  const shadowDatabaseUrl = `postgres://postgres:postgres@localhost:${ports.shadowDatabase}/template1?sslmode=disable`;
+  const apiKey = encodeApiKey({ databaseUrl, name, shadowDatabaseUrl, secret });
+  return {
+    databaseUrl,
+    shadowDatabaseUrl,
+    prismaPostgresUrl: `prisma+postgres://localhost:${ports.http}/?api_key=${apiKey}`,
+    httpUrl: `http://localhost:${ports.http}`,
+  };
+}
+
+export async function startServer(options: StartServerOptions = {}): Promise<PgdevServer> {
+  const started = performance.now();
+  const name = options.name ?? 'default';
+  const paths = serverPaths(name);
+  const persistence = options.persistence ?? 'persistent';
+  const debug = options.debug ?? false;
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const debugLog = (line: string) => debug && log(line);
+  const existedBefore = fs.existsSync(paths.root);
+
+  try {
+    fs.mkdirSync(paths.root, { recursive: true });
+    fs.accessSync(paths.root, fs.constants.W_OK);
+  } catch (cause) {
+    throw new PgdevError(ErrorCode.DataDir, `cannot write to the data directory ${paths.root}; fix its permissions or set XDG_DATA_HOME`, { cause });
+  }
+
+  let shutdownReason: (reason: string) => void = () => undefined;
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(paths.root, (error) => shutdownReason(`lock lost: ${error.message}`));
+  } catch (error) {
+    if (!isPgdevError(error, ErrorCode.Locked)) throw error;
+    const running = readRunning(name);
+    const where = running ? ` (pid ${running.pid}, ports ${running.ports.http}, ${running.ports.database}, ${running.ports.shadowDatabase})` : '';
+    throw new PgdevError(ErrorCode.Locked, `server "${name}" is already running${where}; stop it with \`pgdev stop ${name}\``, {
+      cause: error,
+      details: running ? { ...running.urls, pid: running.pid, ports: running.ports } : {},
+    });
+  }
+
+  const cleanups: Array<() => Promise<unknown> | unknown> = [() => lock.release()];
+  const undo = async () => {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  };
+  try {
+    fs.rmSync(paths.serverFile, { force: true }); // a crashed run's record is never trusted
+    const config: ServerConfig = readVersioned<ServerConfig>(paths.configFile) ?? {
+      version: STATE_VERSION,
+      name,
+      createdAt: new Date().toISOString(),
+      secret: randomBytes(24).toString('base64url'),
+      ports: { http: 0, database: 0, shadowDatabase: 0 },
+    };
+    const requested: RequestedPorts = { http: options.port, database: options.databasePort, shadowDatabase: options.shadowDatabasePort };
+    const remembered = config.ports.http ? config.ports : undefined;
+    const { ports: wanted, source: portSource } = await choosePorts(requested, remembered);
+
+    const dataDir = persistence === 'persistent' ? paths.dataDir : undefined;
+    let main = await Engine.open({ label: 'main', dataDir, log: debugLog });
+    cleanups.push(() => main.close());
+    // The shadow database is opened on first use: most sessions never touch it, and it costs memory and start time.
+    let shadowOpening: Promise<Engine> | undefined;
+    const openShadow = () => (shadowOpening ??= Engine.open({ label: 'shadow', log: debugLog }));
+    cleanups.push(async () => shadowOpening && (await shadowOpening).close());
+
+    const gatewayOptions = { host: LOOPBACK, debug, log, idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs };
+    const listen = async <T>(key: keyof Ports, create: () => Promise<T>): Promise<T> => {
+      try {
+        return await create();
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portInUse(key, wanted[key]);
+        throw error;
+      }
+    };
+    const mainGateway = await listen('database', () => createGateway({ ...gatewayOptions, engine: main, port: wanted.database }));
+    cleanups.push(() => mainGateway.close());
+    const shadowGateway = await listen('shadowDatabase', () =>
+      createGateway({ ...gatewayOptions, engine: openShadow, port: wanted.shadowDatabase }),
+    );
+    cleanups.push(() => shadowGateway.close());
+
+    let urls: ServerUrls = serverUrls(name, { ...wanted, database: mainGateway.port, shadowDatabase: shadowGateway.port }, config.secret);
+    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, get engine() { return main; }, isReady: () => !main.closed };
+    const app = createHttpApp(context);
+    const http: ServerType = await listen('http', () => listenHttp(app.fetch, wanted.http));
+    cleanups.push(() => new Promise((resolve) => http.close(resolve)));
+    const ports: Ports = { http: (http.address() as AddressInfo).port, database: mainGateway.port, shadowDatabase: shadowGateway.port };
+    urls = serverUrls(name, ports, config.secret);
+    Object.assign(context, { urls });
+
+    writeJsonAtomic(paths.configFile, { ...config, ports });
+    const record: ServerRecord = {
+      version: STATE_VERSION,
+      name,
+      pid: process.pid,
+      ports,
+      urls,
+      pgdevVersion: PGDEV_VERSION,
+      startedAt: new Date().toISOString(),
+      persistence,
+    };
+    writeJsonAtomic(paths.serverFile, record);
+    cleanups.push(() => fs.rmSync(paths.serverFile, { force: true }));
+    if (persistence === 'memory' && !existedBefore) cleanups.push(() => fs.rmSync(paths.root, { recursive: true, force: true }));
+
+    const snapshots = new Map<string, Blob>();
+    const replaceMain = async (next: () => Promise<Engine>, reason: string) => {
+      const previous = main;
+      const snapshotFirst = await previous.dump().catch(() => undefined);
+      await previous.close();
+      try {
+        main = await next();
+      } catch (error) {
+        // Never leave the server without a database: fall back to what it had.
+        main = await Engine.open({ label: 'main', dataDir, from: snapshotFirst, log: debugLog });
+        throw error;
+      } finally {
+        await mainGateway.replaceEngine(main, reason);
+      }
+    };
+
+    let closing: Promise<void> | undefined;
+    let resolveClosed!: (reason: string) => void;
+    const closed = new Promise<string>((resolve) => (resolveClosed = resolve));
+    const close = (reason = 'stopped') => {
+      closing ??= (async () => {
+        debugLog(`${name}: shutting down (${reason})`);
+        await undo();
+        resolveClosed(reason);
+      })();
+      return closing;
+    };
+    shutdownReason = (reason) => {
+      log(`pgdev: server "${name}" is shutting down: ${reason}`);
+      options.onShutdown?.(reason);
+      void close(reason);
+    };
+
+    return {
+      name,
+      ...urls,
+      ports,
+      persistence,
+      portSource,
+      startupMs: Math.round(performance.now() - started),
+      reset: () => replaceMain(() => {
+        if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+        return Engine.open({ label: 'main', dataDir, log: debugLog });
+      }, 'reset'),
+      async snapshot(label) {
+        snapshots.set(label, await main.dump());
+      },
+      async restore(label) {
+        const snapshot = snapshots.get(label);
+        if (!snapshot) throw new PgdevError(ErrorCode.NotFound, `no snapshot named "${label}"; take one with snapshot("${label}") first`);
+        await replaceMain(() => Engine.open({ label: 'main', dataDir, from: snapshot, log: debugLog }), 'restored');
+      },
+      close,
+      closed,
+    };
+  } catch (error) {
+    await undo();
+    if (!existedBefore) fs.rmSync(paths.root, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function listenHttp(fetch: (request: Request) => Response | Promise<Response>, port: number): Promise<ServerType> {
+  // Listening ourselves (not through `serve`) so that port 0 means any free port.
+  const server = createAdaptorServer({ fetch });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host: LOOPBACK, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve(server);
+    });
+  });
+}
