@@ -7,6 +7,7 @@
 import { Hono } from 'hono';
 import type { Engine } from '../engine/engine.js';
 import type { ServerUrls } from '../state/files.js';
+import { createSqlRoutes } from './sql.js';
 
 export type HttpContext = {
   readonly name: string;
@@ -61,6 +62,8 @@ export function createHttpApp(context: HttpContext): Hono {
       httpUrl: context.urls.httpUrl,
     }),
   );
+
+  app.route('/', createSqlRoutes(context));
 
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => c.json({ error: `internal error: ${error.message}` }, 500));
