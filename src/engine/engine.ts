@@ -134,7 +134,8 @@ export class Engine {
    */
   acquire(session: EngineSession, signal?: AbortSignal): Promise<Lease> {
     if (this.#closed) return Promise.reject(new Error(`${this.label} database is shut down`));
-    if (!this.#owner && this.#queue.length === 0) return Promise.resolve(this.#grant(session));
+    const free = this.tryAcquire(session);
+    if (free) return Promise.resolve(free);
     return new Promise<Lease>((resolve, reject) => {
       const waiter: Waiter = { session, grant: resolve, reject };
       this.#queue.push(waiter);
@@ -150,6 +151,12 @@ export class Engine {
         { once: true },
       );
     });
+  }
+
+  /** The lease at once if nobody holds or waits for the engine (the common case, kept off the promise path). */
+  tryAcquire(session: EngineSession): Lease | undefined {
+    if (this.#closed || this.#owner || this.#queue.length > 0) return undefined;
+    return this.#grant(session);
   }
 
   #grant(session: EngineSession): Lease {

@@ -248,6 +248,8 @@ export class Session {
   /** Waits for the engine unless this session already owns it; a cancel request aborts the wait. */
   async #acquire(): Promise<Lease> {
     if (this.#lease) return this.#lease;
+    this.#lease = this.#host.engine.tryAcquire(this.engineSession);
+    if (this.#lease) return this.#lease;
     this.#waiting = new AbortController();
     try {
       this.#lease = await this.#host.engine.acquire(this.engineSession, this.#waiting.signal);
