@@ -1,0 +1,220 @@
+/**
+ * @module
+ * Detached servers (issue 4): `pgdev -d` returns once ready and the server outlives the command; a `-d` that cannot
+ * start says why (not a timeout); `kill -9` of a detached server is recovered (`ls` says stopped, `start` works
+ * without clean-up, committed data intact); two `pgdev -n x -d` at once run exactly one server; `pgdev url`.
+ * Real processes, temporary XDG_DATA_HOME, free ports; every process is killed by pid in teardown.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  canListen, cleanupCli, createDataHome, isAlive, occupyPort, portText, processesUsing, readServerJson, runCli, serverPorts,
+  waitFor, type DataHome, type Ports,
+} from './support/cli.js';
+
+afterEach(cleanupCli);
+
+function dbUrl(port: number): string {
+  return `postgres://postgres:postgres@localhost:${port}/template1?sslmode=disable`;
+}
+
+async function query<T = Record<string, unknown>>(port: number, sql: string): Promise<T[]> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: 'postgres', database: 'template1' });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
+async function startDetached(home: DataHome, name: string, args: string[]) {
+  const result = await runCli(['-n', name, '-d', ...args], { env: home.env });
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  const record = readServerJson(home, name);
+  expect(record).toBeDefined();
+  return { result, pid: record!.pid };
+}
+
+async function lsJson(home: DataHome): Promise<Array<Record<string, unknown>>> {
+  const result = await runCli(['ls', '--json'], { env: home.env });
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  return JSON.parse(result.stdout);
+}
+
+async function allFree(ports: Ports): Promise<boolean> {
+  return (await Promise.all(Object.values(ports).map(canListen))).every(Boolean);
+}
+
+describe('pgdev -d', () => {
+  it('returns once ready, prints the URLs, exits 0, and the server keeps running after the command', async () => {
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    const { result, pid } = await startDetached(home, 'bg', args);
+
+    const lines = result.stdout.split('\n');
+    expect(lines[0]).toMatch(new RegExp(`^✔ pgdev server bg is running in the background on ${portText(ports)} \\(pid ${pid}, ready in \\d+ ms\\)\\.$`));
+    expect(lines).toContain(`DATABASE_URL=${dbUrl(ports.database)}`);
+    expect(lines).toContain(`SHADOW_DATABASE_URL=${dbUrl(ports.shadowDatabase)}`);
+    expect(result.stdout).toMatch(new RegExp(`^Prisma Postgres URL \\(for prisma\\+postgres clients\\): prisma\\+postgres://localhost:${ports.http}/\\?api_key=[A-Za-z0-9_-]+$`, 'm'));
+    expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('Stop it with: pgdev stop bg');
+
+    // Ready means ready: all three ports answer right away, from a process that is not the command's.
+    expect(isAlive(pid)).toBe(true);
+    expect(await query(ports.database, 'select 1 as one')).toEqual([{ one: 1 }]);
+    expect(await query(ports.shadowDatabase, 'select 2 as two')).toEqual([{ two: 2 }]);
+    const health = await fetch(`http://127.0.0.1:${ports.http}/health`);
+    expect(health.status).toBe(200);
+    expect(fs.readFileSync(path.join(home.serverDir('bg'), 'server.log'), 'utf8')).toContain('✔ Great Success!');
+
+    // Still alive a moment later (not tied to the command that started it).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(isAlive(pid)).toBe(true);
+
+    const stop = await runCli(['stop', 'bg'], { env: home.env });
+    expect(stop).toMatchObject({ status: 0, stdout: 'bg stopped\n', stderr: '' });
+    expect(isAlive(pid)).toBe(false);
+    expect(await allFree(ports)).toBe(true);
+  });
+
+  it('fails with the reason (busy port), exit non-zero, no server left running', async () => {
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    const busy = await occupyPort(ports.database);
+    try {
+      const started = Date.now();
+      const result = await runCli(['-n', 'nope', '-d', ...args], { env: home.env });
+      expect(result.stderr).toBe(`pgdev: port ${ports.database} is in use; pass --db-port with a free port\n`);
+      expect(result.stdout).toBe('');
+      expect(result.status).toBe(1);
+      expect(Date.now() - started).toBeLessThan(20_000);
+      await waitFor(() => processesUsing(home.home).length === 0, 5_000, 'the failed server to exit');
+      expect((await lsJson(home)).map((server) => server.status)).not.toContain('running');
+    } finally {
+      await busy.release();
+    }
+  });
+
+  it('recovers from kill -9: ls shows stopped, start works without clean-up, committed data intact', async () => {
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    const { pid } = await startDetached(home, 'crashy', args);
+    await query(ports.database, 'create table t (id int primary key, v text)');
+    await query(ports.database, "insert into t select g, 'row ' || g from generate_series(1, 100) g");
+    await query(ports.database, "begin; insert into t values (1000, 'uncommitted')"); // the connection ends: rolled back
+
+    process.kill(pid, 'SIGKILL');
+    await waitFor(() => !isAlive(pid), 10_000, 'the killed server to die');
+    const dir = home.serverDir('crashy');
+    expect(fs.existsSync(path.join(dir, 'server.json'))).toBe(true); // left behind by the crash
+    expect(fs.existsSync(path.join(dir, 'server.lock'))).toBe(true);
+
+    const listing = await lsJson(home);
+    expect(listing).toHaveLength(1);
+    expect(listing[0]).toMatchObject({ name: 'crashy', status: 'stopped', pid: null, ports });
+
+    const urlResult = await runCli(['url', 'crashy'], { env: home.env });
+    expect(urlResult.stderr).toBe('pgdev: server "crashy" is not running; start it with `pgdev start crashy`\n');
+    expect(urlResult.status).toBe(1);
+
+    const start = await runCli(['start', 'crashy'], { env: home.env });
+    const record = readServerJson(home, 'crashy');
+    expect(record?.pid).not.toBe(pid);
+    expect(start.stderr).toBe('');
+    expect(start.stdout).toBe(`crashy started on ${portText(ports)} (pid ${record!.pid})\n`);
+    expect(start.status).toBe(0);
+
+    expect(await query(ports.database, "select count(*)::int as n, max(id) as max, min(v) as first from t")).toEqual([
+      { n: 100, max: 100, first: 'row 1' },
+    ]);
+    expect((await lsJson(home))[0]).toMatchObject({ name: 'crashy', status: 'running', pid: record!.pid, ports });
+
+    const stop = await runCli(['stop', 'crashy'], { env: home.env });
+    expect(stop).toMatchObject({ status: 0, stdout: 'crashy stopped\n', stderr: '' });
+  });
+
+  it('double start race: two `pgdev -n x -d` at once run exactly one server; the other exits 1 saying already running', async () => {
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    const [a, b] = await Promise.all([
+      runCli(['-n', 'race', '-d', ...args], { env: home.env }),
+      runCli(['-n', 'race', '-d', ...args], { env: home.env }),
+    ]);
+    const results = [a, b].sort((x, y) => (x.status ?? 99) - (y.status ?? 99));
+    const [winner, loser] = results as [typeof a, typeof a];
+    expect(winner.status).toBe(0);
+    expect(winner.stderr).toBe('');
+    expect(winner.stdout).toContain('✔ pgdev server race is running in the background');
+    expect(loser.status).toBe(1);
+    expect(loser.stdout).toBe('');
+    expect(loser.stderr).toMatch(/^pgdev: server "race" is already running( \(pid \d+, ports \d+, \d+, \d+\))?; stop it with `pgdev stop race`\n$/);
+
+    const record = readServerJson(home, 'race');
+    await waitFor(() => processesUsing(home.home).length <= 1, 5_000, 'the losing server process to exit');
+    expect(processesUsing(home.home)).toEqual([record!.pid]);
+    expect(await query(ports.database, 'select 1 as one')).toEqual([{ one: 1 }]);
+
+    const stop = await runCli(['stop', 'race'], { env: home.env });
+    expect(stop).toMatchObject({ status: 0, stdout: 'race stopped\n' });
+    expect(await allFree(ports)).toBe(true);
+  });
+});
+
+describe('pgdev url', () => {
+  it('prints the database URL, --shadow, --http and --json of a running server', async () => {
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    const { result } = await startDetached(home, 'web', args);
+    const prismaPostgresUrl = /(prisma\+postgres:\/\/\S+)$/m.exec(result.stdout)![1]!;
+
+    expect(await runCli(['url', 'web'], { env: home.env })).toMatchObject({ status: 0, stdout: `${dbUrl(ports.database)}\n`, stderr: '' });
+    expect(await runCli(['url', 'web', '--shadow'], { env: home.env })).toMatchObject({
+      status: 0,
+      stdout: `${dbUrl(ports.shadowDatabase)}\n`,
+      stderr: '',
+    });
+    expect(await runCli(['url', 'web', '--http'], { env: home.env })).toMatchObject({ status: 0, stdout: `${prismaPostgresUrl}\n`, stderr: '' });
+    const json = await runCli(['url', 'web', '--json'], { env: home.env });
+    expect(json.status).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      name: 'web',
+      databaseUrl: dbUrl(ports.database),
+      shadowDatabaseUrl: dbUrl(ports.shadowDatabase),
+      prismaPostgresUrl,
+      httpUrl: `http://localhost:${ports.http}`,
+    });
+
+    // Without a name: the server named "default".
+    const noDefault = await runCli(['url'], { env: home.env });
+    expect(noDefault.stderr).toBe('pgdev: no server named "default"; create it with `pgdev -n default`\n');
+    expect(noDefault.status).toBe(1);
+  });
+
+  it('without a name, prints the URL of the server named "default"', async () => {
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    await startDetached(home, 'default', args);
+    expect(await runCli(['url'], { env: home.env })).toMatchObject({ status: 0, stdout: `${dbUrl(ports.database)}\n`, stderr: '' });
+  });
+
+  it('errors for a stopped server and for an unknown one', async () => {
+    const home = createDataHome();
+    const { args } = await serverPorts();
+    await startDetached(home, 'sleepy', args);
+    expect(await runCli(['stop', 'sleepy'], { env: home.env })).toMatchObject({ status: 0, stdout: 'sleepy stopped\n' });
+
+    const stopped = await runCli(['url', 'sleepy'], { env: home.env });
+    expect(stopped.stderr).toBe('pgdev: server "sleepy" is not running; start it with `pgdev start sleepy`\n');
+    expect(stopped.stdout).toBe('');
+    expect(stopped.status).toBe(1);
+
+    const unknown = await runCli(['url', 'ghost', '--json'], { env: home.env });
+    expect(unknown.stderr).toBe('pgdev: no server named "ghost"; create it with `pgdev -n ghost`\n');
+    expect(unknown.stdout).toBe('');
+    expect(unknown.status).toBe(1);
+  });
+});
