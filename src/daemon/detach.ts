@@ -21,8 +21,13 @@ export const STOP_TIMEOUT_MS = 10_000;
 
 export async function spawnDetached(name: string, args: string[]): Promise<ServerRecord> {
   const paths = serverPaths(name);
-  fs.mkdirSync(paths.root, { recursive: true });
-  const logFd = fs.openSync(paths.logFile, 'a');
+  let logFd: number;
+  try {
+    fs.mkdirSync(paths.root, { recursive: true });
+    logFd = fs.openSync(paths.logFile, 'a');
+  } catch (cause) {
+    throw new PgdevError(ErrorCode.DataDir, `cannot write to the data directory ${paths.root}; fix its permissions or set XDG_DATA_HOME`, { cause });
+  }
   const child = spawn(process.execPath, [BIN, ...args, '--name', name], {
     detached: true,
     stdio: ['ignore', logFd, logFd, 'ipc'],
