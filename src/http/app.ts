@@ -7,6 +7,7 @@
 import { Hono } from 'hono';
 import type { Engine } from '../engine/engine.js';
 import type { ServerUrls } from '../state/files.js';
+import { createPrismaRoutes } from './prisma.js';
 import { createSqlRoutes } from './sql.js';
 
 export type HttpContext = {
@@ -64,6 +65,7 @@ export function createHttpApp(context: HttpContext): Hono {
   );
 
   app.route('/', createSqlRoutes(context));
+  app.route('/', createPrismaRoutes(context));
 
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => c.json({ error: `internal error: ${error.message}` }, 500));
