@@ -84,6 +84,8 @@ export class Engine {
   #notificationListeners = new Set<(channel: string, payload: string, pid: number) => void>();
   #closed = false;
   #log: (line: string) => void;
+  /** NOTIFY deliveries the gateway already routed from raw output, which PGlite reports again a moment later. */
+  #routedNotifications = 0;
 
   private constructor(label: string, pglite: PGlite, serverVersion: string, defaults: Map<string, string>, log: (line: string) => void) {
     this.label = label;
@@ -91,7 +93,12 @@ export class Engine {
     this.serverVersion = serverVersion;
     this.defaults = defaults;
     this.#log = log;
-    pglite.onNotification((channel, payload) => this.emitNotification(channel, payload, 0));
+    // PGlite parses every answer, raw ones included, and reports notifications in a later microtask. The gateway
+    // routes those of its own sessions itself (with the notifying connection's pid), so only the rest are emitted.
+    pglite.onNotification((channel, payload) => {
+      if (this.#routedNotifications > 0) this.#routedNotifications--;
+      else this.emitNotification(channel, payload, 0);
+    });
   }
 
   /** Opens a database: a persistent one in `dataDir` (copied from the template when new), or an in-memory one. */
@@ -241,6 +248,11 @@ export class Engine {
   onNotification(listener: (channel: string, payload: string, pid: number) => void): () => void {
     this.#notificationListeners.add(listener);
     return () => void this.#notificationListeners.delete(listener);
+  }
+
+  /** Tells the engine the gateway routed one notification found in raw output, so PGlite's report of it is dropped. */
+  markNotificationRouted(): void {
+    this.#routedNotifications++;
   }
 
   emitNotification(channel: string, payload: string, pid: number): void {
