@@ -13,7 +13,9 @@ import { promisify } from 'node:util';
 import { serve, type ServerType } from '@hono/node-server';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EngineSession } from '../src/engine/engine.js';
 import { encodeApiKey } from '../src/http/api-key.js';
+import { startServer } from '../src/index.js';
 import { createHttpApp, type HttpContext } from '../src/http/app.js';
 import { PRISMA_EXECUTOR_VERSION, shutdownPrismaExecutor } from '../src/http/prisma.js';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
@@ -108,7 +110,7 @@ beforeAll(async () => {
   accelerateUrl = `prisma+postgres://localhost:${port}/?api_key=${apiKey}`;
   Object.assign(context, { urls: { ...context.urls, prismaPostgresUrl: accelerateUrl, httpUrl: `http://localhost:${port}` } });
 
-  const lease = await gateway.engine.acquire(new (await import('../src/engine/engine.js')).EngineSession());
+  const lease = await gateway.engine.acquire(new EngineSession());
   try {
     await lease.pglite.exec(TABLES);
   } finally {
@@ -275,5 +277,43 @@ describe('Prisma Client 7', () => {
     expect(body.error).toContain('Prisma Client 6.19.0');
     expect(body.error).toContain(PRISMA_EXECUTOR_VERSION);
     expect(body.error).toContain(gateway.url);
+  });
+});
+
+describe('Prisma Client 7 and /sql against a real server (startServer)', () => {
+  it('serves the printed prisma+postgres:// URL and the api_key on /sql, and leaves nothing open after close', async () => {
+    const savedDataHome = process.env.XDG_DATA_HOME;
+    const dataHome = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-http-e2e-'));
+    process.env.XDG_DATA_HOME = dataHome;
+    const server = await startServer({ name: 'http-e2e', persistence: 'memory', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
+    try {
+      const url = new URL(server.prismaPostgresUrl);
+      expect(url.protocol).toBe('prisma+postgres:');
+      expect(url.hostname).toBe('localhost');
+      const apiKey = url.searchParams.get('api_key');
+      const sqlOver = (body: unknown, key = apiKey) =>
+        fetch(`${server.httpUrl}/sql`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+      const created = await sqlOver({ queries: TABLES.split(';').filter((sql) => sql.trim()).map((query) => ({ query })) });
+      expect(created.status).toBe(200);
+      expect((await sqlOver({ query: 'SELECT 1' }, 'wrong')).status).toBe(401);
+
+      const prisma = new PrismaClient({ accelerateUrl: server.prismaPostgresUrl });
+      try {
+        const seen = await exercise(prisma);
+        if (results.http) expect(seen).toEqual(results.http);
+      } finally {
+        await prisma.$disconnect();
+      }
+
+      const rows = await (await sqlOver({ query: 'SELECT email FROM "User" ORDER BY id LIMIT 1' })).json();
+      expect(rows).toMatchObject({ rows: [{ email: 'alice@example.com' }], command: 'SELECT', rowCount: 1 });
+    } finally {
+      await server.close();
+      if (savedDataHome === undefined) delete process.env.XDG_DATA_HOME;
+      else process.env.XDG_DATA_HOME = savedDataHome;
+      fs.rmSync(dataHome, { recursive: true, force: true });
+    }
+    await expect(fetch(`${server.httpUrl}/health`)).rejects.toThrow();
   });
 });
