@@ -173,6 +173,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     const snapshots = new Map<string, Blob>();
     const replaceMain = async (next: () => Promise<Engine>, reason: string) => {
       const previous = main;
+      // Disconnect every client first: one idle in a transaction holds the engine, and dump() below would wait for
+      // it (up to the idle-in-transaction timeout) instead of disconnecting it.
+      await mainGateway.replaceEngine(previous, reason);
       const snapshotFirst = await previous.dump().catch(() => undefined);
       await previous.close();
       try {

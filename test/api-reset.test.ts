@@ -1,0 +1,310 @@
+/**
+ * @module
+ * server.reset(), server.snapshot(label) and server.restore(label): reset empties the database while the server keeps
+ * its ports, connected clients get a clean error (SQLSTATE 57P01) instead of a hang and new clients work; a restore
+ * gives back exactly the snapshotted content (10 tables x 1,000 rows), on an in-memory and a persistent server;
+ * an unknown label is E_NOT_FOUND. Also prints how long a restore takes next to re-running the migrations and seed
+ * (10 tables, 10,000 rows); timings are printed, never asserted.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, getServer, isPgdevError, startServer, type PgdevServer, type StartServerOptions } from '../src/index.js';
+
+let dataHome: string;
+const savedDataHome = process.env.XDG_DATA_HOME;
+const started: PgdevServer[] = [];
+
+beforeAll(() => {
+  dataHome = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-api-reset-'));
+  process.env.XDG_DATA_HOME = dataHome;
+});
+
+afterEach(async () => {
+  await Promise.all(started.splice(0).map((server) => server.close()));
+});
+
+afterAll(() => {
+  if (savedDataHome === undefined) delete process.env.XDG_DATA_HOME;
+  else process.env.XDG_DATA_HOME = savedDataHome;
+  fs.rmSync(dataHome, { recursive: true, force: true });
+});
+
+async function start(options: StartServerOptions): Promise<PgdevServer> {
+  const server = await startServer({ port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined, ...options });
+  started.push(server);
+  return server;
+}
+
+type Tracked = { client: pg.Client; errors: Array<Error & { code?: string }> };
+
+async function connect(url: string): Promise<Tracked> {
+  const client = new pg.Client({ connectionString: url });
+  const errors: Tracked['errors'] = [];
+  client.on('error', (error) => errors.push(error));
+  await client.connect();
+  return { client, errors };
+}
+
+async function withClient<T>(url: string, use: (client: pg.Client) => Promise<T>): Promise<T> {
+  const { client } = await connect(url);
+  try {
+    return await use(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Settles within `ms` or fails the test: a hang is a failure, not a timeout of the whole suite. */
+function settleWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<PromiseSettledResult<T>> {
+  return Promise.race([
+    promise.then((value) => ({ status: 'fulfilled', value }) as const, (reason) => ({ status: 'rejected', reason }) as const),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} hung for ${ms} ms`)), ms)),
+  ]);
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const TABLES = 10;
+
+/** The "migration": 10 tables with a primary key, a foreign-key-free schema, an index each. */
+function migrationSql(): string {
+  return Array.from({ length: TABLES }, (_, t) => `
+    CREATE TABLE table_${t} (
+      id integer PRIMARY KEY,
+      name text NOT NULL,
+      amount numeric(12, 2) NOT NULL,
+      tags text[] NOT NULL DEFAULT '{}',
+      created_at timestamptz NOT NULL DEFAULT '2024-01-01T00:00:00Z'
+    );
+    CREATE INDEX table_${t}_name ON table_${t} (name);`).join('\n');
+}
+
+/** The seed: `rowsPerTable` rows in each table, sent as one multi-row INSERT per table, as a seed script would. */
+async function seed(client: pg.Client, rowsPerTable: number): Promise<void> {
+  for (let t = 0; t < TABLES; t++) {
+    const values: string[] = [];
+    const params: unknown[] = [];
+    for (let id = 1; id <= rowsPerTable; id++) {
+      values.push(`($${params.length + 1}, $${params.length + 2}, $${params.length + 3}, $${params.length + 4})`);
+      params.push(id, `row ${t}-${id}`, ((id * 37 + t) % 10_000) / 100, [`t${t}`, `r${id % 7}`]);
+    }
+    await client.query(`INSERT INTO table_${t} (id, name, amount, tags) VALUES ${values.join(', ')}`, params);
+  }
+}
+
+/** Every public table's full content, row by row, as text: equal digests mean equal content. */
+async function contents(client: pg.Client): Promise<Record<string, { rows: number; digest: string }>> {
+  const { rows: tables } = await client.query<{ name: string }>(
+    "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+  );
+  const result: Record<string, { rows: number; digest: string }> = {};
+  for (const { name } of tables) {
+    const { rows } = await client.query<{ rows: number; digest: string }>(
+      `SELECT count(*)::int AS rows, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS digest FROM "${name}" t`,
+    );
+    result[name] = rows[0]!;
+  }
+  return result;
+}
+
+async function publicTables(url: string): Promise<string[]> {
+  return withClient(url, async (c) =>
+    (await c.query<{ name: string }>("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")).rows.map((r) => r.name),
+  );
+}
+
+describe('reset', () => {
+  it('empties the database while the server keeps running; connected clients get an error, not a hang; new clients work', async () => {
+    const server = await start({ name: 'reset', persistence: 'memory' });
+    await withClient(server.databaseUrl, (c) => c.query("CREATE TABLE items (id int); INSERT INTO items VALUES (1), (2); CREATE SCHEMA extra"));
+
+    const idle = await connect(server.databaseUrl);
+    const pool = new pg.Pool({ connectionString: server.databaseUrl, max: 2 });
+    const poolErrors: Error[] = [];
+    pool.on('error', (error) => poolErrors.push(error));
+    expect((await pool.query('SELECT count(*)::int AS n FROM items')).rows[0].n).toBe(2);
+    // Last, a connection left inside an open transaction: it holds the engine (other connections would queue), and
+    // reset must disconnect it rather than wait for it.
+    const inTransaction = await connect(server.databaseUrl);
+    await inTransaction.client.query('BEGIN');
+    await inTransaction.client.query('INSERT INTO items VALUES (3)');
+
+    const portsBefore = { ...server.ports };
+    const reset = await settleWithin(server.reset(), 20_000, 'reset() with a connection inside a transaction');
+    expect(reset.status).toBe('fulfilled');
+
+    // The server still runs on the same ports, and is still found by name.
+    expect(server.ports).toEqual(portsBefore);
+    expect(getServer('reset')?.databaseUrl).toBe(server.databaseUrl);
+
+    // Connected clients were told (FATAL 57P01) and their next query fails quickly.
+    await waitFor(() => idle.errors.length > 0 && inTransaction.errors.length > 0, 'clients to see the reset');
+    expect(idle.errors[0]!.code).toBe('57P01');
+    expect(inTransaction.errors[0]!.code).toBe('57P01');
+    for (const { client } of [idle, inTransaction]) {
+      const outcome = await settleWithin(client.query('SELECT 1'), 5_000, 'a query on a reset connection');
+      expect(outcome.status).toBe('rejected');
+      await settleWithin(client.end(), 5_000, 'ending a reset connection');
+    }
+
+    // A pool drops the dead connections and reconnects.
+    await waitFor(() => poolErrors.length > 0, 'the pool to see the reset');
+    const afterReset = await settleWithin(pool.query("SELECT to_regclass('public.items') AS items"), 5_000, 'a pool query after reset');
+    expect(afterReset).toEqual(expect.objectContaining({ status: 'fulfilled' }));
+    expect((afterReset as PromiseFulfilledResult<pg.QueryResult>).value.rows[0].items).toBeNull();
+    await pool.end();
+
+    // A new client sees an empty database: no tables, no schemas of ours.
+    expect(await publicTables(server.databaseUrl)).toEqual([]);
+    const schemas = await withClient(server.databaseUrl, async (c) => (await c.query("SELECT 1 FROM pg_namespace WHERE nspname = 'extra'")).rowCount);
+    expect(schemas).toBe(0);
+    await withClient(server.databaseUrl, (c) => c.query('CREATE TABLE items (id int); INSERT INTO items VALUES (42)'));
+    expect(await withClient(server.databaseUrl, async (c) => (await c.query('SELECT id FROM items')).rows)).toEqual([{ id: 42 }]);
+  });
+
+  it('empties a persistent database too, on disk', async () => {
+    const server = await start({ name: 'reset-disk', persistence: 'persistent' });
+    await withClient(server.databaseUrl, (c) => c.query('CREATE TABLE on_disk (id int)'));
+    await server.reset();
+    expect(await publicTables(server.databaseUrl)).toEqual([]);
+    await server.close();
+    const again = await start({ name: 'reset-disk', persistence: 'persistent' });
+    expect(await publicTables(again.databaseUrl)).toEqual([]);
+  });
+});
+
+describe('snapshot and restore', () => {
+  it('restores exactly the snapshotted content (10 tables x 1,000 rows), as often as asked', async () => {
+    const server = await start({ name: 'snap', persistence: 'memory' });
+    const before = await withClient(server.databaseUrl, async (c) => {
+      await c.query(migrationSql());
+      await seed(c, 1_000);
+      return contents(c);
+    });
+    expect(Object.keys(before)).toHaveLength(TABLES);
+    for (const table of Object.values(before)) expect(table.rows).toBe(1_000);
+    await server.snapshot('seeded');
+
+    const modify = (c: pg.Client) => c.query(`
+      DELETE FROM table_0 WHERE id % 2 = 0;
+      UPDATE table_1 SET name = 'changed', amount = amount + 1;
+      INSERT INTO table_2 (id, name, amount) VALUES (100001, 'new', 1);
+      DROP TABLE table_3;
+      CREATE TABLE added_after_snapshot (id int);
+      TRUNCATE table_9;`);
+
+    for (let round = 0; round < 2; round++) {
+      const watcher = await connect(server.databaseUrl);
+      const changed = await withClient(server.databaseUrl, async (c) => {
+        await modify(c);
+        return contents(c);
+      });
+      expect(changed).not.toEqual(before);
+
+      await server.restore('seeded');
+      await waitFor(() => watcher.errors.length > 0, 'a connected client to see the restore');
+      expect(watcher.errors[0]!.code).toBe('57P01');
+      await watcher.client.end().catch(() => undefined);
+
+      expect(await withClient(server.databaseUrl, contents)).toEqual(before);
+    }
+
+    // A second snapshot does not disturb the first.
+    await withClient(server.databaseUrl, (c) => c.query('CREATE TABLE only_in_second (id int)'));
+    await server.snapshot('second');
+    await server.restore('seeded');
+    expect(await withClient(server.databaseUrl, contents)).toEqual(before);
+    await server.restore('second');
+    expect(Object.keys(await withClient(server.databaseUrl, contents))).toContain('only_in_second');
+  });
+
+  it('restores a persistent server, and the restored content is what is on disk afterwards', async () => {
+    const server = await start({ name: 'snap-disk', persistence: 'persistent' });
+    const before = await withClient(server.databaseUrl, async (c) => {
+      await c.query(migrationSql());
+      await seed(c, 100);
+      return contents(c);
+    });
+    await server.snapshot('seeded');
+    await withClient(server.databaseUrl, (c) => c.query('DROP TABLE table_5; DELETE FROM table_6'));
+    await server.restore('seeded');
+    expect(await withClient(server.databaseUrl, contents)).toEqual(before);
+    await server.close();
+
+    const again = await start({ name: 'snap-disk', persistence: 'persistent' });
+    expect(await withClient(again.databaseUrl, contents)).toEqual(before);
+  });
+
+  it('rejects an unknown label with E_NOT_FOUND and leaves the database alone', async () => {
+    const server = await start({ name: 'snap-missing', persistence: 'memory' });
+    await withClient(server.databaseUrl, (c) => c.query('CREATE TABLE stays (id int); INSERT INTO stays VALUES (7)'));
+    const client = await connect(server.databaseUrl);
+    let error: unknown;
+    try {
+      await server.restore('no-such-label');
+    } catch (caught) {
+      error = caught;
+    }
+    expect(isPgdevError(error, ErrorCode.NotFound)).toBe(true);
+    // Nothing was swapped: the open connection still works and sees the data.
+    expect((await client.client.query('SELECT id FROM stays')).rows).toEqual([{ id: 7 }]);
+    expect(client.errors).toEqual([]);
+    await client.client.end();
+  });
+});
+
+describe('restore versus re-running the migrations (printed, not asserted)', () => {
+  it('measures 10 tables / 10,000 rows', async () => {
+    const server = await start({ name: 'bench', persistence: 'memory' });
+    const migrate = async () => withClient(server.databaseUrl, async (c) => {
+      await c.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+      await c.query(migrationSql());
+      await seed(c, 1_000);
+    });
+    const time = async (what: () => Promise<unknown>) => {
+      const t0 = performance.now();
+      await what();
+      return performance.now() - t0;
+    };
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+    await migrate();
+    const expected = await withClient(server.databaseUrl, contents);
+    await server.snapshot('seeded');
+
+    const runs = 3;
+    const migrateMs: number[] = [];
+    const resetAndMigrateMs: number[] = [];
+    const restoreMs: number[] = [];
+    const snapshotMs: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      migrateMs.push(await time(migrate));
+      resetAndMigrateMs.push(await time(async () => {
+        await server.reset();
+        await migrate();
+      }));
+      await withClient(server.databaseUrl, (c) => c.query('TRUNCATE table_0, table_1'));
+      restoreMs.push(await time(() => server.restore('seeded')));
+      snapshotMs.push(await time(() => server.snapshot(`again-${i}`)));
+    }
+    expect(await withClient(server.databaseUrl, contents)).toEqual(expected);
+
+    const fmt = (values: number[]) => `median ${median(values).toFixed(0)} ms (${values.map((v) => v.toFixed(0)).join(', ')})`;
+    console.log([
+      'pgdev restore vs migrations, 10 tables / 10,000 rows, in-memory server:',
+      `  restore(label)                          ${fmt(restoreMs)}`,
+      `  drop schema + migrations + seed         ${fmt(migrateMs)}`,
+      `  reset() + migrations + seed             ${fmt(resetAndMigrateMs)}`,
+      `  snapshot(label)                         ${fmt(snapshotMs)}`,
+    ].join('\n'));
+  });
+});
