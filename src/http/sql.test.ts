@@ -91,8 +91,42 @@ describe('POST /sql: queries', () => {
   });
 
   it('does not let one request\'s SET reach the next', async () => {
-    await sql({ query: "SET TimeZone = 'Asia/Tokyo'" });
-    expect((await json(await sql({ query: 'SHOW TimeZone' }))).rows[0].TimeZone).not.toBe('Asia/Tokyo');
+    const before = (await json(await sql({ query: 'SHOW TimeZone' }))).rows[0].TimeZone;
+    expect(before).not.toBe('Asia/Tokyo');
+    for (const query of ["SET TimeZone = 'Asia/Tokyo'", "/* why */ set timezone to 'Asia/Tokyo'", "SELECT set_config('TimeZone', 'Asia/Tokyo', false)"]) {
+      expect((await sql({ query })).status).toBe(200);
+      expect((await json(await sql({ query: 'SHOW TimeZone' }))).rows[0].TimeZone, query).toBe(before);
+    }
+  });
+
+  it('sees its own SET within a batch', async () => {
+    const { results } = await json(await sql({ queries: [{ query: "SET LOCAL TimeZone = 'Asia/Tokyo'" }, { query: 'SHOW TimeZone' }] }));
+    expect(results[1].rows[0].TimeZone).toBe('Asia/Tokyo');
+  });
+
+  it('drops the temporary tables, views and sequences a request creates', async () => {
+    const response = await sql({
+      queries: [
+        { query: 'CREATE TEMP TABLE sql_scratch (id serial PRIMARY KEY, v text)' },
+        { query: 'CREATE TEMP VIEW sql_scratch_view AS SELECT v FROM sql_scratch' },
+        { query: 'CREATE TEMP SEQUENCE sql_scratch_seq' },
+        { query: 'INSERT INTO sql_scratch (v) VALUES ($1)', params: ['kept for the request'] },
+        { query: 'SELECT v FROM sql_scratch_view' },
+      ],
+    });
+    expect(response.status).toBe(200);
+    expect((await json(response)).results[4].rows).toEqual([{ v: 'kept for the request' }]);
+    const after = await json(await sql({ query: "SELECT to_regclass('pg_temp.sql_scratch') AS t, to_regclass('pg_temp.sql_scratch_view') AS v, to_regclass('pg_temp.sql_scratch_seq') AS s" }));
+    expect(after.rows).toEqual([{ t: null, v: null, s: null }]);
+  });
+
+  it('refuses commands on the shared session (LISTEN, UNLISTEN, DISCARD, DEALLOCATE, PREPARE)', async () => {
+    for (const query of ['LISTEN jobs', 'UNLISTEN *', 'DISCARD ALL', 'DEALLOCATE ALL', 'PREPARE q AS SELECT 1']) {
+      const response = await sql({ query });
+      expect(response.status, query).toBe(400);
+      expect((await json(response)).error.message).toMatch(/TCP database URL/);
+    }
+    expect((await sql({ queries: [{ query: 'SELECT 1' }, { query: 'listen x' }] })).status).toBe(400);
   });
 
   it('does not let a request leave a transaction open', async () => {

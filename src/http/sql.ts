@@ -9,7 +9,9 @@
  *   bad requests answer 4xx `{"error": {"message"}}`.
  *
  * Each request is its own engine session with default settings: a `SET` made by one request is not seen by the next,
- * and a request cannot leave a transaction open behind it.
+ * its temporary tables are dropped when it ends, and it cannot leave a transaction open behind it. Commands on the
+ * one Postgres session all clients share (LISTEN, UNLISTEN, DISCARD, DEALLOCATE, PREPARE) are refused: they need a
+ * connection, which the TCP database URL gives.
  */
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -52,6 +54,34 @@ type PostgresErrorBody = {
   index?: number;
 };
 
+/** Statements that may change session settings (as the gateway detects them): read the settings back afterwards. */
+const SETTINGS_CHANGE = /(?:^|;)\s*(?:set|reset)\b|\bset_config\s*\(|(?:^|\*\/|\n)\s*(?:set|reset)\s/i;
+const TEMP_CREATE = /\bcreate\s+(?:(?:global|local)\s+)?temp(?:orary)?\b|\bselect\b[^;]*\binto\s+(?:temp(?:orary)?\b)/i;
+/** Commands acting on the one Postgres session every client shares, which a one-request session cannot own. */
+const SESSION_STATE = new Set(['LISTEN', 'UNLISTEN', 'DISCARD', 'DEALLOCATE', 'PREPARE']);
+
+const TEMP_RELATIONS_SQL =
+  "SELECT c.oid::regclass::text, c.relkind FROM pg_class c WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind IN ('r','p','v','m','S','f')";
+const DROP_KIND: Record<string, string> = { r: 'TABLE', p: 'TABLE', v: 'VIEW', m: 'MATERIALIZED VIEW', S: 'SEQUENCE', f: 'FOREIGN TABLE' };
+
+function tempRelations(lease: Lease): Map<string, string> {
+  return new Map(lease.run(TEMP_RELATIONS_SQL).map(([relation, kind]) => [relation ?? '', kind ?? 'r']));
+}
+
+/** Drops the temporary relations the request created; those of other sessions were there before it started. */
+function dropNewTempRelations(lease: Lease, before: Map<string, string>): void {
+  const created = [...tempRelations(lease)].filter(([relation]) => !before.has(relation));
+  // Tables first: dropping one (CASCADE) takes its sequences and views with it.
+  created.sort(([, a], [, b]) => Number(b === 'r' || b === 'p') - Number(a === 'r' || a === 'p'));
+  for (const [relation, kind] of created) {
+    try {
+      lease.run(`DROP ${DROP_KIND[kind] ?? 'TABLE'} IF EXISTS ${relation} CASCADE`);
+    } catch {
+      // Best effort: the request has been answered already.
+    }
+  }
+}
+
 /** The bearer token of an `Authorization` header, or undefined if there is none or it is malformed. */
 export function bearerToken(header: string | undefined): string | undefined {
   const match = header?.match(/^Bearer +([A-Za-z0-9_\-+/=.]+) *$/i);
@@ -89,6 +119,17 @@ export function createSqlRoutes(context: HttpContext): Hono {
         throw error;
       }
 
+      const sessionCommand = statements.findIndex((statement) => SESSION_STATE.has(leadingKeywords(statement.query).split(' ')[0]!));
+      if (sessionCommand >= 0) {
+        const keyword = leadingKeywords(statements[sessionCommand]!.query).split(' ')[0];
+        return c.json(
+          { error: { message: `${keyword} is refused: each /sql request is its own short session, and ${keyword} would reach the database's other clients; use the TCP database URL` } },
+          400,
+        );
+      }
+      const settingsMayChange = statements.some((statement) => SETTINGS_CHANGE.test(statement.query));
+      const tempMayBeCreated = statements.some((statement) => TEMP_CREATE.test(statement.query));
+
       let lease: Lease;
       try {
         lease = await context.engine.acquire(new EngineSession(), c.req.raw.signal);
@@ -96,16 +137,22 @@ export function createSqlRoutes(context: HttpContext): Hono {
         return c.json({ error: { message: `database unavailable: ${errorMessage(error)}` } }, 503);
       }
       try {
-        const outcome = batch ? await runBatch(lease, statements) : await runSingle(lease, statements[0]!);
-        if ('error' in outcome) return jsonResponse({ error: outcome.error }, 400);
-        return jsonResponse(batch ? { results: outcome.results } : outcome.results[0], 200);
-      } finally {
-        // Record what the request's statements may have changed (SET, set_config) so the next lease resets it.
+        const tempBefore = tempMayBeCreated ? tempRelations(lease) : undefined;
         try {
-          lease.captureSettings();
-        } catch {
-          // The engine is closing; nothing to restore.
+          const outcome = batch ? await runBatch(lease, statements) : await runSingle(lease, statements[0]!);
+          if ('error' in outcome) return jsonResponse({ error: outcome.error }, 400);
+          return jsonResponse(batch ? { results: outcome.results } : outcome.results[0], 200);
+        } finally {
+          // The request's session ends here: its temporary tables go, and what it changed in the settings is
+          // recorded so that the next lease puts the engine back to that session's settings.
+          try {
+            if (tempBefore) dropNewTempRelations(lease, tempBefore);
+            if (settingsMayChange) lease.captureSettings();
+          } catch {
+            // The engine is closing: there is no session left to restore.
+          }
         }
+      } finally {
         lease.release();
       }
     },
