@@ -50,8 +50,9 @@ function prismaRequest(path: string, headers: Record<string, string> = {}, metho
 
 describe('Prisma routes', () => {
   it('hands an authorised request of a matching client to the executor', async () => {
-    const response = await prismaRequest('/connection-info');
+    const response = await prismaRequest('/connection-info', { origin: 'http://localhost:3000' });
     expect(response.status).toBe(200);
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
     expect(await response.json()).toMatchObject({ provider: 'postgres', connectionInfo: { supportsRelationJoins: true } });
   });
 
