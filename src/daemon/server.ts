@@ -13,6 +13,7 @@ import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
 import { createGateway } from '../gateway/gateway.js';
 import { encodeApiKey } from '../http/api-key.js';
 import { createHttpApp } from '../http/app.js';
+import { shutdownPrismaExecutor } from '../http/prisma.js';
 import {
   STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls,
 } from '../state/files.js';
@@ -151,6 +152,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     const app = createHttpApp(context);
     const http: ServerType = await listen('http', () => listenHttp(app.fetch, wanted.http));
     cleanups.push(() => new Promise((resolve) => http.close(resolve)));
+    cleanups.push(() => shutdownPrismaExecutor(context)); // runs before the HTTP server closes (cleanups run in reverse)
     const ports: Ports = { http: (http.address() as AddressInfo).port, database: mainGateway.port, shadowDatabase: shadowGateway.port };
     urls = serverUrls(name, ports, config.secret);
     Object.assign(context, { urls });

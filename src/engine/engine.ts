@@ -44,8 +44,8 @@ export class EngineSession {
   readonly id = nextSessionId++;
   /** Session-level settings (name -> value) that differ from the engine's defaults. */
   settings = new Map<string, string>();
-  /** Temporary relations this session created, dropped when it closes. */
-  readonly tempRelations = new Set<string>();
+  /** Temporary relations this session created (name -> relkind), dropped when it closes. */
+  readonly tempRelations = new Map<string, string>();
 
   constructor(settings: Iterable<[string, string]> = []) {
     for (const [name, value] of settings) this.settings.set(name, value);

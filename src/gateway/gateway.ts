@@ -70,7 +70,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     claimedTempRelations(from) {
       const claimed = new Set<string>();
       for (const session of sessions.values()) {
-        if (session !== from) for (const relation of session.engineSession.tempRelations) claimed.add(relation);
+        if (session !== from) for (const relation of session.engineSession.tempRelations.keys()) claimed.add(relation);
       }
       return claimed;
     },

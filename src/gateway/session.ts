@@ -14,6 +14,7 @@
 import type net from 'node:net';
 import type { ClientParameters } from 'pg-gateway';
 import { Engine, EngineError, EngineSession, quoteIdent, type Lease } from '../engine/engine.js';
+import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations } from '../engine/session-state.js';
 import {
   Backend, Frontend, TransactionStatus, cstring, decode, eachMessage, int16, int32, message, parameterStatus,
   query, readyForQuery, sync,
@@ -55,8 +56,6 @@ export type SessionHost = {
 const STARTUP_PROTOCOL_3 = 196608;
 const SSL_REQUEST = 80877103;
 const MAX_COPY_BYTES = 1024 * 1024 * 1024;
-const SETTINGS_CHANGE = /(?:^|;)\s*(?:set|reset|discard)\b|\bset_config\s*\(/i;
-const TEMP_CREATE = /\bcreate\s+(?:(?:global|local)\s+)?temp(?:orary)?\b/i;
 const LISTEN_COMMAND = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|[a-z_][\w$]*|\*)/gi;
 const COPY_FROM_STDIN = /\bcopy\b[^;]*\bfrom\s+stdin\b/i;
 const SINGLE_COPY_FROM_STDIN = /^\s*copy\b[^;]*\bfrom\s+stdin\b[^;]*;?\s*$/i;
@@ -280,8 +279,8 @@ export class Session {
 
   /** Notes what a statement may change, so the session's state is read back once it completes. */
   #observe(sql: string): void {
-    if (SETTINGS_CHANGE.test(sql)) this.#settingsDirty = true;
-    if (TEMP_CREATE.test(sql)) this.#tempDirty = true;
+    if (mayChangeSettings(sql)) this.#settingsDirty = true;
+    if (mayCreateTempRelations(sql)) this.#tempDirty = true;
     for (const [, un, rawName] of sql.matchAll(LISTEN_COMMAND)) {
       const channel = rawName!.startsWith('"') ? rawName!.slice(1, -1).replaceAll('""', '"') : rawName!.toLowerCase();
       if (!un) this.listening.add(channel);
@@ -421,10 +420,9 @@ export class Session {
     if (this.#tempDirty) {
       this.#tempDirty = false;
       const claimed = this.#host.claimedTempRelations(this);
-      const rows = lease.run(
-        "SELECT c.oid::regclass::text FROM pg_class c WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind IN ('r','p','v','m','S','f')",
-      );
-      for (const [relation] of rows) if (relation && !claimed.has(relation)) this.engineSession.tempRelations.add(relation);
+      for (const [relation, kind] of tempRelations(lease)) {
+        if (!claimed.has(relation)) this.engineSession.tempRelations.set(relation, kind);
+      }
     }
     if (this.#listenDirty) {
       // UNLISTEN stops the shared engine session listening; channels other connections still want come back.
@@ -569,11 +567,11 @@ export class Session {
       const closes = [...this.#statements].map((name) => message(Frontend.Close, [0x53], cstring(name)));
       lease.exec(Buffer.concat([...closes, sync()]));
     }
-    const drops = [...this.engineSession.tempRelations].map((relation) => `DROP TABLE IF EXISTS ${relation} CASCADE`);
+    dropRelations(lease, this.engineSession.tempRelations);
     const unlistens = [...this.listening]
       .filter((channel) => !this.#host.listenedByOthers(channel, this))
       .map((channel) => `UNLISTEN ${quoteIdent(channel)}`);
-    if (drops.length || unlistens.length) lease.exec(query([...drops, ...unlistens].join('; ')));
+    if (unlistens.length) lease.exec(query(unlistens.join('; ')));
     this.listening.clear();
   }
 }

@@ -16,6 +16,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { EngineSession, type Lease } from '../engine/engine.js';
+import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations } from '../engine/session-state.js';
 import { TransactionStatus } from '../engine/protocol.js';
 import { isAuthorised } from './api-key.js';
 import type { HttpContext } from './app.js';
@@ -54,32 +55,12 @@ type PostgresErrorBody = {
   index?: number;
 };
 
-/** Statements that may change session settings (as the gateway detects them): read the settings back afterwards. */
-const SETTINGS_CHANGE = /(?:^|;)\s*(?:set|reset)\b|\bset_config\s*\(|(?:^|\*\/|\n)\s*(?:set|reset)\s/i;
-const TEMP_CREATE = /\bcreate\s+(?:(?:global|local)\s+)?temp(?:orary)?\b|\bselect\b[^;]*\binto\s+(?:temp(?:orary)?\b)/i;
 /** Commands acting on the one Postgres session every client shares, which a one-request session cannot own. */
 const SESSION_STATE = new Set(['LISTEN', 'UNLISTEN', 'DISCARD', 'DEALLOCATE', 'PREPARE']);
 
-const TEMP_RELATIONS_SQL =
-  "SELECT c.oid::regclass::text, c.relkind FROM pg_class c WHERE c.relnamespace = pg_my_temp_schema() AND c.relkind IN ('r','p','v','m','S','f')";
-const DROP_KIND: Record<string, string> = { r: 'TABLE', p: 'TABLE', v: 'VIEW', m: 'MATERIALIZED VIEW', S: 'SEQUENCE', f: 'FOREIGN TABLE' };
-
-function tempRelations(lease: Lease): Map<string, string> {
-  return new Map(lease.run(TEMP_RELATIONS_SQL).map(([relation, kind]) => [relation ?? '', kind ?? 'r']));
-}
-
 /** Drops the temporary relations the request created; those of other sessions were there before it started. */
 function dropNewTempRelations(lease: Lease, before: Map<string, string>): void {
-  const created = [...tempRelations(lease)].filter(([relation]) => !before.has(relation));
-  // Tables first: dropping one (CASCADE) takes its sequences and views with it.
-  created.sort(([, a], [, b]) => Number(b === 'r' || b === 'p') - Number(a === 'r' || a === 'p'));
-  for (const [relation, kind] of created) {
-    try {
-      lease.run(`DROP ${DROP_KIND[kind] ?? 'TABLE'} IF EXISTS ${relation} CASCADE`);
-    } catch {
-      // Best effort: the request has been answered already.
-    }
-  }
+  dropRelations(lease, new Map([...tempRelations(lease)].filter(([relation]) => !before.has(relation))));
 }
 
 /** The bearer token of an `Authorization` header, or undefined if there is none or it is malformed. */
@@ -127,8 +108,8 @@ export function createSqlRoutes(context: HttpContext): Hono {
           400,
         );
       }
-      const settingsMayChange = statements.some((statement) => SETTINGS_CHANGE.test(statement.query));
-      const tempMayBeCreated = statements.some((statement) => TEMP_CREATE.test(statement.query));
+      const settingsMayChange = statements.some((statement) => mayChangeSettings(statement.query));
+      const tempMayBeCreated = statements.some((statement) => mayCreateTempRelations(statement.query));
 
       let lease: Lease;
       try {
