@@ -50,7 +50,7 @@ async function allFree(ports: Ports): Promise<boolean> {
   return (await Promise.all(Object.values(ports).map(canListen))).every(Boolean);
 }
 
-describe('pgdev -d', () => {
+describe('pgdev -d', { timeout: 180_000 }, () => {
   it('returns once ready, prints the URLs, exits 0, and the server keeps running after the command', async () => {
     const home = createDataHome();
     const { ports, args } = await serverPorts();
@@ -164,7 +164,7 @@ describe('pgdev -d', () => {
   });
 });
 
-describe('pgdev url', () => {
+describe('pgdev url', { timeout: 180_000 }, () => {
   it('prints the database URL, --shadow, --http and --json of a running server', async () => {
     const home = createDataHome();
     const { ports, args } = await serverPorts();

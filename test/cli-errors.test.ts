@@ -13,7 +13,7 @@ import {
 
 afterEach(cleanupCli);
 
-describe('pgdev start errors', () => {
+describe('pgdev start errors', { timeout: 180_000 }, () => {
   for (const [flag, key] of [
     ['--db-port', 'database'],
     ['--shadow-db-port', 'shadowDatabase'],

@@ -42,7 +42,7 @@ function secretOf(home: DataHome, name: string): string {
   return JSON.parse(fs.readFileSync(path.join(home.serverDir(name), 'config.json'), 'utf8')).secret;
 }
 
-describe('pgdev (foreground)', () => {
+describe('pgdev (foreground)', { timeout: 180_000 }, () => {
   it('prints the ready line and the three URLs; the api_key is base64url JSON with databaseUrl, name, shadowDatabaseUrl, secret', async () => {
     const home = createDataHome();
     const { ports, args } = await serverPorts();

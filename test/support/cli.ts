@@ -87,7 +87,7 @@ export function runCli(
   const timer = setTimeout(() => {
     timedOut = true;
     child.kill('SIGKILL');
-  }, options.timeoutMs ?? 45_000);
+  }, options.timeoutMs ?? 90_000);
   return new Promise((resolve, reject) => {
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -155,7 +155,7 @@ export async function startForeground(args: string[], options: { env: NodeJS.Pro
     const timer = setTimeout(() => {
       cleanupListeners();
       reject(new Error(`pgdev ${args.join(' ')} was not ready in time\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, options.timeoutMs ?? 45_000);
+    }, options.timeoutMs ?? 90_000);
     const onData = () => {
       if (/Great Success!/.test(stdout) && /^.*prisma\+postgres:\/\/\S+\n/m.test(stdout)) {
         cleanupListeners();
