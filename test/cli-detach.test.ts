@@ -162,6 +162,53 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
     expect(stop).toMatchObject({ status: 0, stdout: 'race stopped\n' });
     expect(await allFree(ports)).toBe(true);
   });
+
+  it('double start race: two `pgdev start x` at once run exactly one server; the other says already running', async () => {
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    await startDetached(home, 'race2', args);
+    expect(await runCli(['stop', 'race2'], { env: home.env })).toMatchObject({ status: 0, stdout: 'race2 stopped\n' });
+
+    const results = await Promise.all([runCli(['start', 'race2'], { env: home.env }), runCli(['start', 'race2'], { env: home.env })]);
+    const record = readServerJson(home, 'race2');
+    expect(record).toBeDefined();
+    const started = `race2 started on ${portText(ports)} (pid ${record!.pid})\n`;
+    const outcomes = results.map((result) => {
+      if (result.status === 0 && result.stdout === started && result.stderr === '') return 'started';
+      // The loser either saw the running server (reported, exit 0) or lost the lock (error, exit 1).
+      if (result.status === 0 && result.stdout === `race2 is already running on ${portText(ports)} (pid ${record!.pid})\n`) return 'already';
+      if (
+        result.status === 1 &&
+        /^pgdev: server "race2" is already running( \(pid \d+, ports \d+, \d+, \d+\))?; stop it with `pgdev stop race2`\n$/.test(result.stderr)
+      ) {
+        return 'already';
+      }
+      return JSON.stringify(result);
+    });
+    expect(outcomes.sort()).toEqual(['already', 'started']);
+    await waitFor(() => processesUsing(home.home).length <= 1, 5_000, 'the losing server process to exit');
+    expect(processesUsing(home.home)).toEqual([record!.pid]);
+    expect(await query(ports.database, 'select 1 as one')).toEqual([{ one: 1 }]);
+  });
+
+  it('stop forces a server that does not shut down in time, with a warning; it starts again afterwards', async () => {
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    const { pid } = await startDetached(home, 'stuck', args);
+    await query(ports.database, 'create table t (id int); insert into t values (1)');
+    process.kill(pid, 'SIGSTOP'); // SIGTERM stays pending: the graceful stop cannot finish
+    const stop = await runCli(['stop', 'stuck'], { env: home.env });
+    expect(stop.stderr).toBe('pgdev: warning: stuck did not stop in time and was killed; its last transactions may be lost\n');
+    expect(stop.stdout).toBe('stuck stopped\n');
+    expect(stop.status).toBe(0);
+    expect(isAlive(pid)).toBe(false);
+    expect(await allFree(ports)).toBe(true);
+
+    const start = await runCli(['start', 'stuck'], { env: home.env });
+    expect(start.stderr).toBe('');
+    expect(start.status).toBe(0);
+    expect(await query(ports.database, 'select count(*)::int as n from t')).toEqual([{ n: 1 }]);
+  });
 });
 
 describe('pgdev url', { timeout: 180_000 }, () => {
