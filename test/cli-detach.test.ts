@@ -5,12 +5,13 @@
  * without clean-up, committed data intact); two `pgdev -n x -d` at once run exactly one server; `pgdev url`.
  * Real processes, temporary XDG_DATA_HOME, free ports; every process is killed by pid in teardown.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  canListen, cleanupCli, createDataHome, isAlive, occupyPort, portText, processesUsing, readServerJson, runCli, serverPorts,
+  BIN, canListen, cleanupCli, createDataHome, isAlive, isGone, occupyPort, portText, processesUsing, readServerJson, runCli, serverPorts,
   waitFor, type DataHome, type Ports,
 } from './support/cli.js';
 
@@ -108,7 +109,9 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
     await query(ports.database, "begin; insert into t values (1000, 'uncommitted')"); // the connection ends: rolled back
 
     process.kill(pid, 'SIGKILL');
-    await waitFor(() => !isAlive(pid), 10_000, 'the killed server to die');
+    // Wait until it is reaped too (pid 1 may take a while to collect the zombie; the test after this one covers a
+    // server that stays a zombie).
+    await waitFor(() => isGone(pid), 60_000, 'the killed server to be reaped');
     const dir = home.serverDir('crashy');
     expect(fs.existsSync(path.join(dir, 'server.json'))).toBe(true); // left behind by the crash
     expect(fs.existsSync(path.join(dir, 'server.lock'))).toBe(true);
@@ -135,6 +138,35 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
 
     const stop = await runCli(['stop', 'crashy'], { env: home.env });
     expect(stop).toMatchObject({ status: 0, stdout: 'crashy stopped\n', stderr: '' });
+  });
+
+  it('treats a kill -9ed server that is still a zombie (its parent has not reaped it) as stopped', async () => {
+    // The server's parent is a shell that exec's `sleep`, which never reaps it: after kill -9 the server stays a
+    // zombie, holding no port and no lock, exactly as on a machine whose init reaps orphans late.
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    const quoted = [process.execPath, BIN, '-n', 'zombie', ...args].map((arg) => `'${arg}'`).join(' ');
+    const parent = spawn('sh', ['-c', `${quoted} >/dev/null 2>&1 & exec sleep 600`], { env: home.env, stdio: 'ignore' });
+    try {
+      await waitFor(() => readServerJson(home, 'zombie') !== undefined, 60_000, 'the server to be ready');
+      await waitFor(async () => !(await canListen(ports.database)), 30_000, 'the database port to listen');
+      const pid = readServerJson(home, 'zombie')!.pid;
+      await query(ports.database, 'create table t (id int); insert into t values (42)');
+      process.kill(pid, 'SIGKILL');
+      await waitFor(() => !isAlive(pid), 10_000, 'the killed server to die');
+      expect(isGone(pid)).toBe(false); // a zombie: still in the process table
+      await waitFor(() => allFree(ports), 10_000, "the dead server's ports to be free");
+
+      expect((await lsJson(home))[0]).toMatchObject({ name: 'zombie', status: 'stopped', pid: null });
+      const start = await runCli(['start', 'zombie'], { env: home.env });
+      const record = readServerJson(home, 'zombie');
+      expect(start.stderr).toBe('');
+      expect(start.stdout).toBe(`zombie started on ${portText(ports)} (pid ${record?.pid})\n`);
+      expect(start.status).toBe(0);
+      expect(await query(ports.database, 'select id from t')).toEqual([{ id: 42 }]);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   });
 
   it('double start race: two `pgdev -n x -d` at once run exactly one server; the other exits 1 saying already running', async () => {
