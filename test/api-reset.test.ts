@@ -227,6 +227,38 @@ describe('snapshot and restore', () => {
     expect(Object.keys(await withClient(server.databaseUrl, contents))).toContain('only_in_second');
   });
 
+  it('restores data-only changes in place: connected clients keep their sessions, sequences go back too', async () => {
+    const server = await start({ name: 'snap-data', persistence: 'memory' });
+    const before = await withClient(server.databaseUrl, async (c) => {
+      await c.query(migrationSql());
+      await c.query('CREATE TABLE parent (id serial PRIMARY KEY); CREATE TABLE child (id serial PRIMARY KEY, parent_id int REFERENCES parent)');
+      await c.query('INSERT INTO parent DEFAULT VALUES; INSERT INTO child (parent_id) VALUES (1)');
+      await seed(c, 1_000);
+      return contents(c);
+    });
+    await server.snapshot('seeded');
+
+    const watcher = await connect(server.databaseUrl);
+    await watcher.client.query("SET application_name = 'kept'");
+    await watcher.client.query({ name: 'count_parent', text: 'SELECT count(*)::int AS n FROM parent' });
+    await watcher.client.query(`
+      DELETE FROM table_0 WHERE id % 2 = 0;
+      UPDATE table_1 SET name = 'changed';
+      TRUNCATE table_9;
+      DELETE FROM child; INSERT INTO parent DEFAULT VALUES; INSERT INTO parent DEFAULT VALUES;`);
+    expect(await withClient(server.databaseUrl, contents)).not.toEqual(before);
+
+    await server.restore('seeded');
+    expect(await withClient(server.databaseUrl, contents)).toEqual(before);
+    // The connected client was not disconnected: its settings and prepared statement are still there.
+    expect(watcher.errors).toEqual([]);
+    expect((await watcher.client.query('SHOW application_name')).rows).toEqual([{ application_name: 'kept' }]);
+    expect((await watcher.client.query({ name: 'count_parent', text: 'SELECT count(*)::int AS n FROM parent' })).rows).toEqual([{ n: 1 }]);
+    // Sequences are back where they were: the next parent id is 2 again.
+    expect((await watcher.client.query('INSERT INTO parent DEFAULT VALUES RETURNING id')).rows).toEqual([{ id: 2 }]);
+    await watcher.client.end();
+  });
+
   it('restores a persistent server, and the restored content is what is on disk afterwards', async () => {
     const server = await start({ name: 'snap-disk', persistence: 'persistent' });
     const before = await withClient(server.databaseUrl, async (c) => {
@@ -279,21 +311,28 @@ describe('restore versus re-running the migrations (printed, not asserted)', () 
 
     await migrate();
     const expected = await withClient(server.databaseUrl, contents);
-    await server.snapshot('seeded');
 
     const runs = 3;
     const migrateMs: number[] = [];
     const resetAndMigrateMs: number[] = [];
-    const restoreMs: number[] = [];
-    const snapshotMs: number[] = [];
     for (let i = 0; i < runs; i++) {
       migrateMs.push(await time(migrate));
       resetAndMigrateMs.push(await time(async () => {
         await server.reset();
         await migrate();
       }));
-      await withClient(server.databaseUrl, (c) => c.query('TRUNCATE table_0, table_1'));
+    }
+    await server.snapshot('seeded');
+    const snapshotMs: number[] = [];
+    const restoreMs: number[] = [];
+    const restoreAfterDdlMs: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      // What a test does between two restores: change data...
+      await withClient(server.databaseUrl, (c) => c.query("TRUNCATE table_0, table_1; UPDATE table_2 SET name = 'x'"));
       restoreMs.push(await time(() => server.restore('seeded')));
+      // ...or change the schema, which makes restore reopen the full copy.
+      await withClient(server.databaseUrl, (c) => c.query('CREATE TABLE scratch (id int)'));
+      restoreAfterDdlMs.push(await time(() => server.restore('seeded')));
       snapshotMs.push(await time(() => server.snapshot(`again-${i}`)));
     }
     expect(await withClient(server.databaseUrl, contents)).toEqual(expected);
@@ -301,7 +340,8 @@ describe('restore versus re-running the migrations (printed, not asserted)', () 
     const fmt = (values: number[]) => `median ${median(values).toFixed(0)} ms (${values.map((v) => v.toFixed(0)).join(', ')})`;
     console.log([
       'pgdev restore vs migrations, 10 tables / 10,000 rows, in-memory server:',
-      `  restore(label)                          ${fmt(restoreMs)}`,
+      `  restore(label) after data changes       ${fmt(restoreMs)}`,
+      `  restore(label) after a schema change    ${fmt(restoreAfterDdlMs)}`,
       `  drop schema + migrations + seed         ${fmt(migrateMs)}`,
       `  reset() + migrations + seed             ${fmt(resetAndMigrateMs)}`,
       `  snapshot(label)                         ${fmt(snapshotMs)}`,

@@ -25,6 +25,7 @@ export const Frontend = {
 export const Backend = {
   BackendKeyData: 0x4b, // K
   CommandComplete: 0x43, // C
+  CopyData: 0x64, // d
   CopyInResponse: 0x47, // G
   DataRow: 0x44, // D
   EmptyQueryResponse: 0x49, // I

@@ -75,12 +75,24 @@ export function readVersioned<T extends { version: number }>(file: string, upgra
   return value.version === STATE_VERSION ? value : upgrade(value);
 }
 
+/** Whether a process runs; a zombie (killed, not yet reaped by its parent) does not. */
 export function isPidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    // /proc/<pid>/stat: "pid (command) state ..."; the command may itself contain ") ".
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state === 'Z' || state === 'X';
+  } catch {
+    return false; // no /proc (macOS): kill(0) is all there is
   }
 }
