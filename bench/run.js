@@ -117,6 +117,13 @@ const activeColumns = new Set(subjects.map((s) => s.id));
 if (activeColumns.has('inproc')) activeColumns.add('inprocq');
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-bench-'));
+/** Detached pgdev servers (not in a process group of ours) that may still be running: [dir, name]. */
+const detached = new Set();
+process.on('exit', () => {
+  for (const [dir, name] of detached) killDetached(dir, name);
+  killAllGroups();
+  fs.rmSync(tmpRoot, { recursive: true, force: true });
+});
 const newDir = (label) => fs.mkdtempSync(path.join(tmpRoot, `${label}-`));
 
 /** Rotates the order of subjects from one run to the next, so that none is always measured first. */
@@ -244,6 +251,8 @@ async function caseDetach() {
     const ports = await freePorts(3);
     const args = [pgdevMode.bin, '-d', '--name', name, '--port', String(ports[0]), '--db-port', String(ports[1]), '--shadow-db-port', String(ports[2])];
     const url = `postgres://postgres:postgres@127.0.0.1:${ports[1]}/template1?sslmode=disable`;
+    const entry = [dir, name];
+    detached.add(entry);
     try {
       for (const metric of ['detach-fresh', 'detach-warm']) {
         const r = await runCommand(process.execPath, args, { env, timeoutMs: 60_000 });
@@ -260,6 +269,7 @@ async function caseDetach() {
     } finally {
       await runCommand(process.execPath, [pgdevMode.bin, 'stop', name], { env, timeoutMs: 30_000 });
       killDetached(dir, name);
+      detached.delete(entry);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   }
@@ -430,7 +440,7 @@ async function casePrismaClient() {
           record('prisma-http', column, { value: p50 });
         } catch (error) {
           const status = recordError(['prisma-http'], column, error);
-          note(`${inst.subject.label}: Prisma over HTTP ${status}: ${String(error.message).split('\n').filter(Boolean).slice(-2).join(' ').slice(0, 240)}`);
+          note(`${inst.subject.label}: Prisma over HTTP ${status}: ${String(error.message).split('\n').filter(Boolean).slice(-2).join(' ').slice(0, 360)}`);
         }
       }
       return { 'prisma-tcp': tcpP50 };
