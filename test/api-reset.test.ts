@@ -245,6 +245,8 @@ describe('snapshot and restore', () => {
       DELETE FROM table_0 WHERE id % 2 = 0;
       UPDATE table_1 SET name = 'changed';
       TRUNCATE table_9;
+      BEGIN; DELETE FROM table_4 WHERE id = 1; INSERT INTO table_4 (id, name, amount) VALUES (1, 'same count', 0); COMMIT;
+      BEGIN; UPDATE table_5 SET name = 'rolled back'; ROLLBACK;
       DELETE FROM child; INSERT INTO parent DEFAULT VALUES; INSERT INTO parent DEFAULT VALUES;`);
     expect(await withClient(server.databaseUrl, contents)).not.toEqual(before);
 

@@ -11,7 +11,10 @@ import { EngineError, quoteLiteral, type Lease } from './engine.js';
 
 export type DataSnapshot = {
   readonly fingerprint: string;
-  readonly tables: ReadonlyArray<{ readonly name: string; readonly data: Uint8Array }>;
+  /** `signature` tells whether a table's rows changed since (see {@link tableSignatures}). */
+  readonly tables: ReadonlyArray<{ readonly name: string; readonly data: Uint8Array; signature: string }>;
+  /** Foreign keys: each table's name -> the tables that reference it. */
+  readonly referencedBy: ReadonlyMap<string, readonly string[]>;
   readonly sequences: ReadonlyArray<{ readonly name: string; readonly lastValue: string; readonly isCalled: boolean }>;
 };
 
@@ -45,6 +48,19 @@ const TABLES_SQL = `SELECT c.oid::regclass::text FROM pg_class c
 const SEQUENCES_SQL = `SELECT c.oid::regclass::text FROM pg_class c
   WHERE c.relkind = 'S' AND c.relnamespace IN (${USER_NAMESPACES}) ORDER BY c.oid`;
 
+const FOREIGN_KEYS_SQL = `SELECT confrelid::regclass::text, conrelid::regclass::text FROM pg_constraint
+  WHERE contype = 'f' AND connamespace IN (${USER_NAMESPACES})`;
+
+/**
+ * A cheap signature of each table's visible rows: how many, the newest xmin among them and the file they live in.
+ * Any committed INSERT, UPDATE, DELETE or TRUNCATE changes it; a rolled-back change does not.
+ */
+function tableSignatures(lease: Lease, names: readonly string[]): string[] {
+  if (names.length === 0) return [];
+  const selects = names.map((name) => `SELECT concat_ws('|', count(*), max(xmin::text::bigint), pg_relation_filenode('${name.replaceAll("'", "''")}')) FROM ${name}`);
+  return lease.run(selects.join(' UNION ALL ')).map(([signature]) => signature ?? '');
+}
+
 export function schemaFingerprint(lease: Lease): string {
   return lease.run(FINGERPRINT_SQL)[0]?.[0] ?? '';
 }
@@ -61,34 +77,47 @@ function copyOut(lease: Lease, sql: string): Uint8Array {
 
 /** Reads the data of every user table and sequence; the caller holds the lease, outside any transaction. */
 export function takeDataSnapshot(lease: Lease): DataSnapshot {
-  const tables = lease.run(TABLES_SQL).map(([name]) => ({ name: name!, data: copyOut(lease, `COPY ${name} TO STDOUT (FORMAT binary)`) }));
+  const names = lease.run(TABLES_SQL).map(([name]) => name!);
+  const signatures = tableSignatures(lease, names);
+  const tables = names.map((name, i) => ({ name, data: copyOut(lease, `COPY ${name} TO STDOUT (FORMAT binary)`), signature: signatures[i]! }));
+  const referencedBy = new Map<string, string[]>();
+  for (const [referenced, referencing] of lease.run(FOREIGN_KEYS_SQL)) {
+    referencedBy.set(referenced!, [...(referencedBy.get(referenced!) ?? []), referencing!]);
+  }
   const sequences = lease.run(SEQUENCES_SQL).map(([name]) => {
     const [row] = lease.run(`SELECT last_value::text, is_called FROM ${name}`);
     return { name: name!, lastValue: row![0]!, isCalled: row![1] === 't' };
   });
-  return { fingerprint: schemaFingerprint(lease), tables, sequences };
+  return { fingerprint: schemaFingerprint(lease), tables, referencedBy, sequences };
 }
 
 /**
  * Puts the snapshot's data back if the schema is still the one it was taken from; returns false (changing nothing)
- * if the schema changed. Runs in one transaction, so a failure leaves the data as it was.
+ * if the schema changed. Only tables whose rows changed are reloaded, with the tables that reference them (TRUNCATE
+ * must take those along). Runs in one transaction, so a failure leaves the data as it was.
  */
 export async function restoreDataSnapshot(lease: Lease, snapshot: DataSnapshot): Promise<boolean> {
   if (schemaFingerprint(lease) !== snapshot.fingerprint) return false;
+  const current = tableSignatures(lease, snapshot.tables.map((table) => table.name));
+  const reload = new Set(snapshot.tables.filter((table, i) => table.signature !== current[i]).map((table) => table.name));
+  for (const name of reload) for (const referencing of snapshot.referencedBy.get(name) ?? []) reload.add(referencing);
+  const tables = snapshot.tables.filter((table) => reload.has(table.name));
   const begin = lease.exec(query('BEGIN; SET LOCAL session_replication_role = replica'));
   const beginError = readError(begin);
   if (beginError) throw new EngineError(beginError);
   try {
     // replica role: foreign keys and user triggers do not fire while the rows go back in.
-    if (snapshot.tables.length) lease.run(`TRUNCATE ${snapshot.tables.map((table) => table.name).join(', ')}`);
-    for (const table of snapshot.tables) {
+    if (tables.length) lease.run(`TRUNCATE ${tables.map((table) => table.name).join(', ')}`);
+    for (const table of tables) {
       if (table.data.length) await lease.copyFrom(`COPY ${table.name} FROM '/dev/blob' (FORMAT binary)`, table.data);
     }
     if (snapshot.sequences.length) {
       const setvals = snapshot.sequences.map((s) => `setval(${quoteLiteral(s.name)}, ${s.lastValue}, ${s.isCalled})`);
       lease.run(`SELECT ${setvals.join(', ')}`);
     }
+    const signatures = tableSignatures(lease, tables.map((table) => table.name));
     lease.run('COMMIT');
+    tables.forEach((table, i) => (table.signature = signatures[i]!));
     return true;
   } catch (error) {
     lease.exec(query('ROLLBACK'));
