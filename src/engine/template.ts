@@ -5,10 +5,10 @@
  * If it is missing (a copy of pgdev built without it), it is created once under the user's data folder.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { packageVersion } from '../package-version.js';
 import { stateRoot } from '../state/paths.js';
 
 const BUNDLED = fileURLToPath(new URL('../../template', import.meta.url));
@@ -57,12 +57,7 @@ export async function ensureTemplate(): Promise<Template> {
 }
 
 /** The PGlite version in use: a template is only valid for the PGlite that wrote it. */
-export const PGLITE_VERSION: string = (() => {
-  // The package does not export its package.json; find it above its entry point.
-  let dir = path.dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite'));
-  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')).version as string;
-})();
+export const PGLITE_VERSION: string = packageVersion('@electric-sql/pglite');
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const started = Date.now();

@@ -10,16 +10,15 @@
  * driver adapter), so it connects to this server's own wire gateway on loopback: each of its connections is a
  * gateway session over the same {@link Engine} as every other client, with its own settings and transactions.
  */
-import { context as otelContext } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { Hono, type Context } from 'hono';
-import { Server, parseDuration, parseSize, version as executorVersion } from '@prisma/query-plan-executor';
+import type { Server } from '@prisma/query-plan-executor';
+import { packageVersion } from '../package-version.js';
 import { bearerToken } from './sql.js';
 import { isAuthorised } from './api-key.js';
 import type { HttpContext } from './app.js';
 
 /** The version of Prisma's query plan executor pgdev runs. */
-export const PRISMA_EXECUTOR_VERSION: string = executorVersion;
+export const PRISMA_EXECUTOR_VERSION: string = packageVersion('@prisma/query-plan-executor');
 
 /**
  * Whether the executor can run the query plans of Prisma Client `clientVersion`. Prisma releases the client and the
@@ -58,25 +57,35 @@ function executorDatabaseUrl(databaseUrl: string): string {
  * "No active logger found" unless a context manager is registered, as the `prisma` CLI does for `prisma dev`.
  * Registering is global and first-come: if the host process registered one already, that one is used.
  */
-function ensureContextManager(): void {
+async function ensureContextManager(): Promise<void> {
   if (contextManagerReady) return;
   contextManagerReady = true;
-  otelContext.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const [{ context }, { AsyncLocalStorageContextManager }] = await Promise.all([
+    import('@opentelemetry/api'),
+    import('@opentelemetry/context-async-hooks'),
+  ]);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 }
 let contextManagerReady = false;
+
+/** Starts an executor; the package (half a second to load) is imported on the first Prisma request only. */
+async function createExecutor(databaseUrl: string): Promise<Server> {
+  await ensureContextManager();
+  const { Server, parseDuration, parseSize } = await import('@prisma/query-plan-executor');
+  return Server.create({
+    databaseUrl,
+    maxResponseSize: parseSize('128 MiB'),
+    queryTimeout: parseDuration('PT5M'),
+    maxTransactionTimeout: parseDuration('PT5M'),
+    maxTransactionWaitTime: parseDuration('PT5M'),
+    perRequestLogContext: { logFormat: 'text', logLevel: 'off' },
+  });
+}
 
 function executorFor(context: HttpContext): Promise<Server> {
   let executor = executors.get(context);
   if (!executor) {
-    ensureContextManager();
-    executor = Server.create({
-      databaseUrl: executorDatabaseUrl(context.urls.databaseUrl),
-      maxResponseSize: parseSize('128 MiB'),
-      queryTimeout: parseDuration('PT5M'),
-      maxTransactionTimeout: parseDuration('PT5M'),
-      maxTransactionWaitTime: parseDuration('PT5M'),
-      perRequestLogContext: { logFormat: 'text', logLevel: 'off' },
-    });
+    executor = createExecutor(executorDatabaseUrl(context.urls.databaseUrl));
     executor.catch(() => executors.delete(context)); // try again on the next request
     executors.set(context, executor);
   }
