@@ -6,7 +6,9 @@
  * engine to that session's settings, so a `SET` made by one connection is never seen by another.
  */
 import fs from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import { ensureTemplate } from './template.js';
 import { lastReadyStatus, query, readError, readRows, type ErrorFields, type TransactionStatus } from './protocol.js';
 
@@ -104,21 +106,25 @@ export class Engine {
   /** Opens a database: a persistent one in `dataDir` (copied from the template when new), or an in-memory one. */
   static async open(options: EngineOptions): Promise<Engine> {
     const log = options.log ?? (() => undefined);
+    // Compiling PGlite's WebAssembly runs on V8's background threads: start it first, prepare the files meanwhile.
+    const wasmModule = compiledPglite();
     const template = await ensureTemplate();
-    let pglite: PGlite;
+    let create: PGliteOptions;
     if (options.from) {
-      if (options.dataDir) fs.rmSync(options.dataDir, { recursive: true, force: true });
-      pglite = await PGlite.create({ dataDir: options.dataDir, loadDataDir: options.from });
+      if (options.dataDir) await fs.promises.rm(options.dataDir, { recursive: true, force: true });
+      create = { dataDir: options.dataDir, loadDataDir: options.from };
     } else if (options.dataDir) {
       if (!fs.existsSync(`${options.dataDir}/PG_VERSION`)) {
+        // Synchronous on purpose: fs.promises.cp is several times slower for a tree of small files.
         fs.rmSync(options.dataDir, { recursive: true, force: true });
         fs.cpSync(template.dir, options.dataDir, { recursive: true });
         log(`${options.label}: new database created from the template`);
       }
-      pglite = await PGlite.create({ dataDir: options.dataDir });
+      create = { dataDir: options.dataDir };
     } else {
-      pglite = await PGlite.create({ loadDataDir: new Blob([fs.readFileSync(template.tarball)]) });
+      create = { loadDataDir: new Blob([await fs.promises.readFile(template.tarball)]) };
     }
+    const pglite = await PGlite.create({ ...create, pgliteWasmModule: await wasmModule });
     const names = REPORTED_SETTINGS.map((name) => `'${name}'`).join(',');
     const rows = readRows(pglite.execProtocolRawSync(query(`SELECT name, setting FROM pg_settings WHERE name IN (${names})`)));
     const defaults = new Map(rows.map(([name, value]) => [name!, value ?? '']));
@@ -275,6 +281,16 @@ export class Engine {
     for (const waiter of this.#queue.splice(0)) waiter.reject(new Error(`${this.label} database is shut down`));
     await this.pglite.close();
   }
+}
+
+let pgliteModule: Promise<WebAssembly.Module> | undefined;
+
+/** PGlite's WebAssembly, compiled once per process and shared by every engine (main, shadow, after a reset). */
+function compiledPglite(): Promise<WebAssembly.Module> {
+  pgliteModule ??= fs.promises
+    .readFile(fileURLToPath(new URL('pglite.wasm', pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')))))
+    .then((bytes) => WebAssembly.compile(bytes));
+  return pgliteModule;
 }
 
 function toEngineError(error: unknown): Error {
