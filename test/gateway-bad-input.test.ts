@@ -146,4 +146,13 @@ describe('gateway: bad input', () => {
     await expectProtocolViolation(Buffer.concat([header, Buffer.from('SELECT 1')]), { startup: true });
     await expectOthersUnaffected();
   });
+
+  it('a Bind whose names are not NUL-terminated gets 08P01 (not an internal error); others carry on', async () => {
+    const body = Buffer.from('portal-without-end');
+    const bind = Buffer.concat([Buffer.from([0x42 /* 'B' */]), Buffer.alloc(4), body]);
+    bind.writeUInt32BE(4 + body.length, 1);
+    const fields = await expectProtocolViolation(bind, { startup: true });
+    expect(fields.M).toBe('invalid message: unterminated string');
+    await expectOthersUnaffected();
+  });
 });

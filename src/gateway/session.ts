@@ -206,7 +206,8 @@ export class Session {
         if (this.#inbox.length < 100 && this.#socket.isPaused()) this.#socket.resume();
       }
     } catch (error) {
-      this.#fail(error);
+      if (error instanceof FramingError) this.fatal({ code: SqlState.ProtocolViolation, message: `invalid message: ${error.message}` });
+      else this.#fail(error);
     } finally {
       this.#draining = false;
     }
@@ -299,7 +300,12 @@ export class Session {
       if (end < 0) throw new FramingError('unterminated string');
       return end;
     };
-    const rename = (name: Buffer) => (name.length === 0 ? name : Buffer.concat([Buffer.from(`_pgdev${this.processId}_`), name]));
+    let renamed = false;
+    const rename = (name: Buffer) => {
+      if (name.length === 0) return name;
+      renamed = true;
+      return Buffer.concat([Buffer.from(`_pgdev${this.processId}_`), name]);
+    };
     let parts: Buffer[];
     if (type === Frontend.Parse) {
       const nameEnd = at(0);
@@ -328,7 +334,8 @@ export class Session {
       const nameEnd = at(1);
       parts = [body.subarray(0, 1), rename(body.subarray(1, nameEnd)), body.subarray(nameEnd)];
     }
-    return message(type, ...parts);
+    // Unnamed statements and portals (what most drivers use) pass through without a copy.
+    return renamed ? message(type, ...parts) : msg;
   }
 
   /** Runs the buffered messages as one batch; `complete` when it ends with Sync or a simple query. */
