@@ -9,6 +9,7 @@ import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
+import { errorFields, parseMessages, startupPacket } from './support/wire.js';
 
 let server: TestGateway;
 let survivor: pg.Client;
@@ -26,38 +27,6 @@ afterAll(async () => {
   await survivor?.end().catch(() => undefined);
   await server?.close();
 });
-
-type BackendMessage = { type: string; body: Buffer };
-
-function parseMessages(data: Buffer): BackendMessage[] {
-  const messages: BackendMessage[] = [];
-  let at = 0;
-  while (at + 5 <= data.length) {
-    const length = data.readUInt32BE(at + 1);
-    messages.push({ type: String.fromCharCode(data[at]!), body: data.subarray(at + 5, at + 1 + length) });
-    at += 1 + length;
-  }
-  return messages;
-}
-
-function errorFields(body: Buffer): Record<string, string> {
-  const fields: Record<string, string> = {};
-  let at = 0;
-  while (at < body.length && body[at] !== 0) {
-    const end = body.indexOf(0, at + 1);
-    fields[String.fromCharCode(body[at]!)] = body.subarray(at + 1, end).toString('utf8');
-    at = end + 1;
-  }
-  return fields;
-}
-
-function startupPacket(): Buffer {
-  const params = Buffer.from('user\0postgres\0database\0postgres\0\0', 'utf8');
-  const head = Buffer.alloc(8);
-  head.writeInt32BE(8 + params.length, 0);
-  head.writeInt32BE(196608, 4);
-  return Buffer.concat([head, params]);
-}
 
 /**
  * Opens a raw socket, optionally completes a hand-made startup (up to ReadyForQuery), sends `bad`, and resolves with

@@ -86,6 +86,11 @@ export class Engine {
   #notificationListeners = new Set<(channel: string, payload: string, pid: number) => void>();
   #closed = false;
   #log: (line: string) => void;
+  /**
+   * The session whose unnamed prepared statement the engine holds, if any. Any other use of the engine may replace
+   * or drop it (a simple query, another client's unnamed Parse), so it is cleared whenever someone else runs.
+   */
+  unnamedStatementOwner: EngineSession | undefined;
   /** NOTIFY deliveries the gateway already routed from raw output, which PGlite reports again a moment later. */
   #routedNotifications = 0;
 
@@ -174,6 +179,7 @@ export class Engine {
 
   #grant(session: EngineSession): Lease {
     this.#owner = session;
+    if (this.unnamedStatementOwner !== session) this.unnamedStatementOwner = undefined;
     let released = false;
     const lease: Lease = {
       session,
@@ -183,12 +189,14 @@ export class Engine {
         return this.pglite.execProtocolRawSync(messages);
       },
       run: (sql) => {
+        this.unnamedStatementOwner = undefined;
         const output = this.pglite.execProtocolRawSync(query(sql));
         const error = readError(output);
         if (error) throw new EngineError(error);
         return readRows(output);
       },
       copyFrom: async (sql, data) => {
+        this.unnamedStatementOwner = undefined;
         try {
           const result = await this.pglite.query(sql, [], { blob: new Blob([data as Uint8Array<ArrayBuffer>]) });
           return result.affectedRows ?? 0;
@@ -196,8 +204,14 @@ export class Engine {
           throw toEngineError(error);
         }
       },
-      captureSettings: () => this.#captureSettings(session),
-      transactionStatus: () => lastReadyStatus(this.pglite.execProtocolRawSync(query(''))) ?? 0x49,
+      captureSettings: () => {
+        this.unnamedStatementOwner = undefined;
+        return this.#captureSettings(session);
+      },
+      transactionStatus: () => {
+        this.unnamedStatementOwner = undefined;
+        return lastReadyStatus(this.pglite.execProtocolRawSync(query(''))) ?? 0x49;
+      },
       release: () => {
         if (released) return;
         released = true;
@@ -231,6 +245,7 @@ export class Engine {
     }
     if (assignments.length) statements.push(`SELECT ${assignments.join(', ')}`);
     if (statements.length === 0) return;
+    this.unnamedStatementOwner = undefined;
     const output = this.pglite.execProtocolRawSync(query(statements.join('; ')));
     this.#applied = new Map(session.settings);
     const error = readError(output);

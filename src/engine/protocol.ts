@@ -33,6 +33,7 @@ export const Backend = {
   NoticeResponse: 0x4e, // N
   NotificationResponse: 0x41, // A
   ParameterStatus: 0x53, // S
+  ParseComplete: 0x31, // 1
   ReadyForQuery: 0x5a, // Z
 } as const;
 

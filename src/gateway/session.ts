@@ -80,6 +80,11 @@ export class Session {
   /** Set when a batch failed in the gateway: later messages are skipped until Sync, as Postgres does. */
   #batchError: Buffer | undefined;
   #copy: { sql: string; chunks: Buffer[]; size: number } | undefined;
+  /** This connection's last Parse of the unnamed statement, replayed if the engine lost it since (see #runBatch). */
+  #unnamedParse: Buffer | undefined;
+  #batchParsesUnnamed = false;
+  #batchUsesEarlierUnnamed = false;
+  #batchHasQuery = false;
   #statements = new Set<string>();
   #settingsDirty = false;
   #tempDirty = false;
@@ -275,6 +280,7 @@ export class Session {
     if (COPY_FROM_STDIN.test(text)) return this.#startCopy(text);
     this.#observe(text);
     this.#batch.push(msg);
+    this.#batchHasQuery = true;
     return this.#runBatch(true);
   }
 
@@ -321,10 +327,15 @@ export class Session {
       }
       this.#observe(sql);
       if (name.length) this.#statements.add(rename(name).toString());
+      else {
+        this.#unnamedParse = msg;
+        this.#batchParsesUnnamed = true;
+      }
       parts = [rename(name), body.subarray(nameEnd)];
     } else if (type === Frontend.Bind) {
       const portalEnd = at(0);
       const statementEnd = at(portalEnd + 1);
+      if (statementEnd === portalEnd + 1 && !this.#batchParsesUnnamed) this.#batchUsesEarlierUnnamed = true;
       parts = [rename(body.subarray(0, portalEnd)), Buffer.from([0]), rename(body.subarray(portalEnd + 1, statementEnd)), body.subarray(statementEnd)];
     } else if (type === Frontend.Execute) {
       const portalEnd = at(0);
@@ -332,6 +343,7 @@ export class Session {
     } else {
       // Describe and Close: a kind byte ('S' or 'P') then the name.
       const nameEnd = at(1);
+      if (type === Frontend.Describe && body[0] === 0x53 && nameEnd === 1 && !this.#batchParsesUnnamed) this.#batchUsesEarlierUnnamed = true;
       parts = [body.subarray(0, 1), rename(body.subarray(1, nameEnd)), body.subarray(nameEnd)];
     }
     // Unnamed statements and portals (what most drivers use) pass through without a copy.
@@ -345,12 +357,17 @@ export class Session {
       const error = this.#batchError;
       this.#batchError = undefined;
       this.#batch = [];
+      this.#batchParsesUnnamed = this.#batchUsesEarlierUnnamed = this.#batchHasQuery = false;
       this.#write(Buffer.concat([error, readyForQuery(this.#status())]));
       return;
     }
-    const batch = this.#batch.length === 1 ? this.#batch[0]! : Buffer.concat(this.#batch);
+    const messages = this.#batch;
+    const parsesUnnamed = this.#batchParsesUnnamed;
+    const usesEarlierUnnamed = this.#batchUsesEarlierUnnamed;
+    const hasQuery = this.#batchHasQuery;
     this.#batch = [];
-    if (batch.length === 0) return;
+    this.#batchParsesUnnamed = this.#batchUsesEarlierUnnamed = this.#batchHasQuery = false;
+    if (messages.length === 0) return;
     let lease: Lease;
     try {
       lease = await this.#acquire();
@@ -364,10 +381,19 @@ export class Session {
       }
       return;
     }
+    // The unnamed statement outlives a Sync on a real server; here another client may have replaced it since, so
+    // this connection's own Parse goes first again, and its ParseComplete is taken out of the answer.
+    const engine = this.#host.engine;
+    const replay = usesEarlierUnnamed && this.#unnamedParse !== undefined && engine.unnamedStatementOwner !== this.engineSession;
+    if (replay) messages.unshift(this.#unnamedParse!);
+    const batch = messages.length === 1 ? messages[0]! : Buffer.concat(messages);
     this.#transition(SessionPhase.InBatch, 'running');
     let output: Uint8Array;
     try {
       output = lease.exec(batch);
+      if (parsesUnnamed || replay) engine.unnamedStatementOwner = this.engineSession;
+      else if (hasQuery) engine.unnamedStatementOwner = undefined;
+      if (replay && output[0] === Backend.ParseComplete) output = output.subarray(5);
     } catch (error) {
       this.#host.log(`[${this.#host.engine.label} #${this.processId}] engine error: ${String(error)}`);
       output = Buffer.concat([
