@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { spawnDetached, stopProcess } from '../daemon/detach.js';
+import { settledRecord, spawnDetached, stopProcess } from '../daemon/detach.js';
 import { describeServer, readRunning, resolveNames, serverNames, type ServerListing } from '../daemon/registry.js';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { serverPaths, validateName } from '../state/paths.js';
@@ -56,11 +56,9 @@ export async function start(patterns: string[], options: { debug?: boolean }): P
 
 export async function stop(patterns: string[]): Promise<void> {
   for (const name of resolveNames(patterns)) {
-    const listing = await describeServer(name);
-    const running = readRunning(name);
+    const running = await settledRecord(name);
     if (!running) {
       process.stdout.write(`${name} is not running\n`);
-      if (listing.status === 'running') process.stderr.write(`pgdev: ${name} is still starting; try again in a moment\n`);
       continue;
     }
     const forced = await stopProcess(running);
@@ -79,7 +77,7 @@ export async function rm(patterns: string[], options: { force?: boolean; yes?: b
   }
   if (!options.yes) await confirm(listings);
   for (const listing of listings) {
-    const record = readRunning(listing.name);
+    const record = await settledRecord(listing.name);
     if (record) await stopProcess(record);
     fs.rmSync(serverPaths(listing.name).root, { recursive: true, force: true });
     process.stdout.write(`${listing.name} removed\n`);

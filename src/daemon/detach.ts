@@ -9,7 +9,9 @@ import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { isPidAlive, type ServerRecord } from '../state/files.js';
+import { lockOwnerPid } from '../state/lock.js';
 import { serverPaths } from '../state/paths.js';
+import { readRunning } from './registry.js';
 
 const BIN = fileURLToPath(new URL('../../bin/pgdev.js', import.meta.url));
 
@@ -85,6 +87,27 @@ export async function stopProcess(record: Pick<ServerRecord, 'pid'>, timeoutMs =
   }
   await waitForExit(record.pid, 5_000);
   return true;
+}
+
+/**
+ * The running server's record; for a server still starting (its lock is held, its record not yet written), waits
+ * until it is ready, so that `stop` and `rm --force` never leave a server that was starting behind them. A starting
+ * server that never becomes ready is killed.
+ */
+export async function settledRecord(name: string, timeoutMs = START_TIMEOUT_MS): Promise<ServerRecord | undefined> {
+  const root = serverPaths(name).root;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const record = readRunning(name);
+    if (record) return record;
+    const starting = lockOwnerPid(root);
+    if (starting === undefined) return undefined;
+    if (Date.now() > deadline) {
+      await stopProcess({ pid: starting }, 0);
+      return undefined;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }
 
 async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
