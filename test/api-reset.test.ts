@@ -6,30 +6,17 @@
  * an unknown label is E_NOT_FOUND. Also prints how long a restore takes next to re-running the migrations and seed
  * (10 tables, 10,000 rows); timings are printed, never asserted.
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, getServer, isPgdevError, startServer, type PgdevServer, type StartServerOptions } from '../src/index.js';
+import { waitFor } from './support/wait.js';
+import { useTemporaryDataHome } from './support/data-home.js';
 
-let dataHome: string;
-const savedDataHome = process.env.XDG_DATA_HOME;
+useTemporaryDataHome('pgdev-api-reset-');
 const started: PgdevServer[] = [];
-
-beforeAll(() => {
-  dataHome = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-api-reset-'));
-  process.env.XDG_DATA_HOME = dataHome;
-});
 
 afterEach(async () => {
   await Promise.all(started.splice(0).map((server) => server.close()));
-});
-
-afterAll(() => {
-  if (savedDataHome === undefined) delete process.env.XDG_DATA_HOME;
-  else process.env.XDG_DATA_HOME = savedDataHome;
-  fs.rmSync(dataHome, { recursive: true, force: true });
 });
 
 async function start(options: StartServerOptions): Promise<PgdevServer> {
@@ -63,14 +50,6 @@ function settleWithin<T>(promise: Promise<T>, ms: number, what: string): Promise
     promise.then((value) => ({ status: 'fulfilled', value }) as const, (reason) => ({ status: 'rejected', reason }) as const),
     new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} hung for ${ms} ms`)), ms)),
   ]);
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 const TABLES = 10;
@@ -147,7 +126,7 @@ describe('reset', () => {
     expect(getServer('reset')?.databaseUrl).toBe(server.databaseUrl);
 
     // Connected clients were told (FATAL 57P01) and their next query fails quickly.
-    await waitFor(() => idle.errors.length > 0 && inTransaction.errors.length > 0, 'clients to see the reset');
+    await waitFor(() => idle.errors.length > 0 && inTransaction.errors.length > 0, 'clients to see the reset', 5_000);
     expect(idle.errors[0]!.code).toBe('57P01');
     expect(inTransaction.errors[0]!.code).toBe('57P01');
     for (const { client } of [idle, inTransaction]) {
@@ -157,7 +136,7 @@ describe('reset', () => {
     }
 
     // A pool drops the dead connections and reconnects.
-    await waitFor(() => poolErrors.length > 0, 'the pool to see the reset');
+    await waitFor(() => poolErrors.length > 0, 'the pool to see the reset', 5_000);
     const afterReset = await settleWithin(pool.query("SELECT to_regclass('public.items') AS items"), 5_000, 'a pool query after reset');
     expect(afterReset).toEqual(expect.objectContaining({ status: 'fulfilled' }));
     expect((afterReset as PromiseFulfilledResult<pg.QueryResult>).value.rows[0].items).toBeNull();
@@ -211,7 +190,7 @@ describe('snapshot and restore', () => {
       expect(changed).not.toEqual(before);
 
       await server.restore('seeded');
-      await waitFor(() => watcher.errors.length > 0, 'a connected client to see the restore');
+      await waitFor(() => watcher.errors.length > 0, 'a connected client to see the restore', 5_000);
       expect(watcher.errors[0]!.code).toBe('57P01');
       await watcher.client.end().catch(() => undefined);
 

@@ -7,37 +7,25 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, PgdevError, getServer, isPgdevError, startServer, type PgdevServer, type StartServerOptions } from '../src/index.js';
+import { useTemporaryDataHome } from './support/data-home.js';
+import { freePorts } from './support/cli.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const pgdevBin = path.join(repoRoot, 'bin', 'pgdev.js');
 
-let dataHome: string;
-const savedDataHome = process.env.XDG_DATA_HOME;
+const dataHome = useTemporaryDataHome('pgdev-api-server-');
 const started: PgdevServer[] = [];
-
-beforeAll(() => {
-  dataHome = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-api-server-'));
-  process.env.XDG_DATA_HOME = dataHome;
-});
 
 afterEach(async () => {
   await Promise.all(started.splice(0).map((server) => server.close()));
 });
 
-afterAll(() => {
-  if (savedDataHome === undefined) delete process.env.XDG_DATA_HOME;
-  else process.env.XDG_DATA_HOME = savedDataHome;
-  fs.rmSync(dataHome, { recursive: true, force: true });
-});
-
-const serverDir = (name: string) => path.join(dataHome, 'pgdev', 'servers', name);
+const serverDir = (name: string) => path.join(dataHome(), 'pgdev', 'servers', name);
 
 async function start(options: StartServerOptions): Promise<PgdevServer> {
   const server = await startServer({ port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined, ...options });
@@ -65,25 +53,11 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
-/** Ports that are free right now (listened on once, then released). */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<net.Server>((resolve, reject) => {
-      const server = net.createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
-  );
-  const ports = servers.map((server) => (server.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
-
 function runCli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [pgdevBin, ...args], {
       cwd: repoRoot,
-      env: { ...process.env, XDG_DATA_HOME: dataHome },
+      env: { ...process.env, XDG_DATA_HOME: dataHome() },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -248,8 +248,8 @@ describe('pgdev ls', { timeout: 180_000 }, () => {
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(/^NAME +STATUS +PID +PORTS \(http, db, shadow\) +SIZE +LAST START$/);
     const p = (ports: Ports) => `${ports.http}, ${ports.database}, ${ports.shadowDatabase}`;
-    expect(lines[1]).toMatch(new RegExp(`^alpha +running +${s['alpha']!.pid} +${p(s['alpha']!.ports)} +[\\d.]+ MiB +${alpha.lastStart.replaceAll('.', '\\.')}$`));
-    expect(lines[2]).toMatch(new RegExp(`^beta +stopped +- +${p(s['beta']!.ports)} +[\\d.]+ MiB +${beta.lastStart.replaceAll('.', '\\.')}$`));
+    expect(lines[1]).toMatch(new RegExp(`^alpha +running +${s['alpha']!.pid} +${p(s['alpha']!.ports)} +[\\d.]+ MiB +${alpha!.lastStart.replaceAll('.', '\\.')}$`));
+    expect(lines[2]).toMatch(new RegExp(`^beta +stopped +- +${p(s['beta']!.ports)} +[\\d.]+ MiB +${beta!.lastStart.replaceAll('.', '\\.')}$`));
     // Columns line up: every row's STATUS starts where the header's does.
     const column = lines[0]!.indexOf('STATUS');
     for (const line of lines.slice(1)) expect(line.slice(column, column + 7)).toMatch(/^(running|stopped)/);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
-  cleanupCli, createDataHome, hasScript, isAlive, parseUrls, runCli, runCliInTty, serverPorts, waitFor, type DataHome,
+  cleanupCli, createDataHome, hasScript, isAlive, parseUrls, runCli, serverPorts, waitFor, type DataHome,
 } from './support/cli.js';
 
 afterEach(cleanupCli);

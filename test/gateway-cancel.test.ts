@@ -9,6 +9,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
+import { waitFor } from './support/wait.js';
 
 let server: TestGateway;
 
@@ -24,14 +25,6 @@ function client(): pg.Client {
   const c = new pg.Client(server.url);
   c.on('error', () => undefined);
   return c;
-}
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 describe('gateway: cancel and disconnect', () => {

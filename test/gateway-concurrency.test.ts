@@ -9,6 +9,7 @@ import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
+import { waitFor } from './support/wait.js';
 
 let server: TestGateway;
 
@@ -19,14 +20,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
 });
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('gateway: concurrency', () => {
   it('a pg Pool of 10 running 200 concurrent read-modify-write transactions on one counter ends at exactly 200', async () => {

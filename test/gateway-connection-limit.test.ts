@@ -8,6 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_CONNECTIONS } from '../src/gateway/gateway.js';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
+import { waitFor } from './support/wait.js';
 
 let server: TestGateway;
 
@@ -18,14 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
 });
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('gateway: connection limit', () => {
   it('a client connected before a flood of 200 keeps working; all over the limit get 53300', async () => {
@@ -48,7 +41,7 @@ describe('gateway: connection limit', () => {
     } finally {
       await Promise.all([before, ...clients].map((c) => c.end().catch(() => undefined)));
     }
-    await waitFor(() => server.gateway.connections === 0, 'every connection to close');
+    await waitFor(() => server.gateway.connections === 0, 'every connection to close', 15_000);
   });
 
   it('200 connections at once: 100 are served, the rest get 53300, and the server serves a fresh client afterwards', async () => {
@@ -73,7 +66,7 @@ describe('gateway: connection limit', () => {
     } finally {
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
     }
-    await waitFor(() => server.gateway.connections === 0, 'every connection to close');
+    await waitFor(() => server.gateway.connections === 0, 'every connection to close', 15_000);
     const fresh = new pg.Client(server.url);
     await fresh.connect();
     try {

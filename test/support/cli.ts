@@ -192,17 +192,22 @@ export async function startForeground(args: string[], options: { env: NodeJS.Pro
   };
 }
 
-/** `n` distinct free loopback ports: listens on port 0 `n` times at once, then closes them all. */
+/**
+ * `n` distinct free loopback ports, picked at random below the kernel's ephemeral range (32768 and up): ports from
+ * that range can be taken at any moment as the local port of some other test's client connection, which made tests
+ * that stop a server and expect its ports back (or restart it on them) flaky. Each port is held until all are found.
+ */
 export async function freePorts(n: number): Promise<number[]> {
   const servers: net.Server[] = [];
   try {
-    for (let i = 0; i < n; i++) {
+    while (servers.length < n) {
+      const port = 20_000 + Math.floor(Math.random() * 12_000);
       const server = net.createServer();
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: '127.0.0.1', port: 0, exclusive: true }, () => resolve());
+      const listening = await new Promise<boolean>((resolve) => {
+        server.once('error', () => resolve(false));
+        server.listen({ host: '127.0.0.1', port, exclusive: true }, () => resolve(true));
       });
-      servers.push(server);
+      if (listening) servers.push(server);
     }
     return servers.map((server) => (server.address() as net.AddressInfo).port);
   } finally {
