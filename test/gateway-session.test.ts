@@ -143,16 +143,23 @@ describe('gateway: session state', () => {
     }
   });
 
-  // KNOWN LIMITATION (single-session engine): while its creator is connected, a temporary table is visible to other
-  // connections and its name clashes with theirs. `it.fails` keeps this documented: it turns red once it is fixed.
-  it.fails('a temporary table is invisible to other connections while its creator is connected', async () => {
+  it('a temporary table is invisible to other connections while its creator is connected; each may use the same name', async () => {
     const a = client();
     const b = client();
     try {
       await Promise.all([a.connect(), b.connect()]);
       await a.query('CREATE TEMP TABLE sess_private (x int)');
+      await a.query('INSERT INTO sess_private VALUES (1)');
       expect((await b.query("SELECT to_regclass('sess_private') IS NULL AS invisible")).rows).toEqual([{ invisible: true }]);
-      await b.query('CREATE TEMP TABLE sess_private (y text)');
+      await b.query("CREATE TEMP TABLE sess_private (y text); INSERT INTO sess_private VALUES ('b1'), ('b2')");
+      // Each connection sees its own table, as often as they take turns.
+      for (let turn = 0; turn < 3; turn++) {
+        expect((await a.query('SELECT x FROM sess_private')).rows).toEqual([{ x: 1 }]);
+        expect((await b.query('SELECT y FROM sess_private ORDER BY y')).rows).toEqual([{ y: 'b1' }, { y: 'b2' }]);
+      }
+      await a.end();
+      await waitFor(() => server.gateway.connections === 1, 'A to be torn down');
+      expect((await b.query('SELECT count(*)::int AS n FROM sess_private')).rows).toEqual([{ n: 2 }]);
     } finally {
       await Promise.all([a, b].map((x) => x.end().catch(() => undefined)));
     }

@@ -48,6 +48,8 @@ export class EngineSession {
   settings = new Map<string, string>();
   /** Temporary relations this session created (name -> relkind), dropped when it closes. */
   readonly tempRelations = new Map<string, string>();
+  /** Whether those relations are renamed out of sight because another session holds the engine. */
+  tempHidden = false;
 
   constructor(settings: Iterable<[string, string]> = []) {
     for (const [name, value] of settings) this.settings.set(name, value);
@@ -91,6 +93,8 @@ export class Engine {
    * or drop it (a simple query, another client's unnamed Parse), so it is cleared whenever someone else runs.
    */
   unnamedStatementOwner: EngineSession | undefined;
+  /** Sessions owning temporary relations, hidden from every other session. */
+  #tempOwners = new Set<EngineSession>();
   /** NOTIFY deliveries the gateway already routed from raw output, which PGlite reports again a moment later. */
   #routedNotifications = 0;
 
@@ -219,6 +223,7 @@ export class Engine {
         this.#next();
       },
     };
+    this.#isolateTempRelations(session);
     try {
       this.#switchTo(session);
     } catch (error) {
@@ -231,6 +236,38 @@ export class Engine {
   #next(): void {
     const waiter = this.#queue.shift();
     if (waiter) waiter.grant(this.#grant(waiter.session));
+  }
+
+  /** Registers (or, once it has none left, forgets) the temporary relations of a session. */
+  trackTempRelations(session: EngineSession): void {
+    if (session.tempRelations.size) this.#tempOwners.add(session);
+    else this.#tempOwners.delete(session);
+  }
+
+  /**
+   * Temporary relations live in the one engine session's temp schema, where every client would see them. While a
+   * session does not hold the engine, its temporary relations are renamed to a prefixed name, so another session
+   * neither sees them by name nor clashes with them; they get their names back when their session runs again.
+   */
+  #isolateTempRelations(session: EngineSession): void {
+    for (const other of this.#tempOwners) {
+      if (other === session || other.tempHidden) continue;
+      this.#renameTempRelations(other, (name) => [name, hiddenTempName(other, name)]);
+      other.tempHidden = true;
+    }
+    if (session.tempHidden) {
+      this.#renameTempRelations(session, (name) => [hiddenTempName(session, name), name]);
+      session.tempHidden = false;
+    }
+  }
+
+  #renameTempRelations(owner: EngineSession, names: (name: string) => [string, string]): void {
+    this.unnamedStatementOwner = undefined;
+    for (const name of [...owner.tempRelations.keys()]) {
+      const [from, to] = names(name);
+      const output = this.pglite.execProtocolRawSync(query(`ALTER TABLE pg_temp.${quoteIdent(from)} RENAME TO ${quoteIdent(to)}`));
+      if (readError(output)) owner.tempRelations.delete(name); // dropped by its owner since
+    }
   }
 
   /** Makes the engine's session settings those of `session`, touching only what differs. */
@@ -319,6 +356,13 @@ function toEngineError(error: unknown): Error {
     return new EngineError(plain);
   }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Names of temporary relations hidden from the session holding the engine start like this. */
+export const HIDDEN_TEMP_PATTERN = '^_pgdev[0-9]+_';
+
+function hiddenTempName(owner: EngineSession, name: string): string {
+  return `_pgdev${owner.id}_${name}`;
 }
 
 export function quoteIdent(name: string): string {

@@ -67,13 +67,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       for (const session of sessions.values()) if (session !== from) for (const channel of session.listening) channels.add(channel);
       return channels;
     },
-    claimedTempRelations(from) {
-      const claimed = new Set<string>();
-      for (const session of sessions.values()) {
-        if (session !== from) for (const relation of session.engineSession.tempRelations.keys()) claimed.add(relation);
-      }
-      return claimed;
-    },
     onClosed(session) {
       sessions.delete(session.processId);
     },

@@ -48,8 +48,6 @@ export type SessionHost = {
   listenedByOthers(channel: string, from: Session): boolean;
   /** Every channel other sessions listen on. */
   channelsOfOthers(from: Session): Set<string>;
-  /** Temporary relations claimed by other sessions. */
-  claimedTempRelations(from: Session): Set<string>;
   onClosed(session: Session): void;
 };
 
@@ -452,10 +450,9 @@ export class Session {
     if (status !== TransactionStatus.Idle) return extra;
     if (this.#tempDirty) {
       this.#tempDirty = false;
-      const claimed = this.#host.claimedTempRelations(this);
-      for (const [relation, kind] of tempRelations(lease)) {
-        if (!claimed.has(relation)) this.engineSession.tempRelations.set(relation, kind);
-      }
+      // Other sessions' temporary relations are hidden while this one runs: what is visible is its own.
+      for (const [relation, kind] of tempRelations(lease)) this.engineSession.tempRelations.set(relation, kind);
+      this.#host.engine.trackTempRelations(this.engineSession);
     }
     if (this.#listenDirty) {
       // UNLISTEN stops the shared engine session listening; channels other connections still want come back.
@@ -601,6 +598,8 @@ export class Session {
       lease.exec(Buffer.concat([...closes, sync()]));
     }
     dropRelations(lease, this.engineSession.tempRelations);
+    this.engineSession.tempRelations.clear();
+    this.#host.engine.trackTempRelations(this.engineSession);
     const unlistens = [...this.listening]
       .filter((channel) => !this.#host.listenedByOthers(channel, this))
       .map((channel) => `UNLISTEN ${quoteIdent(channel)}`);
