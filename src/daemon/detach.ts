@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { isPidAlive, type ServerRecord } from '../state/files.js';
 import { lockOwnerPid } from '../state/lock.js';
-import { serverPaths } from '../state/paths.js';
+import { dataDirError, serverPaths } from '../state/paths.js';
 import { readRunning } from './registry.js';
 
 const BIN = fileURLToPath(new URL('../../bin/pgdev.js', import.meta.url));
@@ -28,7 +28,7 @@ export async function spawnDetached(name: string, args: string[]): Promise<Serve
     fs.mkdirSync(paths.root, { recursive: true });
     logFd = fs.openSync(paths.logFile, 'a');
   } catch (cause) {
-    throw new PgdevError(ErrorCode.DataDir, `cannot write to the data directory ${paths.root}; fix its permissions or set XDG_DATA_HOME`, { cause });
+    throw dataDirError(paths.root, cause);
   }
   const child = spawn(process.execPath, [BIN, ...args, '--name', name], {
     detached: true,

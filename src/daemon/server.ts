@@ -19,7 +19,7 @@ import {
   STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls,
 } from '../state/files.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
-import { serverPaths } from '../state/paths.js';
+import { dataDirError, serverPaths } from '../state/paths.js';
 import { LOOPBACK, choosePorts, portInUse, type RequestedPorts } from './ports.js';
 import { readRunning } from './registry.js';
 import { PGDEV_VERSION } from './version.js';
@@ -90,7 +90,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     fs.mkdirSync(paths.root, { recursive: true });
     fs.accessSync(paths.root, fs.constants.W_OK);
   } catch (cause) {
-    throw new PgdevError(ErrorCode.DataDir, `cannot write to the data directory ${paths.root}; fix its permissions or set XDG_DATA_HOME`, { cause });
+    throw dataDirError(paths.root, cause);
   }
 
   let shutdownReason: (reason: string) => void = () => undefined;

@@ -25,6 +25,11 @@ export function stateRoot(): string {
   return path.join(envPaths('pgdev', { suffix: '' }).data, 'servers');
 }
 
+/** The one error for a state folder that cannot be created or written. */
+export function dataDirError(root: string, cause: unknown): PgdevError {
+  return new PgdevError(ErrorCode.DataDir, `cannot write to the data directory ${root}; fix its permissions or set XDG_DATA_HOME`, { cause });
+}
+
 export type ServerPaths = {
   readonly root: string;
   readonly dataDir: string;
