@@ -8,27 +8,16 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   BIN, canListen, cleanupCli, createDataHome, isAlive, isGone, occupyPort, portText, processesUsing, readServerJson, runCli, serverPorts,
-  waitFor, type DataHome, type Ports,
+  query, waitFor, type DataHome, type Ports,
 } from './support/cli.js';
 
 afterEach(cleanupCli);
 
 function dbUrl(port: number): string {
   return `postgres://postgres:postgres@localhost:${port}/template1?sslmode=disable`;
-}
-
-async function query<T = Record<string, unknown>>(port: number, sql: string): Promise<T[]> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: 'postgres', database: 'template1' });
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows as T[];
-  } finally {
-    await client.end();
-  }
 }
 
 async function startDetached(home: DataHome, name: string, args: string[]) {

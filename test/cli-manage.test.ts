@@ -5,24 +5,13 @@
  * Real processes, temporary XDG_DATA_HOME, free ports; every process is killed by pid in teardown.
  */
 import fs from 'node:fs';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   canListen, cleanupCli, createDataHome, hasScript, isAlive, portText, readServerJson, runCli, runCliInTty, serverPorts,
-  type DataHome, type Ports,
+  query, type DataHome, type Ports,
 } from './support/cli.js';
 
 afterEach(cleanupCli);
-
-async function query<T = Record<string, unknown>>(port: number, sql: string): Promise<T[]> {
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: 'postgres', database: 'template1' });
-  await client.connect();
-  try {
-    return (await client.query(sql)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
 
 async function allFree(ports: Ports): Promise<boolean> {
   return (await Promise.all(Object.values(ports).map(canListen))).every(Boolean);

@@ -12,6 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 
 export const REPO = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = path.join(REPO, 'bin', 'pgdev.js');
@@ -355,4 +356,15 @@ export async function cleanupCli(): Promise<void> {
   children.clear();
   for (const home of homes) fs.rmSync(home, { recursive: true, force: true });
   homes.clear();
+}
+
+/** Runs one query against a server's database port with a fresh `pg` client. */
+export async function query<T = Record<string, unknown>>(port: number, sql: string): Promise<T[]> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', password: 'postgres', database: 'template1' });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows as T[];
+  } finally {
+    await client.end();
+  }
 }
