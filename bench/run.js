@@ -34,7 +34,7 @@ const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
 
 const CASES = [
   'ready', 'detach', 'pgbench-s1', 'pgbench-s8', 'tpcb-c4', 'pg-seq', 'pg-par', 'insert-10k', 'copy-10k', 'prisma-client',
-  'idle-cpu', 'peak-rss',
+  'idle-cpu', 'peak-rss', 'restore',
 ];
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()).filter(Boolean) : CASES;
 for (const id of only) if (!CASES.includes(id)) throw new Error(`unknown case "${id}" in BENCH_ONLY; known: ${CASES.join(', ')}`);
@@ -79,6 +79,8 @@ const METRICS = [
   { id: 'prisma-http', caseId: 'prisma-client', label: 'Prisma findUnique, HTTP accelerateUrl, p50', better: 'lower', fmt: 'msf' },
   { id: 'idle-cpu', caseId: 'idle-cpu', label: `CPU burnt in ${IDLE_WATCH_S} s after load stops`, better: 'lower', fmt: 'cpu', noRatio: true },
   { id: 'peak-rss', caseId: 'peak-rss', label: 'peak RSS of the server, whole run', better: 'lower', fmt: 'mib' },
+  { id: 'restore-migrate', caseId: 'restore', label: '10 tables x 1k rows: re-run migrations+seed', better: 'lower', fmt: 'ms', noRatio: true },
+  { id: 'restore-data', caseId: 'restore', label: '10 tables x 1k rows: restore(label)', better: 'lower', fmt: 'ms', noRatio: true },
 ];
 
 const results = Object.fromEntries(METRICS.map((m) => [m.id, Object.fromEntries(COLUMNS.map((c) => [c.id, []]))]));
@@ -275,6 +277,26 @@ async function caseDetach() {
   }
 }
 
+/** pgdev only: restore of a snapshot against re-running the migrations and seed (bench/subjects/pgdev-restore.js). */
+async function caseRestore() {
+  if (!activeColumns.has('pgdev')) return;
+  const dir = newDir('restore');
+  try {
+    const script = fileURLToPath(new URL('./subjects/pgdev-restore.js', import.meta.url));
+    const r = await runCommand(process.execPath, [script], { env: { XDG_DATA_HOME: dir, RESTORE_RUNS: QUICK ? '3' : '5' }, timeoutMs: 180_000 });
+    if (r.code !== 0) throw new Error(`restore bench exited ${r.code}: ${tcp.lastLines(r.stderr + r.stdout)}`);
+    const { migrate, restoreData } = JSON.parse(r.stdout.trim().split('\n').at(-1));
+    record('restore-migrate', 'pgdev', { value: migrate });
+    record('restore-data', 'pgdev', { value: restoreData });
+    note(`restore(label) after writes to 3 of 10 tables: ${(migrate / restoreData).toFixed(1)} x faster than re-running the migrations and seed`);
+  } catch (error) {
+    recordError(['restore-migrate', 'restore-data'], 'pgdev', error);
+    note(`restore case failed: ${error.message.slice(0, 240)}`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Kills a detached server that `pgdev stop` did not stop, from the pid in its server.json. */
 function killDetached(dir, name) {
   try {
@@ -332,6 +354,9 @@ async function runCase(id) {
       break;
     case 'detach':
       await caseDetach();
+      break;
+    case 'restore':
+      await caseRestore();
       break;
     case 'pgbench-s1':
       await casePgbench('pgbench-s1', { script: 'select', clients: 1 });
@@ -558,6 +583,7 @@ try {
     for (const id of loadCases) await runCase(id);
   }
   if (selected('peak-rss')) await runCase('peak-rss');
+  if (selected('restore')) await runCase('restore');
 } catch (error) {
   exitCode = 1;
   note(`bench aborted: ${error?.stack ?? error}`);
