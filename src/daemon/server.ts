@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
-import { Engine, EngineSession, type Lease, type Persistence } from '../engine/engine.js';
+import { Engine, type Persistence } from '../engine/engine.js';
 import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../engine/snapshot.js';
 import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
 import { createGateway } from '../gateway/gateway.js';
@@ -176,14 +176,6 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     // A snapshot is the data (restored in one transaction while the schema is unchanged) and a full copy of the
     // data directory (reopened when the schema changed since).
     const snapshots = new Map<string, { data: DataSnapshot; full: Blob }>();
-    const withMainLease = async <T>(work: (lease: Lease) => T | Promise<T>): Promise<T> => {
-      const lease = await main.acquire(new EngineSession());
-      try {
-        return await work(lease);
-      } finally {
-        lease.release();
-      }
-    };
     const replaceMain = async (next: () => Promise<Engine>, reason: string) => {
       const previous = main;
       // Disconnect every client first: one idle in a transaction holds the engine, and dump() below would wait for
@@ -231,13 +223,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
         return Engine.open({ label: 'main', dataDir, log: debugLog });
       }, 'reset'),
       async snapshot(label) {
-        const data = await withMainLease(takeDataSnapshot);
+        const data = await main.exclusive(takeDataSnapshot);
         snapshots.set(label, { data, full: await main.dump() });
       },
       async restore(label) {
         const snapshot = snapshots.get(label);
         if (!snapshot) throw new PgdevError(ErrorCode.NotFound, `no snapshot named "${label}"; take one with snapshot("${label}") first`);
-        if (await withMainLease((lease) => restoreDataSnapshot(lease, snapshot.data))) return;
+        if (await main.exclusive((lease) => restoreDataSnapshot(lease, snapshot.data))) return;
         debugLog(`${name}: the schema changed since snapshot "${label}"; reopening its full copy`);
         await replaceMain(() => Engine.open({ label: 'main', dataDir, from: snapshot.full, log: debugLog }), 'restored');
       },

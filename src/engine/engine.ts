@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import { ensureTemplate } from './template.js';
-import { lastReadyStatus, query, readError, readRows, type ErrorFields, type TransactionStatus } from './protocol.js';
+import { lastReadyStatus, query, readError, readRows, type ErrorFields, TransactionStatus } from './protocol.js';
 
 export type Persistence = 'persistent' | 'memory';
 
@@ -108,7 +108,7 @@ export class Engine {
     // routes those of its own sessions itself (with the notifying connection's pid), so only the rest are emitted.
     pglite.onNotification((channel, payload) => {
       if (this.#routedNotifications > 0) this.#routedNotifications--;
-      else this.emitNotification(channel, payload, 0);
+      else this.#emitNotification(channel, payload, 0);
     });
   }
 
@@ -134,10 +134,11 @@ export class Engine {
       create = { loadDataDir: new Blob([await fs.promises.readFile(template.tarball)]) };
     }
     const pglite = await PGlite.create({ ...create, pgliteWasmModule: await wasmModule });
-    const names = REPORTED_SETTINGS.map((name) => `'${name}'`).join(',');
+    const names = [...REPORTED_SETTINGS, 'server_version'].map((name) => `'${name}'`).join(',');
     const rows = readRows(pglite.execProtocolRawSync(query(`SELECT name, setting FROM pg_settings WHERE name IN (${names})`)));
     const defaults = new Map(rows.map(([name, value]) => [name!, value ?? '']));
-    const version = readRows(pglite.execProtocolRawSync(query('SHOW server_version')))[0]?.[0] ?? '';
+    const version = defaults.get('server_version') ?? '';
+    defaults.delete('server_version');
     return new Engine(options.label, pglite, version, defaults, log);
   }
 
@@ -193,8 +194,7 @@ export class Engine {
         return this.pglite.execProtocolRawSync(messages);
       },
       run: (sql) => {
-        this.unnamedStatementOwner = undefined;
-        const output = this.pglite.execProtocolRawSync(query(sql));
+        const output = this.#internalQuery(sql);
         const error = readError(output);
         if (error) throw new EngineError(error);
         return readRows(output);
@@ -208,14 +208,8 @@ export class Engine {
           throw toEngineError(error);
         }
       },
-      captureSettings: () => {
-        this.unnamedStatementOwner = undefined;
-        return this.#captureSettings(session);
-      },
-      transactionStatus: () => {
-        this.unnamedStatementOwner = undefined;
-        return lastReadyStatus(this.pglite.execProtocolRawSync(query(''))) ?? 0x49;
-      },
+      captureSettings: () => this.#captureSettings(session),
+      transactionStatus: () => lastReadyStatus(this.#internalQuery('')) ?? TransactionStatus.Idle,
       release: () => {
         if (released) return;
         released = true;
@@ -262,12 +256,17 @@ export class Engine {
   }
 
   #renameTempRelations(owner: EngineSession, names: (name: string) => [string, string]): void {
-    this.unnamedStatementOwner = undefined;
     for (const name of [...owner.tempRelations.keys()]) {
       const [from, to] = names(name);
-      const output = this.pglite.execProtocolRawSync(query(`ALTER TABLE pg_temp.${quoteIdent(from)} RENAME TO ${quoteIdent(to)}`));
+      const output = this.#internalQuery(`ALTER TABLE pg_temp.${quoteIdent(from)} RENAME TO ${quoteIdent(to)}`);
       if (readError(output)) owner.tempRelations.delete(name); // dropped by its owner since
     }
+  }
+
+  /** Runs a simple query of the engine's own; like any simple query it drops the unnamed prepared statement. */
+  #internalQuery(sql: string): Uint8Array {
+    this.unnamedStatementOwner = undefined;
+    return this.pglite.execProtocolRawSync(query(sql));
   }
 
   /** Makes the engine's session settings those of `session`, touching only what differs. */
@@ -282,15 +281,14 @@ export class Engine {
     }
     if (assignments.length) statements.push(`SELECT ${assignments.join(', ')}`);
     if (statements.length === 0) return;
-    this.unnamedStatementOwner = undefined;
-    const output = this.pglite.execProtocolRawSync(query(statements.join('; ')));
+    const output = this.#internalQuery(statements.join('; '));
     this.#applied = new Map(session.settings);
     const error = readError(output);
     if (error) throw new EngineError(error);
   }
 
   #captureSettings(session: EngineSession): Map<string, string> {
-    const rows = readRows(this.pglite.execProtocolRawSync(query("SELECT name, setting FROM pg_settings WHERE source = 'session'")));
+    const rows = readRows(this.#internalQuery("SELECT name, setting FROM pg_settings WHERE source = 'session'"));
     const before = new Map([...this.defaults, ...session.settings]);
     session.settings = new Map(rows.map(([name, value]) => [name!, value ?? '']));
     this.#applied = new Map(session.settings);
@@ -313,18 +311,23 @@ export class Engine {
     this.#routedNotifications++;
   }
 
-  emitNotification(channel: string, payload: string, pid: number): void {
+  #emitNotification(channel: string, payload: string, pid: number): void {
     for (const listener of this.#notificationListeners) listener(channel, payload, pid);
   }
 
-  /** A tarball of the whole data directory, taken while no one else uses the engine. */
-  async dump(): Promise<Blob> {
+  /** Runs `work` with exclusive use of the engine, in a session of its own with default settings. */
+  async exclusive<T>(work: (lease: Lease) => T | Promise<T>): Promise<T> {
     const lease = await this.acquire(new EngineSession());
     try {
-      return await this.pglite.dumpDataDir('none');
+      return await work(lease);
     } finally {
       lease.release();
     }
+  }
+
+  /** A tarball of the whole data directory, taken while no one else uses the engine. */
+  dump(): Promise<Blob> {
+    return this.exclusive(() => this.pglite.dumpDataDir('none'));
   }
 
   async close(): Promise<void> {
