@@ -267,6 +267,21 @@ export class Session {
     if (this.#phase !== SessionPhase.Closed) this.#write(notification(fromProcessId, channel, payload));
   }
 
+  /** The engine, or (if a cancel request dropped the wait) the ErrorResponse to answer with. */
+  async #acquireUnlessCancelled(): Promise<Lease | { cancelled: Buffer }> {
+    try {
+      return await this.#acquire();
+    } catch (error) {
+      if (!(error instanceof CancelledError)) throw error;
+      return { cancelled: backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: error.message }) };
+    }
+  }
+
+  /** Answers a statement the engine never saw: an ErrorResponse, then ReadyForQuery with the unchanged status. */
+  #answerError(error: Buffer): void {
+    this.#write(Buffer.concat([error, readyForQuery(this.#status())]));
+  }
+
   /** Handles a CancelRequest aimed at this session: a query still waiting for the engine is dropped. */
   cancel(): void {
     this.#debug('cancel request');
@@ -356,7 +371,7 @@ export class Session {
       this.#batchError = undefined;
       this.#batch = [];
       this.#batchParsesUnnamed = this.#batchUsesEarlierUnnamed = this.#batchHasQuery = false;
-      this.#write(Buffer.concat([error, readyForQuery(this.#status())]));
+      this.#answerError(error);
       return;
     }
     const messages = this.#batch;
@@ -366,15 +381,11 @@ export class Session {
     this.#batch = [];
     this.#batchParsesUnnamed = this.#batchUsesEarlierUnnamed = this.#batchHasQuery = false;
     if (messages.length === 0) return;
-    let lease: Lease;
-    try {
-      lease = await this.#acquire();
-    } catch (error) {
-      if (!(error instanceof CancelledError)) throw error;
-      const cancelled = backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: error.message });
-      if (complete) this.#write(Buffer.concat([cancelled, readyForQuery(this.#status())]));
+    const lease = await this.#acquireUnlessCancelled();
+    if ('cancelled' in lease) {
+      if (complete) this.#answerError(lease.cancelled);
       else {
-        this.#write(cancelled);
+        this.#write(lease.cancelled);
         this.#batchError = Buffer.alloc(0);
       }
       return;
@@ -501,17 +512,12 @@ export class Session {
 
   async #startCopy(sql: string): Promise<void> {
     if (!SINGLE_COPY_FROM_STDIN.test(sql)) {
-      this.#write(Buffer.concat([
-        backendError({ severity: 'ERROR', code: SqlState.FeatureNotSupported, message: 'COPY FROM STDIN must be sent as a query of its own' }),
-        readyForQuery(this.#status()),
-      ]));
+      this.#answerError(backendError({ severity: 'ERROR', code: SqlState.FeatureNotSupported, message: 'COPY FROM STDIN must be sent as a query of its own' }));
       return;
     }
-    try {
-      await this.#acquire();
-    } catch (error) {
-      if (!(error instanceof CancelledError)) throw error;
-      this.#write(Buffer.concat([backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: error.message }), readyForQuery(this.#status())]));
+    const lease = await this.#acquireUnlessCancelled();
+    if ('cancelled' in lease) {
+      this.#answerError(lease.cancelled);
       return;
     }
     this.#copy = { sql, chunks: [], size: 0 };
