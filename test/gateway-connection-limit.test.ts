@@ -20,20 +20,27 @@ afterAll(async () => {
   await server?.close();
 });
 
+/** Opens `count` pg clients at once; returns them all, those that got in, and the errors of those refused. */
+async function flood(count: number) {
+  const clients = Array.from({ length: count }, () => {
+    const c = new pg.Client({ connectionString: server.url, connectionTimeoutMillis: 20_000 });
+    c.on('error', () => undefined);
+    return c;
+  });
+  const results = await Promise.allSettled(clients.map((c) => c.connect()));
+  const served = clients.filter((_, i) => results[i]!.status === 'fulfilled');
+  const refusals = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error & { code?: string }] : []));
+  return { clients, served, refusals };
+}
+
 describe('gateway: connection limit', () => {
   it('a client connected before a flood of 200 keeps working; all over the limit get 53300', async () => {
     const before = new pg.Client(server.url);
     before.on('error', () => undefined);
     await before.connect();
     await before.query('DROP TABLE IF EXISTS flood_kept; CREATE TABLE flood_kept (id int); INSERT INTO flood_kept VALUES (7)');
-    const clients = Array.from({ length: 200 }, () => {
-      const c = new pg.Client({ connectionString: server.url, connectionTimeoutMillis: 20_000 });
-      c.on('error', () => undefined);
-      return c;
-    });
+    const { clients, refusals } = await flood(200);
     try {
-      const results = await Promise.allSettled(clients.map((c) => c.connect()));
-      const refusals = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error & { code?: string }] : []));
       expect(refusals.map((e) => `${e.code}: ${e.message}`)).toEqual(
         Array.from({ length: 101 }, () => '53300: sorry, too many clients already'),
       );
@@ -46,15 +53,8 @@ describe('gateway: connection limit', () => {
 
   it('200 connections at once: 100 are served, the rest get 53300, and the server serves a fresh client afterwards', async () => {
     expect(DEFAULT_MAX_CONNECTIONS).toBe(100);
-    const clients = Array.from({ length: 200 }, () => {
-      const c = new pg.Client({ connectionString: server.url, connectionTimeoutMillis: 20_000 });
-      c.on('error', () => undefined);
-      return c;
-    });
+    const { clients, served, refusals } = await flood(200);
     try {
-      const results = await Promise.allSettled(clients.map((c) => c.connect()));
-      const served = clients.filter((_, i) => results[i]!.status === 'fulfilled');
-      const refusals = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error & { code?: string }] : []));
       expect(refusals.map((e) => `${e.code}: ${e.message}`)).toEqual(
         Array.from({ length: 100 }, () => '53300: sorry, too many clients already'),
       );
