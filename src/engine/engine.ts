@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
+import { processBusyPoll, type BusyPoll } from './busy-poll.js';
 import { ensureTemplate } from './template.js';
 import { lastReadyStatus, query, readError, readRows, type ErrorFields, TransactionStatus } from './protocol.js';
 
@@ -97,6 +98,7 @@ export class Engine {
   #tempOwners = new Set<EngineSession>();
   /** NOTIFY deliveries the gateway already routed from raw output, which PGlite reports again a moment later. */
   #routedNotifications = 0;
+  #busyPoll: BusyPoll = processBusyPoll();
 
   private constructor(label: string, pglite: PGlite, serverVersion: string, defaults: Map<string, string>, log: (line: string) => void) {
     this.label = label;
@@ -191,7 +193,9 @@ export class Engine {
       pglite: this.pglite,
       exec: (messages) => {
         if (released) throw new Error('lease already released');
-        return this.pglite.execProtocolRawSync(messages);
+        const output = this.pglite.execProtocolRawSync(messages);
+        this.#busyPoll.touch();
+        return output;
       },
       run: (sql) => {
         const output = this.#internalQuery(sql);
@@ -214,6 +218,7 @@ export class Engine {
         if (released) return;
         released = true;
         this.#owner = undefined;
+        this.#busyPoll.touch();
         this.#next();
       },
     };
