@@ -1,12 +1,14 @@
 /**
  * @module
- * The `pgdev` command line (commander). Each command lives in its own module; this file only wires options.
+ * The `pgdev` command line (commander). Each command lives in its own module, loaded only when it runs (`pgdev ls`
+ * never loads PGlite or the HTTP stack); this file only wires options.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { PGDEV_VERSION } from '../daemon/version.js';
-import { ls, rm, start, stop, url } from './manage.js';
+import { compiledPglite } from '../engine/wasm.js';
 import { reportError } from './output.js';
-import { run } from './run.js';
+
+const manage = () => import('./manage.js');
 
 function port(flag: string) {
   return (value: string): number => {
@@ -35,16 +37,20 @@ export async function main(argv: string[]): Promise<void> {
     .addOption(new Option('--idle-in-transaction-timeout <seconds>', 'end a connection idle in a transaction this long while others wait').argParser(seconds))
     .option('--debug', 'log protocol and lifecycle events')
     .showHelpAfterError('(run `pgdev --help` for usage)')
-    .action((options) => run(options));
+    .action(async (options) => {
+      // A server in this process will need PGlite's WebAssembly: compile it while the server's modules load.
+      if (!options.detach) void compiledPglite().catch(() => undefined);
+      await (await import('./run.js')).run(options);
+    });
 
-  program.command('ls').description('list servers').option('--json', 'machine-readable output').option('--debug').action((options) => ls(options));
+  program.command('ls').description('list servers').option('--json', 'machine-readable output').option('--debug').action(async (options) => (await manage()).ls(options));
   program
     .command('start')
     .description('start existing, stopped servers in the background')
     .argument('<names...>', 'names or glob patterns')
     .option('--debug')
-    .action((names, options) => start(names, options));
-  program.command('stop').description('stop running servers').argument('<names...>', 'names or glob patterns').option('--debug').action((names) => stop(names));
+    .action(async (names, options) => (await manage()).start(names, options));
+  program.command('stop').description('stop running servers').argument('<names...>', 'names or glob patterns').option('--debug').action(async (names) => (await manage()).stop(names));
   program
     .command('rm')
     .description("delete servers' data")
@@ -52,7 +58,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--force', 'stop running servers first')
     .option('-y, --yes', 'do not ask for confirmation')
     .option('--debug')
-    .action((names, options) => rm(names, options));
+    .action(async (names, options) => (await manage()).rm(names, options));
   program
     .command('url')
     .description("print a running server's connection string")
@@ -61,7 +67,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--http', 'the prisma+postgres:// URL')
     .option('--json', 'all URLs as JSON')
     .option('--debug')
-    .action((name, options) => url(name, options));
+    .action(async (name, options) => (await manage()).url(name, options));
 
   program.exitOverride();
   program.configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `pgdev: ${text.slice(7)}` : text) });

@@ -6,11 +6,10 @@
  * engine to that session's settings, so a `SET` made by one connection is never seen by another.
  */
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import { processBusyPoll, type BusyPoll } from './busy-poll.js';
-import { ensureTemplate } from './template.js';
+import { copyTemplateFor, ensureTemplate } from './template.js';
+import { compiledPglite } from './wasm.js';
 import { lastReadyStatus, query, readError, readRows, type ErrorFields, TransactionStatus } from './protocol.js';
 
 export type Persistence = 'persistent' | 'memory';
@@ -125,13 +124,11 @@ export class Engine {
       if (options.dataDir) await fs.promises.rm(options.dataDir, { recursive: true, force: true });
       create = { dataDir: options.dataDir, loadDataDir: options.from };
     } else if (options.dataDir) {
-      if (!fs.existsSync(`${options.dataDir}/PG_VERSION`)) {
-        // Synchronous on purpose: fs.promises.cp is several times slower for a tree of small files.
-        fs.rmSync(options.dataDir, { recursive: true, force: true });
-        fs.cpSync(template.dir, options.dataDir, { recursive: true });
+      if (fs.existsSync(`${options.dataDir}/PG_VERSION`)) create = { dataDir: options.dataDir };
+      else {
+        create = { dataDir: options.dataDir, fs: copyTemplateFor(template, options.dataDir) };
         log(`${options.label}: new database created from the template`);
       }
-      create = { dataDir: options.dataDir };
     } else {
       create = { loadDataDir: new Blob([await fs.promises.readFile(template.tarball)]) };
     }
@@ -341,16 +338,6 @@ export class Engine {
     for (const waiter of this.#queue.splice(0)) waiter.reject(new Error(`${this.label} database is shut down`));
     await this.pglite.close();
   }
-}
-
-let pgliteModule: Promise<WebAssembly.Module> | undefined;
-
-/** PGlite's WebAssembly, compiled once per process and shared by every engine (main, shadow, after a reset). */
-function compiledPglite(): Promise<WebAssembly.Module> {
-  pgliteModule ??= fs.promises
-    .readFile(fileURLToPath(new URL('pglite.wasm', pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')))))
-    .then((bytes) => WebAssembly.compile(bytes));
-  return pgliteModule;
 }
 
 function toEngineError(error: unknown): Error {

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { NodeFS } from '@electric-sql/pglite/nodefs';
 import { packageVersion } from '../package-version.js';
 import { stateRoot } from '../state/paths.js';
 
@@ -71,6 +72,57 @@ export async function ensureTemplate(): Promise<Template> {
   const bundled = templateAt(BUNDLED);
   if (isComplete(bundled)) return bundled;
   return buildTemplate(path.join(path.dirname(stateRoot()), `template-pglite-${PGLITE_VERSION}`));
+}
+
+/**
+ * A new data directory in `dataDir`, copied from the template while PGlite loads: the copy runs on libuv's thread
+ * pool, and PGlite waits for it only when it first needs the files (after instantiating its WebAssembly, which takes
+ * the main thread about as long). `PG_VERSION` is copied last, so a copy cut short is never taken for a database.
+ */
+export function copyTemplateFor(template: Template, dataDir: string): NodeFS {
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  const files: string[] = [];
+  const walk = (relative: string) => {
+    fs.mkdirSync(path.join(dataDir, relative), { recursive: relative === '' });
+    for (const entry of fs.readdirSync(path.join(template.dir, relative), { withFileTypes: true })) {
+      const name = path.join(relative, entry.name);
+      if (entry.isDirectory()) walk(name);
+      else if (name !== 'PG_VERSION') files.push(name);
+    }
+  };
+  walk('');
+  const copy = (name: string) =>
+    path.dirname(name) === 'pg_wal'
+      ? copyWithZeroTail(path.join(template.dir, name), path.join(dataDir, name))
+      : fs.promises.copyFile(path.join(template.dir, name), path.join(dataDir, name));
+  const copied = Promise.all(files.map(copy)).then(() => copy('PG_VERSION'));
+  copied.catch(() => undefined); // awaited by PGlite below; not an unhandled rejection meanwhile
+  return new (class extends NodeFS {
+    override async initialSyncFs(): Promise<void> {
+      await copied;
+      await super.initialSyncFs();
+    }
+  })(dataDir);
+}
+
+const BLOCK = 8192;
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
+
+/**
+ * Copies a file but not its trailing zeros, which become a hole of the same length: a WAL segment is 16 MB, and
+ * the template's is mostly zeros after the records initdb wrote. Half the bytes a new server writes are saved.
+ */
+async function copyWithZeroTail(from: string, to: string): Promise<void> {
+  const data = await fs.promises.readFile(from);
+  let end = data.length;
+  while (end >= BLOCK && data.subarray(end - BLOCK, end).equals(ZERO_BLOCK)) end -= BLOCK;
+  const file = await fs.promises.open(to, 'w');
+  try {
+    if (end > 0) await file.write(data, 0, end, 0);
+    await file.truncate(data.length);
+  } finally {
+    await file.close();
+  }
 }
 
 /** The PGlite version in use: a template is only valid for the PGlite that wrote it. */
