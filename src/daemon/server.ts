@@ -6,15 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import { Engine, type Persistence } from '../engine/engine.js';
 import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../engine/snapshot.js';
 import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
 import { createGateway } from '../gateway/gateway.js';
 import { encodeApiKey } from '../http/api-key.js';
-import { createHttpApp } from '../http/app.js';
-import { shutdownPrismaExecutor } from '../http/prisma.js';
+import { startHttp } from '../http/server.js';
 import {
   STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls,
 } from '../state/files.js';
@@ -150,11 +147,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
 
     let urls: ServerUrls = serverUrls(name, { ...wanted, database: mainGateway.port, shadowDatabase: shadowGateway.port }, config.secret);
     const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, get engine() { return main; }, isReady: () => !main.closed };
-    const app = createHttpApp(context);
-    const http: ServerType = await listen('http', () => listenHttp(app.fetch, wanted.http));
-    cleanups.push(() => new Promise((resolve) => http.close(resolve)));
-    cleanups.push(() => shutdownPrismaExecutor(context)); // runs before the HTTP server closes (cleanups run in reverse)
-    const ports: Ports = { http: (http.address() as AddressInfo).port, database: mainGateway.port, shadowDatabase: shadowGateway.port };
+    const http = await listen('http', () => startHttp(context, LOOPBACK, wanted.http));
+    cleanups.push(() => http.close());
+    const ports: Ports = { http: http.port, database: mainGateway.port, shadowDatabase: shadowGateway.port };
     urls = serverUrls(name, ports, config.secret);
     Object.assign(context, { urls });
 
@@ -241,16 +236,4 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     if (!existedBefore) fs.rmSync(paths.root, { recursive: true, force: true });
     throw error;
   }
-}
-
-function listenHttp(fetch: (request: Request) => Response | Promise<Response>, port: number): Promise<ServerType> {
-  // Listening ourselves (not through `serve`) so that port 0 means any free port.
-  const server = createAdaptorServer({ fetch });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port, host: LOOPBACK, exclusive: true }, () => {
-      server.off('error', reject);
-      resolve(server);
-    });
-  });
 }
