@@ -6,10 +6,11 @@
  * engine to that session's settings, so a `SET` made by one connection is never seen by another.
  */
 import fs from 'node:fs';
-import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
+import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
 import { processBusyPoll, type BusyPoll } from './busy-poll.js';
-import { copyTemplateFor, ensureTemplate } from './template.js';
+import { RawPGlite } from './raw-pglite.js';
 import { compiledPglite } from './wasm.js';
+import { copyTemplateFor, ensureTemplate } from './template.js';
 import { lastReadyStatus, query, readError, readRows, type ErrorFields, TransactionStatus } from './protocol.js';
 
 export type Persistence = 'persistent' | 'memory';
@@ -78,7 +79,7 @@ type Waiter = { session: EngineSession; grant: (lease: Lease) => void; reject: (
 
 export class Engine {
   readonly label: string;
-  readonly pglite: PGlite;
+  readonly pglite: RawPGlite;
   readonly serverVersion: string;
   /** Default values of the reported settings, sent to every new connection. */
   readonly defaults: ReadonlyMap<string, string>;
@@ -95,22 +96,17 @@ export class Engine {
   unnamedStatementOwner: EngineSession | undefined;
   /** Sessions owning temporary relations, hidden from every other session. */
   #tempOwners = new Set<EngineSession>();
-  /** NOTIFY deliveries the gateway already routed from raw output, which PGlite reports again a moment later. */
-  #routedNotifications = 0;
   #busyPoll: BusyPoll = processBusyPoll();
 
-  private constructor(label: string, pglite: PGlite, serverVersion: string, defaults: Map<string, string>, log: (line: string) => void) {
+  private constructor(label: string, pglite: RawPGlite, serverVersion: string, defaults: Map<string, string>, log: (line: string) => void) {
     this.label = label;
     this.pglite = pglite;
     this.serverVersion = serverVersion;
     this.defaults = defaults;
     this.#log = log;
-    // PGlite parses every answer, raw ones included, and reports notifications in a later microtask. The gateway
-    // routes those of its own sessions itself (with the notifying connection's pid), so only the rest are emitted.
-    pglite.onNotification((channel, payload) => {
-      if (this.#routedNotifications > 0) this.#routedNotifications--;
-      else this.#emitNotification(channel, payload, 0);
-    });
+    // PGlite reports the notifications it parses: those in answers to its own query API (the HTTP endpoint's). The
+    // gateway's raw answers bypass its parser, and the gateway routes their notifications itself.
+    pglite.onNotification((channel, payload) => this.#emitNotification(channel, payload, 0));
   }
 
   /** Opens a database: a persistent one in `dataDir` (copied from the template when new), or an in-memory one. */
@@ -132,9 +128,9 @@ export class Engine {
     } else {
       create = { loadDataDir: new Blob([await fs.promises.readFile(template.tarball)]) };
     }
-    const pglite = await PGlite.create({ ...create, pgliteWasmModule: await wasmModule });
+    const pglite = await RawPGlite.open({ ...create, pgliteWasmModule: await wasmModule });
     const names = [...REPORTED_SETTINGS, 'server_version'].map((name) => `'${name}'`).join(',');
-    const rows = readRows(pglite.execProtocolRawSync(query(`SELECT name, setting FROM pg_settings WHERE name IN (${names})`)));
+    const rows = readRows(pglite.execRaw(query(`SELECT name, setting FROM pg_settings WHERE name IN (${names})`)));
     const defaults = new Map(rows.map(([name, value]) => [name!, value ?? '']));
     const version = defaults.get('server_version') ?? '';
     defaults.delete('server_version');
@@ -190,7 +186,7 @@ export class Engine {
       pglite: this.pglite,
       exec: (messages) => {
         if (released) throw new Error('lease already released');
-        const output = this.pglite.execProtocolRawSync(messages);
+        const output = this.pglite.execRaw(messages);
         this.#busyPoll.touch();
         return output;
       },
@@ -268,7 +264,7 @@ export class Engine {
   /** Runs a simple query of the engine's own; like any simple query it drops the unnamed prepared statement. */
   #internalQuery(sql: string): Uint8Array {
     this.unnamedStatementOwner = undefined;
-    return this.pglite.execProtocolRawSync(query(sql));
+    return this.pglite.execRaw(query(sql));
   }
 
   /** Makes the engine's session settings those of `session`, touching only what differs. */
@@ -306,11 +302,6 @@ export class Engine {
   onNotification(listener: (channel: string, payload: string, pid: number) => void): () => void {
     this.#notificationListeners.add(listener);
     return () => void this.#notificationListeners.delete(listener);
-  }
-
-  /** Tells the engine the gateway routed one notification found in raw output, so PGlite's report of it is dropped. */
-  markNotificationRouted(): void {
-    this.#routedNotifications++;
   }
 
   #emitNotification(channel: string, payload: string, pid: number): void {

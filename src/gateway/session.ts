@@ -443,7 +443,6 @@ export class Session {
       const channelEnd = out.indexOf(0, start + 9);
       const channel = decode(out.subarray(start + 9, channelEnd));
       const payload = decode(out.subarray(channelEnd + 1, out.indexOf(0, channelEnd + 1)));
-      this.#host.engine.markNotificationRouted();
       this.#host.notify(channel, payload, this);
       if (this.listening.has(channel)) kept.push(notification(this.processId, channel, payload));
     }
