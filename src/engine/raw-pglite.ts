@@ -34,10 +34,11 @@ export class RawPGlite extends PGlite {
     const chunks: Buffer[] = [];
     // No await comes before the call in execProtocolRawStream, and none after it without syncToFs: it runs to the
     // end synchronously, so the answer is complete when it returns.
-    void this.execProtocolRawStream(message, { syncToFs: false, onRawData: (bytes) => chunks.push(Buffer.from(bytes)) }).catch(
-      () => undefined, // rethrown below
-    );
-    if (this.#failure !== undefined) throw this.#failure;
+    const done = this.execProtocolRawStream(message, { syncToFs: false, onRawData: (bytes) => chunks.push(Buffer.from(bytes)) });
+    if (this.#failure !== undefined) {
+      done.catch(() => undefined); // rejected with the failure thrown here
+      throw this.#failure;
+    }
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
 }
