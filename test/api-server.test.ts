@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -14,6 +15,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, PgdevError, getServer, isPgdevError, startServer, type PgdevServer, type StartServerOptions } from '../src/index.js';
 import { useTemporaryDataHome } from './support/data-home.js';
 import { freePorts } from './support/cli.js';
+import { waitFor } from './support/wait.js';
+import { dataRow, parseMessages, simpleQuery, startupPacket } from './support/wire.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const pgdevBin = path.join(repoRoot, 'bin', 'pgdev.js');
@@ -129,6 +132,33 @@ describe('startServer', () => {
     const server = await start({ name: 'fixed', persistence: 'memory', port: http, databasePort: database, shadowDatabasePort: shadowDatabase });
     expect(server.ports).toEqual({ http, database, shadowDatabase });
     expect(server.databaseUrl).toContain(`:${database}/`);
+  });
+
+  it('serves a client that connects while the database is still opening, once it is open', async () => {
+    const [http, database, shadowDatabase] = await freePorts(3);
+    let ready = false;
+    const starting = start({ name: 'early', port: http, databasePort: database, shadowDatabasePort: shadowDatabase });
+    void starting.then(() => (ready = true));
+    // Connect as soon as the port listens, while the new database is still being created and opened.
+    let socket: net.Socket | undefined;
+    for (let attempt = 0; !socket && attempt < 2_000; attempt++) {
+      socket = await new Promise<net.Socket | undefined>((resolve) => {
+        const probe = net.connect(database!, '127.0.0.1');
+        probe.once('connect', () => resolve(probe)).once('error', () => setTimeout(resolve, 1));
+      });
+    }
+    expect(socket).toBeDefined();
+    // The port answered before the new database was even all copied (PG_VERSION comes last).
+    expect(fs.existsSync(path.join(serverDir('early'), 'pgdata', 'PG_VERSION'))).toBe(false);
+    expect(ready).toBe(false);
+    let received = Buffer.alloc(0);
+    socket!.on('data', (chunk) => (received = Buffer.concat([received, chunk])));
+    socket!.write(Buffer.concat([startupPacket(), simpleQuery('SELECT 40 + 2')]));
+    await starting;
+    await waitFor(() => parseMessages(received).filter((m) => m.type === 'Z').length === 2, 'the answer to the early query');
+    const row = parseMessages(received).find((m) => m.type === 'D')!;
+    expect(dataRow(row.body)).toEqual(['42']);
+    socket!.end();
   });
 
   it('rejects a name that is already running with E_LOCKED carrying the running server URLs', async () => {

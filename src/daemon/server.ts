@@ -122,8 +122,15 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     const { ports: wanted, source: portSource } = await choosePorts(requested, remembered);
 
     const dataDir = persistence === 'persistent' ? paths.dataDir : undefined;
-    let main = await Engine.open({ label: 'main', dataDir, log: debugLog });
-    cleanups.push(() => main.close());
+    // The database opens while the ports are bound: a client that connects meanwhile waits for it instead of being
+    // refused, and a busy port is reported without waiting for the database.
+    let main!: Engine;
+    const mainOpening = Engine.open({ label: 'main', dataDir, log: debugLog }).then((engine) => (main = engine));
+    mainOpening.catch(() => undefined); // awaited once the ports are bound
+    cleanups.push(async () => {
+      await mainOpening.catch(() => undefined);
+      await main?.close();
+    });
     // The shadow database is opened on first use: most sessions never touch it, and it costs memory and start time.
     let shadowOpening: Promise<Engine> | undefined;
     const openShadow = () => (shadowOpening ??= Engine.open({ label: 'shadow', log: debugLog }));
@@ -138,12 +145,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
         throw error;
       }
     };
-    const mainGateway = await listen('database', () => createGateway({ ...gatewayOptions, engine: main, port: wanted.database }));
+    const mainGateway = await listen('database', () => createGateway({ ...gatewayOptions, engine: () => mainOpening, port: wanted.database }));
     cleanups.push(() => mainGateway.close());
     const shadowGateway = await listen('shadowDatabase', () =>
       createGateway({ ...gatewayOptions, engine: openShadow, port: wanted.shadowDatabase }),
     );
     cleanups.push(() => shadowGateway.close());
+    await mainOpening;
 
     let urls: ServerUrls = serverUrls(name, { ...wanted, database: mainGateway.port, shadowDatabase: shadowGateway.port }, config.secret);
     const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, get engine() { return main; }, isReady: () => !main.closed };
