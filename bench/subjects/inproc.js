@@ -16,12 +16,20 @@ await pg.query('SELECT 1');
 console.log('ready');
 
 /**
- * Runs one statement with the chosen API; returns an error message or undefined. 'raw' feeds the wire-protocol
- * bytes a TCP client would send to execProtocolRawSync (no promise, no parsing: the limit, and what pgdev's engine
- * calls); 'query' is the everyday pg.query().
+ * The wire-protocol bytes a TCP client would send, answered as pgdev's engine answers them (RawPGlite.execRaw):
+ * through execProtocolRawStream's callback, synchronously, with no promise awaited and no parsing. The leanest way
+ * to run a statement in PGlite, so the limit for any PGlite server. (execProtocolRawSync, which pgdev used before,
+ * also parses every answer and keeps the result until the next query().)
  */
+function rawExec(message) {
+  const chunks = [];
+  void pg.execProtocolRawStream(message, { syncToFs: false, onRawData: (bytes) => chunks.push(Buffer.from(bytes)) });
+  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+}
+
+/** Runs one statement with the chosen API; returns an error message or undefined. 'query' is the everyday pg.query(). */
 async function run(api, sql) {
-  if (api === 'raw') return errorIn(pg.execProtocolRawSync(simpleQuery(sql)));
+  if (api === 'raw') return errorIn(rawExec(simpleQuery(sql)));
   try {
     await pg.query(sql);
     return undefined;
@@ -58,7 +66,7 @@ const ops = {
     for (let i = 0; i < n + warmup; i++) {
       const t = performance.now();
       if (api === 'raw') {
-        const error = errorIn(pg.execProtocolRawSync(extendedQuery('SELECT $1::int', [i])));
+        const error = errorIn(rawExec(extendedQuery('SELECT $1::int', [i])));
         if (error) throw new Error(error);
       } else await pg.query('SELECT $1::int', [i]);
       if (i >= warmup) lat.push(performance.now() - t);
