@@ -2,7 +2,7 @@
  * @module
  * PGlite with a leaner raw protocol call for the engine. `execProtocolRawSync` parses every answer into message
  * objects and keeps them until the next `query()` or `exec()`: under a load that only speaks the wire protocol (the
- * gateway's), that is about 1.5 kB of heap a query, never freed (100,000 queries: +140 MB), and a tenth of the CPU
+ * gateway's), that is about 1.5 kB of heap a query, never freed (100,000 queries: about 150 MB), and a tenth of the CPU
  * time of a simple query. {@link RawPGlite.execRaw} takes the answer through PGlite's streaming callback instead,
  * which bypasses that parser, and stays synchronous.
  */
