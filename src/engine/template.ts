@@ -96,7 +96,7 @@ export function copyTemplateFor(template: Template, dataDir: string): NodeFS {
       ? copyWithZeroTail(path.join(template.dir, name), path.join(dataDir, name))
       : fs.promises.copyFile(path.join(template.dir, name), path.join(dataDir, name));
   const copied = Promise.all(files.map(copy)).then(() => copy('PG_VERSION'));
-  copied.catch(() => undefined); // awaited by PGlite below; not an unhandled rejection meanwhile
+  copied.catch(() => undefined); // awaited in initialSyncFs; not an unhandled rejection meanwhile
   return new (class extends NodeFS {
     override async initialSyncFs(): Promise<void> {
       await copied;
@@ -110,7 +110,7 @@ const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
 /**
  * Copies a file but not its trailing zeros, which become a hole of the same length: a WAL segment is 16 MB, and
- * the template's is mostly zeros after the records initdb wrote. Half the bytes a new server writes are saved.
+ * the template's is mostly zeros after the records initdb wrote: about 9 MB fewer bytes to write for a new server.
  */
 async function copyWithZeroTail(from: string, to: string): Promise<void> {
   const data = await fs.promises.readFile(from);
