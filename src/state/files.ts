@@ -75,7 +75,7 @@ export function readVersioned<T extends { version: number }>(file: string, upgra
   return value.version === STATE_VERSION ? value : upgrade(value);
 }
 
-/** Whether a process runs; a zombie (killed, not yet reaped by its parent) does not. */
+/** Whether a process runs; one that has exited (a zombie, killed but not yet reaped by its parent) does not. */
 export function isPidAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
@@ -83,15 +83,19 @@ export function isPidAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
-  return !isZombie(pid);
+  return !hasExited(pid);
 }
 
-function isZombie(pid: number): boolean {
+/**
+ * A zombie whose threads have all exited. A killed process's main thread turns zombie first; its files and sockets
+ * close only when its last thread is gone (measured: a few ms later for a server), and until then its ports are busy.
+ */
+function hasExited(pid: number): boolean {
   try {
-    // /proc/<pid>/stat: "pid (command) state ..."; the command may itself contain ") ".
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const state = /^State:\s+(\S)/m.exec(status)?.[1];
+    const threads = Number(/^Threads:\s+(\d+)/m.exec(status)?.[1] ?? '1');
+    return (state === 'Z' || state === 'X') && threads <= 1;
   } catch {
     return false; // no /proc (macOS): kill(0) is all there is
   }
