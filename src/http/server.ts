@@ -10,7 +10,7 @@ import type { HttpContext } from './app.js';
 
 export type HttpEndpoint = {
   readonly port: number;
-  /** Stops listening, closes the connections and shuts the Prisma executor down if it was started. */
+  /** Shuts the Prisma executor down if it was started, then stops listening (idle connections close, requests finish). */
   close(): Promise<void>;
 };
 
