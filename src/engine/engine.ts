@@ -7,6 +7,8 @@
  */
 import fs from 'node:fs';
 import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
+import { backendCatalogSql, CATALOG_VERSION, CATALOG_VERSION_QUERY } from './backend-catalog.js';
+import { mountBridge } from './bridge.js';
 import { processBusyPoll, type BusyPoll } from './busy-poll.js';
 import { RawPGlite } from './raw-pglite.js';
 import { compiledPglite } from './wasm.js';
@@ -40,10 +42,11 @@ export class EngineError extends Error {
   }
 }
 
-let nextSessionId = 1;
+let nextSessionId = 1000;
 
 /** The state one user of the engine keeps between its leases. */
 export class EngineSession {
+  /** Unique in the process: a connection's process id (`pg_backend_pid()`, BackendKeyData). */
   readonly id = nextSessionId++;
   /** Session-level settings (name -> value) that differ from the engine's defaults. */
   settings = new Map<string, string>();
@@ -75,6 +78,16 @@ export type Lease = {
   release(): void;
 };
 
+/**
+ * Per-connection backends (advisory locks, `pg_stat_activity`, ...), kept by the gateway; the engine's bridge asks
+ * them on behalf of the session holding the engine.
+ */
+export type EngineBackends = {
+  answer(request: string, session: EngineSession): string;
+  /** A lease of `session` ended. */
+  released(session: EngineSession): void;
+};
+
 type Waiter = { session: EngineSession; grant: (lease: Lease) => void; reject: (error: unknown) => void };
 
 export class Engine {
@@ -97,6 +110,7 @@ export class Engine {
   /** Sessions owning temporary relations, hidden from every other session. */
   #tempOwners = new Set<EngineSession>();
   #busyPoll: BusyPoll = processBusyPoll();
+  backends: EngineBackends | undefined;
 
   private constructor(label: string, pglite: RawPGlite, serverVersion: string, defaults: Map<string, string>, log: (line: string) => void) {
     this.label = label;
@@ -104,6 +118,10 @@ export class Engine {
     this.serverVersion = serverVersion;
     this.defaults = defaults;
     this.#log = log;
+    mountBridge(pglite, (request) => {
+      if (!this.backends || !this.#owner) return undefined;
+      return this.backends.answer(request, this.#owner);
+    });
     // PGlite reports the notifications it parses: those in answers to its own query API (the HTTP endpoint's). The
     // gateway's raw answers bypass its parser, and the gateway routes their notifications itself.
     pglite.onNotification((channel, payload) => this.#emitNotification(channel, payload, 0));
@@ -132,6 +150,7 @@ export class Engine {
     const names = [...REPORTED_SETTINGS, 'server_version'].map((name) => `'${name}'`).join(',');
     const rows = readRows(pglite.execRaw(query(`SELECT name, setting FROM pg_settings WHERE name IN (${names})`)));
     const defaults = new Map(rows.map(([name, value]) => [name!, value ?? '']));
+    installBackendCatalog(pglite);
     const version = defaults.get('server_version') ?? '';
     defaults.delete('server_version');
     return new Engine(options.label, pglite, version, defaults, log);
@@ -179,6 +198,7 @@ export class Engine {
 
   #grant(session: EngineSession): Lease {
     this.#owner = session;
+
     if (this.unnamedStatementOwner !== session) this.unnamedStatementOwner = undefined;
     let released = false;
     const lease: Lease = {
@@ -211,6 +231,7 @@ export class Engine {
         if (released) return;
         released = true;
         this.#owner = undefined;
+        this.backends?.released(session);
         this.#busyPoll.touch();
         this.#next();
       },
@@ -328,6 +349,16 @@ export class Engine {
     this.#closed = true;
     for (const waiter of this.#queue.splice(0)) waiter.reject(new Error(`${this.label} database is shut down`));
     await this.pglite.close();
+  }
+}
+
+/** Installs the per-connection backend functions and views in the database, unless they are there already. */
+function installBackendCatalog(pglite: RawPGlite): void {
+  if (readRows(pglite.execRaw(query(CATALOG_VERSION_QUERY)))[0]?.[0] === CATALOG_VERSION) return;
+  const error = readError(pglite.execRaw(query(backendCatalogSql())));
+  if (error) {
+    pglite.execRaw(query('ROLLBACK'));
+    throw new EngineError(error);
   }
 }
 

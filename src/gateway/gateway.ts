@@ -6,6 +6,7 @@
 import net from 'node:net';
 import type { Engine } from '../engine/engine.js';
 import { SqlState } from './backend-error.js';
+import { Backends } from './backends.js';
 import { Session, type SessionHost } from './session.js';
 
 export type GatewayOptions = {
@@ -38,7 +39,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const sessions = new Map<number, Session>();
   const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   const log = options.log ?? (() => undefined);
-  let nextProcessId = 1000;
+  const backends = new Backends();
 
   let engine: Engine | undefined;
   let opening: Promise<Engine> | undefined;
@@ -46,6 +47,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     get engine() {
       return engine!;
     },
+    backends,
     idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     debug: options.debug ?? false,
     log,
@@ -79,7 +81,9 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let stopListening: () => void = () => undefined;
   const useEngine = (next: Engine) => {
     stopListening();
+    if (engine?.backends === backends) engine.backends = undefined;
     engine = next;
+    engine.backends = backends;
     stopListening = engine.onNotification(deliverFromHttp);
     return next;
   };
@@ -95,7 +99,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     );
 
   const accept = (socket: net.Socket) => {
-    const session = new Session(host, socket, nextProcessId++);
+    const session = new Session(host, socket);
     if (sessions.size >= maxConnections) {
       session.fatal({ code: SqlState.TooManyConnections, message: 'sorry, too many clients already' });
       return;

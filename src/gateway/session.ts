@@ -16,10 +16,11 @@ import type { ClientParameters } from 'pg-gateway';
 import { Engine, EngineError, EngineSession, quoteIdent, type Lease } from '../engine/engine.js';
 import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations } from '../engine/session-state.js';
 import {
-  Backend, Frontend, TransactionStatus, cstring, decode, eachMessage, int16, int32, message, parameterStatus,
-  query, readyForQuery, sync,
+  Backend, Frontend, TransactionStatus, cstring, decode, eachMessage, int16, int32, lastReadyStatus, message,
+  parameterStatus, query, readyForQuery, sync,
 } from '../engine/protocol.js';
 import { backendError, SqlState, type BackendErrorFields } from './backend-error.js';
+import { settingMs, undoForRetry, type BackendActivity, type Backends } from './backends.js';
 import { FrameReader, FramingError } from './framing.js';
 import { createHandshake, StartupCode, type Handshake } from './handshake.js';
 
@@ -37,6 +38,8 @@ export type SessionPhase = (typeof SessionPhase)[keyof typeof SessionPhase];
 /** What a session needs from the gateway that accepted it. */
 export type SessionHost = {
   readonly engine: Engine;
+  /** Every connection's backend: activity, advisory locks, cancel and terminate. */
+  readonly backends: Backends;
   readonly idleInTransactionTimeoutMs: number;
   readonly debug: boolean;
   log(line: string): void;
@@ -57,6 +60,8 @@ const MAX_COPY_BYTES = 1024 * 1024 * 1024;
 const LISTEN_COMMAND = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|[a-z_][\w$]*|\*)/gi;
 const COPY_FROM_STDIN = /\bcopy\b[^;]*\bfrom\s+stdin\b/i;
 const SINGLE_COPY_FROM_STDIN = /^\s*copy\b[^;]*\bfrom\s+stdin\b[^;]*;?\s*$/i;
+/** Statements that can run again with the same effect: a transaction made only of them can be replayed. */
+const REPLAYABLE = /^\s*(?:begin|start\s+transaction|set)\b[^;]*;?\s*$/i;
 
 class CancelledError extends Error {}
 
@@ -90,11 +95,25 @@ export class Session {
   #waiting: AbortController | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
+  readonly #activity: BackendActivity;
+  /** The statement text of the batch being collected, for pg_stat_activity. */
+  #batchText = '';
+  /**
+   * The batches of the open transaction, while they can all be run again (BEGIN, SET): a lock wait inside such a
+   * transaction rolls it back, waits without holding the engine, and replays them. `null` once it cannot.
+   */
+  #replayable: Buffer[] | null = [];
 
-  constructor(host: SessionHost, socket: net.Socket, processId: number) {
+  constructor(host: SessionHost, socket: net.Socket) {
     this.#host = host;
     this.#socket = socket;
-    this.processId = processId;
+    this.processId = this.engineSession.id;
+    const now = new Date();
+    this.#activity = {
+      processId: this.processId, user: '', applicationName: '', clientAddress: socket.remoteAddress ?? null,
+      clientPort: socket.remotePort ?? null, backendStart: now, xactStart: null, queryStart: null, stateChange: now,
+      state: 'idle', wait: null, query: '',
+    };
     this.secretKey = (Math.random() * 0x7fffffff) | 0;
     this.#handshake = createHandshake((data) => this.#write(data), host.engine.serverVersion);
     this.#handshake.done.then((params) => this.#started(params), (error) => this.#fail(error));
@@ -188,6 +207,12 @@ export class Session {
       readyForQuery(TransactionStatus.Idle),
     ];
     this.#write(Buffer.concat(out));
+    this.#activity.user = params.user;
+    this.#activity.applicationName = this.engineSession.settings.get('application_name') ?? '';
+    this.#host.backends.register(this.#activity, {
+      cancel: () => this.cancel(),
+      terminate: () => setImmediate(() => this.fatal({ code: SqlState.AdminShutdown, message: 'terminating connection due to administrator command' })),
+    });
     this.#transition(SessionPhase.Idle, `startup as ${params.user}`);
     void this.#drain();
   }
@@ -254,10 +279,12 @@ export class Session {
     this.#lease = this.#host.engine.tryAcquire(this.engineSession);
     if (this.#lease) return this.#lease;
     this.#waiting = new AbortController();
+    this.#activity.wait = { type: 'Lock', event: 'database', since: new Date() };
     try {
       this.#lease = await this.#host.engine.acquire(this.engineSession, this.#waiting.signal);
     } finally {
       this.#waiting = undefined;
+      this.#activity.wait = null;
     }
     return this.#lease;
   }
@@ -290,6 +317,7 @@ export class Session {
 
   async #simple(msg: Buffer): Promise<void> {
     const text = msg[0] === Frontend.Query ? decode(msg.subarray(5, msg.length - 1)) : '';
+    this.#batchText = text;
     if (COPY_FROM_STDIN.test(text)) return this.#startCopy(text);
     this.#observe(text);
     this.#batch.push(msg);
@@ -339,6 +367,7 @@ export class Session {
         return msg;
       }
       this.#observe(sql);
+      this.#batchText = sql;
       if (name.length) this.#statements.add(rename(name).toString());
       else {
         this.#unnamedParse = msg;
@@ -381,7 +410,9 @@ export class Session {
     this.#batch = [];
     this.#batchParsesUnnamed = this.#batchUsesEarlierUnnamed = this.#batchHasQuery = false;
     if (messages.length === 0) return;
-    const lease = await this.#acquireUnlessCancelled();
+    const wasIdle = this.#phase === SessionPhase.Idle;
+    this.#markActive(wasIdle);
+    let lease = await this.#acquireUnlessCancelled();
     if ('cancelled' in lease) {
       if (complete) this.#answerError(lease.cancelled);
       else {
@@ -399,7 +430,7 @@ export class Session {
     this.#transition(SessionPhase.InBatch, 'running');
     let output: Uint8Array;
     try {
-      output = lease.exec(batch);
+      ({ lease, output } = await this.#execWaitingForLocks(lease, batch, complete && (wasIdle || this.#replayable !== null)));
       if (parsesUnnamed || replay) engine.unnamedStatementOwner = this.engineSession;
       else if (hasQuery) engine.unnamedStatementOwner = undefined;
       if (replay && output[0] === Backend.ParseComplete) output = output.subarray(5);
@@ -411,6 +442,53 @@ export class Session {
       ]);
     }
     this.#deliver(lease, output);
+    if (complete) this.#noteForReplay(batch, hasQuery);
+  }
+
+  #markActive(startsTransaction: boolean): void {
+    const activity = this.#activity;
+    activity.state = 'active';
+    activity.query = this.#batchText;
+    activity.queryStart = activity.stateChange = new Date();
+    if (startsTransaction) activity.xactStart = activity.queryStart;
+  }
+
+  /**
+   * Runs a batch. If a lock call in it must wait for an advisory lock another connection holds, the attempt is
+   * undone (its transaction rolled back, its prepared statements closed), the engine released while this connection
+   * waits (see backends.ts), and the batch run again, after replaying the transaction it was part of.
+   */
+  async #execWaitingForLocks(lease: Lease, batch: Buffer, canWait: boolean): Promise<{ lease: Lease; output: Uint8Array }> {
+    const backends = this.#host.backends;
+    for (;;) {
+      backends.beginAttempt(this.processId, canWait);
+      const output = lease.exec(batch);
+      const wanted = backends.takeWait(this.processId);
+      if (!wanted) return { lease, output };
+      lease.exec(undoForRetry(batch, lastReadyStatus(output) !== TransactionStatus.Idle));
+      this.#lease = undefined;
+      lease.release();
+      this.#waiting = new AbortController();
+      const settings = this.engineSession.settings;
+      try {
+        await backends.wait(this.processId, wanted, {
+          lockTimeoutMs: settingMs(settings.get('lock_timeout')),
+          statementTimeoutMs: settingMs(settings.get('statement_timeout')),
+          signal: this.#waiting.signal,
+        });
+      } finally {
+        this.#waiting = undefined;
+      }
+      lease = this.#lease = await this.#host.engine.acquire(this.engineSession);
+      if (this.#replayable?.length) lease.exec(Buffer.concat(this.#replayable));
+    }
+  }
+
+  /** Keeps the batches of an open transaction while they can be replayed (see {@link #replayable}). */
+  #noteForReplay(batch: Buffer, isSimpleQuery: boolean): void {
+    if (this.#phase === SessionPhase.Idle) this.#replayable = [];
+    else if (this.#replayable && isSimpleQuery && REPLAYABLE.test(this.#activity.query)) this.#replayable.push(batch);
+    else this.#replayable = null;
   }
 
   /** Writes the engine's answer to the client: notifications fanned out, session state read back, lease released at idle. */
@@ -481,13 +559,19 @@ export class Session {
 
   /** Follows the transaction status of a ReadyForQuery: idle releases the engine, otherwise the session keeps it. */
   #settle(status: TransactionStatus): void {
+    const activity = this.#activity;
+    activity.stateChange = new Date();
     if (status === TransactionStatus.Idle) {
+      activity.state = 'idle';
+      activity.xactStart = null;
+      this.#host.backends.endTransaction(this.processId);
       this.#transition(SessionPhase.Idle, 'ready');
       const lease = this.#lease;
       this.#lease = undefined;
       lease?.release();
       return;
     }
+    activity.state = status === TransactionStatus.Failed ? 'idle in transaction (aborted)' : 'idle in transaction';
     this.#transition(status === TransactionStatus.Failed ? SessionPhase.Failed : SessionPhase.InTransaction, 'ready');
     this.#armIdleTimer();
   }
@@ -520,6 +604,7 @@ export class Session {
       return;
     }
     this.#copy = { sql, chunks: [], size: 0 };
+    this.#replayable = null;
     this.#transition(SessionPhase.Copy, 'COPY FROM STDIN');
     const binary = /\bbinary\b/i.test(sql);
     this.#write(message(Backend.CopyInResponse, [binary ? 1 : 0], int16(0)));
@@ -574,6 +659,7 @@ export class Session {
     this.#transition(SessionPhase.Closed, reason);
     this.#clearIdleTimer();
     this.#waiting?.abort(new CancelledError('connection closed'));
+    this.#host.backends.unregister(this.processId);
     this.#inbox = [];
     if (!this.#socket.destroyed) this.#socket.destroySoon();
     const owned = this.#lease;
