@@ -120,6 +120,12 @@ describe('pgdev dump and load', () => {
     }
     expect(chunks).toBeGreaterThan(1);
     expect(text).toContain('INSERT INTO public.web_rows VALUES (5000);');
+    expect(text).toContain('SET transaction_timeout = 0;\n');
+    // For Postgres 15 and 16, which refuse the setting transaction_timeout (new in 17) that pg_dump 18 writes.
+    const older = await fetch(`${url}?targetVersion=15&schemaOnly=1`, { headers: { authorization: `Bearer ${apiKey}` } });
+    const olderText = await older.text();
+    expect(olderText).toContain('SET lock_timeout = 0;\n');
+    expect(olderText).not.toContain('transaction_timeout');
     const unknown = await fetch(`${url}?database=nope`, { headers: { authorization: `Bearer ${apiKey}` } });
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toEqual({ error: { code: 'E_UNKNOWN_DATABASE', message: 'unknown database "nope"; this server has postgres (also called template1) and shadow' } });

@@ -9,7 +9,7 @@ import { diskFullError, isDiskFull } from '../engine/load.js';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { formatSize } from './output.js';
 
-export type DumpCliOptions = { database?: string; file?: string; schemaOnly?: boolean; dataOnly?: boolean };
+export type DumpCliOptions = { database?: string; file?: string; schemaOnly?: boolean; dataOnly?: boolean; targetVersion?: number };
 
 export async function dump(name: string, options: DumpCliOptions): Promise<void> {
   if (options.schemaOnly && options.dataOnly) {

@@ -24,6 +24,11 @@ function seconds(value: string): number {
   return parsed;
 }
 
+function major(value: string): number {
+  if (!/^\d{1,2}$/.test(value) || Number(value) < 9) throw new InvalidArgumentError('takes a Postgres major version, such as 15');
+  return Number(value);
+}
+
 export async function main(argv: string[]): Promise<void> {
   const debug = argv.includes('--debug');
   const program = new Command('pgdev')
@@ -78,6 +83,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('-f, --file <file>', 'write to this file instead of standard output')
     .option('--schema-only', 'only the schema')
     .option('--data-only', 'only the rows')
+    .addOption(new Option('--target-version <major>', 'for an older Postgres: leave out settings it does not know (e.g. 15)').argParser(major))
     .option('--debug')
     .action(async (name, options) => (await data()).dump(name, options));
   program

@@ -39,6 +39,7 @@ export async function dumpServer(name: string, options: DumpOptions & { database
     const query = new URLSearchParams({ database: options.database ?? DEFAULT_DATABASE });
     if (options.schemaOnly) query.set('schemaOnly', '1');
     if (options.dataOnly) query.set('dataOnly', '1');
+    if (options.targetVersion !== undefined) query.set('targetVersion', String(options.targetVersion));
     const response = await requestServer(running, 'GET', `/dump?${query}`);
     const held = /held;dur=(\d+)/.exec(String(response.headers['server-timing'] ?? ''));
     return { body: response, heldMs: held ? Number(held[1]) : undefined };

@@ -17,7 +17,17 @@ export type DumpOptions = {
   readonly schemaOnly?: boolean;
   /** Only the rows (`pg_dump --data-only`). */
   readonly dataOnly?: boolean;
+  /** Leave out the settings that a Postgres of this major version does not know (pg_dump writes its own version's). */
+  readonly targetVersion?: number;
 };
+
+/** Settings pg_dump 18 writes at the top of a dump, with the Postgres version that introduced them. */
+const NEWER_SETTINGS: ReadonlyMap<string, number> = new Map([['transaction_timeout', 17]]);
+
+/** The dump without the `SET` lines a Postgres of `major` would refuse as unknown settings. */
+export function forTargetVersion(sql: string, major: number): string {
+  return sql.replace(/^SET (\w+) = .*;\n/gm, (line, name: string) => ((NEWER_SETTINGS.get(name) ?? 0) > major ? '' : line));
+}
 
 export type DumpResult = {
   readonly sql: string;
@@ -44,7 +54,8 @@ export async function dumpDatabase(engine: Engine, options: DumpOptions = {}): P
       lease.run('ROLLBACK'); // pg_dump's snapshot transaction, left open
       lease.captureSettings(); // the next lease puts the settings back to its session's
     }
-    return { sql, heldMs: Math.round(performance.now() - started) };
+    const heldMs = Math.round(performance.now() - started);
+    return { sql: options.targetVersion === undefined ? sql : forTargetVersion(sql, options.targetVersion), heldMs };
   });
 }
 

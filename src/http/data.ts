@@ -2,7 +2,7 @@
  * @module
  * Data in and out over HTTP, for the api_key holder (and for `pgdev dump`/`load` on a running server):
  *
- * - `GET /dump?database=postgres&schemaOnly=1|dataOnly=1` answers the SQL that pg_dump writes, streamed as
+ * - `GET /dump?database=postgres&schemaOnly=1|dataOnly=1&targetVersion=15` answers the SQL that pg_dump writes, streamed as
  *   `application/sql`; `Server-Timing: held;dur=N` says how long the database was held (other clients waited).
  * - `POST /load?database=postgres&source=NAME` runs the SQL script in the body in one transaction and answers
  *   `{"statements", "copiedRows", "notes", "heldMs"}`. If the client goes away before it ends, it is rolled back.
@@ -41,7 +41,12 @@ export function createDataRoutes(context: HttpContext): Hono {
   app.get('/dump', async (c) => {
     try {
       const engine = await context.database(c.req.query('database'));
-      const { sql, heldMs } = await dumpDatabase(engine, { schemaOnly: flag(c.req.query('schemaOnly')), dataOnly: flag(c.req.query('dataOnly')) });
+      const target = c.req.query('targetVersion');
+      const { sql, heldMs } = await dumpDatabase(engine, {
+        schemaOnly: flag(c.req.query('schemaOnly')),
+        dataOnly: flag(c.req.query('dataOnly')),
+        targetVersion: target === undefined ? undefined : Number.parseInt(target, 10),
+      });
       const bytes = Buffer.from(sql);
       const chunk = 64 * 1024;
       let offset = 0;
