@@ -10,6 +10,7 @@
  * Errors answer `{"error": {"code", "message"}}` with pgdev's error code (E_UNKNOWN_DATABASE, E_LOAD_FAILED, ...).
  */
 import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { dumpDatabase } from '../engine/dump.js';
 import { decodeScript, loadScript } from '../engine/load.js';
 import { isPgdevError, type ErrorCode } from '../errors.js';
@@ -62,12 +63,14 @@ export function createDataRoutes(context: HttpContext): Hono {
     }
   });
 
-  app.post('/load', async (c) => {
+  const loadLimit = bodyLimit({
+    maxSize: MAX_LOAD_BYTES,
+    onError: (c) => c.json({ error: { code: 'E_LOAD_FAILED', message: `the script is larger than ${MAX_LOAD_BYTES} bytes; split it` } }, 413),
+  });
+  app.post('/load', loadLimit, async (c) => {
     try {
       const database = c.req.query('database');
       const engine = await context.database(database);
-      const declared = Number(c.req.header('content-length') ?? 0);
-      if (declared > MAX_LOAD_BYTES) return c.json({ error: { code: 'E_LOAD_FAILED', message: `the script is larger than ${MAX_LOAD_BYTES} bytes; split it` } }, 413);
       const source = c.req.query('source') ?? 'the script';
       const text = decodeScript(new Uint8Array(await c.req.arrayBuffer()), source);
       const result = await loadScript(engine, text, { source, database: database ?? 'postgres', signal: c.req.raw.signal });
