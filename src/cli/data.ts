@@ -12,9 +12,6 @@ import { formatSize } from './output.js';
 export type DumpCliOptions = { database?: string; file?: string; schemaOnly?: boolean; dataOnly?: boolean; targetVersion?: number };
 
 export async function dump(name: string, options: DumpCliOptions): Promise<void> {
-  if (options.schemaOnly && options.dataOnly) {
-    throw new PgdevError(ErrorCode.DumpFailed, 'choose one of --schema-only and --data-only, or neither for both');
-  }
   const started = performance.now();
   const { body, heldMs } = await dumpServer(name, options);
   if (!options.file) {

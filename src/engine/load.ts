@@ -59,14 +59,14 @@ export function checkDumpVersion(text: string, engineVersion: string, source: st
   const head = text.slice(0, 4096);
   const engineMajor = Number.parseInt(engineVersion, 10);
   for (const [pattern, what] of [
-    [/^-- Dumped by pg_dump version (\d+)(\S*)/m, 'pg_dump'],
-    [/^-- Dumped from database version (\d+)(\S*)/m, 'Postgres'],
+    [/^-- Dumped by pg_dump version (\d+)(\S*)/m, 'by pg_dump'],
+    [/^-- Dumped from database version (\d+)(\S*)/m, 'from Postgres'],
   ] as const) {
     const match = pattern.exec(head);
     if (match && Number(match[1]) > engineMajor) {
       throw new PgdevError(
         ErrorCode.NewerDump,
-        `${source} was dumped by ${what} ${match[1]}${match[2]}, newer than the Postgres ${engineVersion} pgdev runs, and may use SQL it cannot read; dump with a pg_dump of version ${engineMajor} or older`,
+        `${source} was dumped ${what} ${match[1]}${match[2]}, newer than the Postgres ${engineVersion} pgdev runs, and may use SQL it cannot read; dump with a pg_dump of version ${engineMajor} or older`,
       );
     }
   }

@@ -1,7 +1,7 @@
 /**
  * @module
- * The HTTP front door: health and info, the JSON SQL endpoint, dump and load, and Prisma's protocol for `prisma+postgres://` URLs.
- * It serves only this machine: requests must name a loopback Host (no DNS rebinding), an Origin other than a
+ * The HTTP front door: health and info, the JSON SQL endpoint, dump and load, and Prisma's protocol for
+ * `prisma+postgres://` URLs. It serves only this machine: requests must name a loopback Host (no DNS rebinding), an Origin other than a
  * loopback one is refused, and no CORS header is ever sent, so a web page cannot reach the database.
  */
 import { Hono } from 'hono';
