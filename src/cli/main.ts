@@ -89,6 +89,7 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('load')
     .description('run a SQL script (such as a dump) in one transaction, on a running or stopped server')
+    .usage('[options] [name] <file.sql | ->')
     .argument('<args...>', '[name] file.sql, or - for standard input')
     .option('--database <db>', 'the database: postgres (also template1) or shadow', 'postgres')
     .option('--debug')
