@@ -16,6 +16,7 @@ export async function dump(name: string, options: DumpCliOptions): Promise<void>
   const { body, heldMs } = await dumpServer(name, options);
   if (!options.file) {
     await pipeline(body, process.stdout, { end: false }).catch((error: unknown) => {
+      if (isErrno(error) && error.code === 'EPIPE') return; // the reader had enough (`pgdev dump | head`)
       throw isDiskFull(error) ? diskFullError('writing the dump to standard output', error) : error;
     });
     return;
