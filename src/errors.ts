@@ -16,6 +16,12 @@ export const ErrorCode = {
   StartFailed: 'E_START_FAILED',
   Confirm: 'E_CONFIRM',
   State: 'E_STATE',
+  UnknownDatabase: 'E_UNKNOWN_DATABASE',
+  NotSql: 'E_NOT_SQL',
+  NewerDump: 'E_NEWER_DUMP',
+  LoadFailed: 'E_LOAD_FAILED',
+  DumpFailed: 'E_DUMP_FAILED',
+  DiskFull: 'E_DISK_FULL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

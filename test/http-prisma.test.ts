@@ -100,6 +100,7 @@ beforeAll(async () => {
     secret,
     urls: { databaseUrl, shadowDatabaseUrl, prismaPostgresUrl: '', httpUrl: '' },
     engine: gateway.engine,
+    database: async () => gateway.engine,
     isReady: () => true,
   };
   const app = createHttpApp(context);

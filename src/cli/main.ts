@@ -24,6 +24,11 @@ function seconds(value: string): number {
   return parsed;
 }
 
+function major(value: string): number {
+  if (!/^\d{1,2}$/.test(value) || Number(value) < 9) throw new InvalidArgumentError('takes a Postgres major version, such as 15');
+  return Number(value);
+}
+
 export async function main(argv: string[]): Promise<void> {
   const debug = argv.includes('--debug');
   const program = new Command('pgdev')
@@ -68,6 +73,27 @@ export async function main(argv: string[]): Promise<void> {
     .option('--json', 'all URLs as JSON')
     .option('--debug')
     .action(async (name, options) => (await manage()).url(name, options));
+
+  const data = () => import('./data.js');
+  program
+    .command('dump')
+    .description("write a database's schema and rows as SQL (pg_dump's plain format), from a running or stopped server")
+    .argument('[name]', 'server name', 'default')
+    .option('--database <db>', 'the database: postgres (also template1) or shadow', 'postgres')
+    .option('-f, --file <file>', 'write to this file instead of standard output')
+    .option('--schema-only', 'only the schema')
+    .option('--data-only', 'only the rows')
+    .addOption(new Option('--target-version <major>', 'for an older Postgres: leave out settings it does not know (e.g. 15)').argParser(major))
+    .option('--debug')
+    .action(async (name, options) => (await data()).dump(name, options));
+  program
+    .command('load')
+    .description('run a SQL script (such as a dump) in one transaction, on a running or stopped server')
+    .usage('[options] [name] <file.sql | ->')
+    .argument('<args...>', '[name] file.sql, or - for standard input')
+    .option('--database <db>', 'the database: postgres (also template1) or shadow', 'postgres')
+    .option('--debug')
+    .action(async (args, options) => (await data()).load(args, options));
 
   program.exitOverride();
   program.configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `pgdev: ${text.slice(7)}` : text) });

@@ -8,7 +8,7 @@ import { settledRecord, spawnDetached, stopProcess } from '../daemon/detach.js';
 import { describeServer, readRunning, resolveNames, serverNames, type ServerListing } from '../daemon/registry.js';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { serverPaths, validateName } from '../state/paths.js';
-import { portRange, urlLines } from './output.js';
+import { formatSize, portRange, urlLines } from './output.js';
 
 export async function ls(options: { json?: boolean }): Promise<void> {
   const servers = await Promise.all(serverNames().map((name) => describeServer(name)));
@@ -35,11 +35,6 @@ function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
-}
-
-function formatSize(bytes: number): string {
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 export async function start(patterns: string[], options: { debug?: boolean }): Promise<void> {

@@ -19,6 +19,11 @@ export function portRange(ports: Ports): string {
   return consecutive ? `ports ${sorted[0]}-${sorted[2]}` : `ports ${sorted.join(', ')}`;
 }
 
+export function formatSize(bytes: number): string {
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
 /** Prints an error as one line (a stack only with --debug) and sets a failing exit code. */
 export function reportError(error: unknown, debug: boolean): void {
   if (isPgdevError(error)) {

@@ -17,6 +17,7 @@ import {
 } from '../state/files.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
 import { dataDirError, serverPaths } from '../state/paths.js';
+import { DatabaseRole, resolveDatabase } from './databases.js';
 import { LOOPBACK, choosePorts, portInUse, type RequestedPorts } from './ports.js';
 import { readRunning } from './registry.js';
 import { PGDEV_VERSION } from './version.js';
@@ -154,7 +155,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     await mainOpening;
 
     let urls: ServerUrls = serverUrls(name, { ...wanted, database: mainGateway.port, shadowDatabase: shadowGateway.port }, config.secret);
-    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, get engine() { return main; }, isReady: () => !main.closed };
+    const database = async (databaseName?: string) => (resolveDatabase(databaseName) === DatabaseRole.Shadow ? openShadow() : main);
+    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, get engine() { return main; }, database, isReady: () => !main.closed };
     const http = await listen('http', () => startHttp(context, LOOPBACK, wanted.http));
     cleanups.push(() => http.close());
     const ports: Ports = { http: http.port, database: mainGateway.port, shadowDatabase: shadowGateway.port };

@@ -1,12 +1,13 @@
 /**
  * @module
- * The HTTP front door: health and info, the JSON SQL endpoint and Prisma's protocol for `prisma+postgres://` URLs.
- * It serves only this machine: requests must name a loopback Host (no DNS rebinding), an Origin other than a
+ * The HTTP front door: health and info, the JSON SQL endpoint, dump and load, and Prisma's protocol for
+ * `prisma+postgres://` URLs. It serves only this machine: requests must name a loopback Host (no DNS rebinding), an Origin other than a
  * loopback one is refused, and no CORS header is ever sent, so a web page cannot reach the database.
  */
 import { Hono } from 'hono';
 import type { Engine } from '../engine/engine.js';
 import type { ServerUrls } from '../state/files.js';
+import { createDataRoutes } from './data.js';
 import { createPrismaRoutes } from './prisma.js';
 import { createSqlRoutes } from './sql.js';
 
@@ -17,6 +18,8 @@ export type HttpContext = {
   /** The random per-server secret every authorised request must carry in its api_key. */
   readonly secret: string;
   readonly engine: Engine;
+  /** The engine behind a database name (default: the main database); rejects with E_UNKNOWN_DATABASE. */
+  database(name?: string): Promise<Engine>;
   /** Whether both databases answer; the shadow database may be started on demand. */
   isReady(): boolean;
 };
@@ -65,6 +68,7 @@ export function createHttpApp(context: HttpContext): Hono {
   );
 
   app.route('/', createSqlRoutes(context));
+  app.route('/', createDataRoutes(context));
   app.route('/', createPrismaRoutes(context));
 
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));

@@ -22,6 +22,7 @@ beforeAll(async () => {
     secret,
     urls: { databaseUrl, shadowDatabaseUrl: databaseUrl, prismaPostgresUrl: `prisma+postgres://localhost:51213/?api_key=${apiKey}`, httpUrl: 'http://localhost:51213' },
     engine,
+    database: async () => engine,
     isReady: () => true,
   };
   app = createHttpApp(context);

@@ -21,6 +21,7 @@ beforeAll(async () => {
     secret,
     urls: { databaseUrl, shadowDatabaseUrl, prismaPostgresUrl: `prisma+postgres://localhost:51213/?api_key=${apiKey}`, httpUrl: 'http://localhost:51213' },
     engine,
+    database: async () => engine,
     isReady: () => true,
   };
   app = createHttpApp(context);

@@ -1,0 +1,143 @@
+/**
+ * @module
+ * Dump and load for a named server, running or stopped. A running server owns its database (the lock), so the
+ * command asks it over its HTTP endpoint (`GET /dump`, `POST /load`) with the api_key from its `server.json`, and the
+ * server runs the work on its engine between clients. A stopped server's database is opened here, under its lock, so
+ * that the server cannot start meanwhile.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import { Readable } from 'node:stream';
+import { Engine } from '../engine/engine.js';
+import { dumpDatabase, type DumpOptions } from '../engine/dump.js';
+import { decodeScript, loadScript, type LoadResult } from '../engine/load.js';
+import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
+import type { ServerRecord } from '../state/files.js';
+import { acquireLock } from '../state/lock.js';
+import { serverPaths } from '../state/paths.js';
+import { DEFAULT_DATABASE, DatabaseRole, resolveDatabase } from './databases.js';
+import { readRunning, serverNames } from './registry.js';
+
+export type DumpStream = {
+  readonly body: Readable;
+  /** How long the database was held (other clients waited), when the server said. */
+  readonly heldMs: number | undefined;
+};
+
+export type LoadServerOptions = {
+  readonly database?: string;
+  /** The script's name in messages. */
+  readonly source: string;
+  /** Called once the script is handed over and the load runs. */
+  readonly onStarted?: () => void;
+};
+
+/** The SQL of one database of a server, from the running server or from its data directory. */
+export async function dumpServer(name: string, options: DumpOptions & { database?: string }): Promise<DumpStream> {
+  const running = runningOrStopped(name, options.database);
+  if (running) {
+    const query = new URLSearchParams({ database: options.database ?? DEFAULT_DATABASE });
+    if (options.schemaOnly) query.set('schemaOnly', '1');
+    if (options.dataOnly) query.set('dataOnly', '1');
+    if (options.targetVersion !== undefined) query.set('targetVersion', String(options.targetVersion));
+    const response = await requestServer(running, 'GET', `/dump?${query}`);
+    const held = /held;dur=(\d+)/.exec(String(response.headers['server-timing'] ?? ''));
+    return { body: response, heldMs: held ? Number(held[1]) : undefined };
+  }
+  const { sql, heldMs } = await withStoppedDatabase(name, (engine) => dumpDatabase(engine, options));
+  return { body: Readable.from([Buffer.from(sql)]), heldMs };
+}
+
+/** Loads a script into one database of a server, in one transaction. */
+export async function loadServer(name: string, script: Uint8Array, options: LoadServerOptions): Promise<LoadResult> {
+  const database = options.database ?? DEFAULT_DATABASE;
+  const running = runningOrStopped(name, options.database);
+  if (running) {
+    const query = new URLSearchParams({ database, source: options.source });
+    const response = await requestServer(running, 'POST', `/load?${query}`, script, options.onStarted);
+    return JSON.parse((await readAll(response)).toString('utf8')) as LoadResult;
+  }
+  const text = decodeScript(script, options.source);
+  return withStoppedDatabase(name, (engine) => {
+    options.onStarted?.();
+    return loadScript(engine, text, { source: options.source, database });
+  });
+}
+
+/** The running server's record, or undefined for a stopped one; refuses an unknown server or database. */
+function runningOrStopped(name: string, database: string | undefined): ServerRecord | undefined {
+  const role = resolveDatabase(database);
+  const running = readRunning(name);
+  if (running) return running;
+  if (!serverNames().includes(name)) {
+    throw new PgdevError(ErrorCode.NotFound, `no server named "${name}"; see \`pgdev ls\``);
+  }
+  if (role === DatabaseRole.Shadow) {
+    throw new PgdevError(ErrorCode.NotRunning, `the shadow database of "${name}" exists only while the server runs; start it with \`pgdev start ${name}\``);
+  }
+  return undefined;
+}
+
+/** Opens a stopped server's main database under its lock, runs `work`, and closes it. */
+async function withStoppedDatabase<T>(name: string, work: (engine: Engine) => Promise<T>): Promise<T> {
+  const paths = serverPaths(name);
+  if (!fs.existsSync(`${paths.dataDir}/PG_VERSION`)) {
+    throw new PgdevError(ErrorCode.NotFound, `server "${name}" has no database on disk (it ran in memory); start it and try again`);
+  }
+  let lock;
+  try {
+    lock = await acquireLock(paths.root, () => undefined);
+  } catch (error) {
+    if (!isPgdevError(error, ErrorCode.Locked)) throw error;
+    throw new PgdevError(ErrorCode.Locked, `server "${name}" is starting or busy with another command; try again in a moment`, { cause: error });
+  }
+  try {
+    const engine = await Engine.open({ label: 'main', dataDir: paths.dataDir });
+    try {
+      return await work(engine);
+    } finally {
+      await engine.close();
+    }
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * A request to a running server's HTTP endpoint with its api_key. A 2xx answer is returned as a stream; an error
+ * answer becomes the PgdevError the server reported.
+ */
+function requestServer(server: ServerRecord, method: string, path: string, body?: Uint8Array, onSent?: () => void): Promise<http.IncomingMessage> {
+  const apiKey = new URL(server.urls.prismaPostgresUrl.replace(/^prisma\+postgres:/, 'http:')).searchParams.get('api_key') ?? '';
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      { host: '127.0.0.1', port: server.ports.http, method, path, headers: { host: `localhost:${server.ports.http}`, authorization: `Bearer ${apiKey}`, 'content-type': 'application/sql' } },
+      (response) => {
+        if ((response.statusCode ?? 500) < 300) return resolve(response);
+        readAll(response).then((bytes) => reject(serverError(server, bytes, body ? ErrorCode.LoadFailed : ErrorCode.DumpFailed)), reject);
+      },
+    );
+    request.on('error', (cause) =>
+      reject(new PgdevError(ErrorCode.NotRunning, `cannot reach server "${server.name}" on port ${server.ports.http}: ${cause.message}`, { cause })),
+    );
+    request.end(body === undefined ? undefined : Buffer.from(body.buffer, body.byteOffset, body.byteLength), () => onSent?.());
+  });
+}
+
+function serverError(server: ServerRecord, bytes: Buffer, fallback: ErrorCode): PgdevError {
+  let error: { code?: string; message?: string } | string | undefined;
+  try {
+    error = (JSON.parse(bytes.toString('utf8')) as { error?: { code?: string; message?: string } | string }).error;
+  } catch {
+    error = bytes.toString('utf8').slice(0, 200);
+  }
+  const message = typeof error === 'string' ? error : (error?.message ?? 'no reason given');
+  const code = typeof error === 'object' ? Object.values(ErrorCode).find((known) => known === error.code) : undefined;
+  return code ? new PgdevError(code, message) : new PgdevError(fallback, `server "${server.name}" answered: ${message}`);
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
