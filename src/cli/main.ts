@@ -74,6 +74,14 @@ export async function main(argv: string[]): Promise<void> {
     .option('--debug')
     .action(async (name, options) => (await manage()).url(name, options));
 
+  program
+    .command('sessions')
+    .description("a running server's connections: state, last statement, who holds the database and who waits")
+    .argument('[name]', 'server name', 'default')
+    .option('--json', 'as JSON')
+    .option('--debug')
+    .action(async (name, options) => (await import('./sessions.js')).sessions(name, options));
+
   const data = () => import('./data.js');
   program
     .command('dump')

@@ -8,7 +8,7 @@ import { settledRecord, spawnDetached, stopProcess } from '../daemon/detach.js';
 import { describeServer, readRunning, resolveNames, serverNames, type ServerListing } from '../daemon/registry.js';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { serverPaths, validateName } from '../state/paths.js';
-import { formatSize, portRange, urlLines } from './output.js';
+import { formatSize, portRange, table, urlLines } from './output.js';
 
 export async function ls(options: { json?: boolean }): Promise<void> {
   const servers = await Promise.all(serverNames().map((name) => describeServer(name)));
@@ -31,11 +31,6 @@ export async function ls(options: { json?: boolean }): Promise<void> {
   process.stdout.write(table(['NAME', 'STATUS', 'PID', 'PORTS (http, db, shadow)', 'SIZE', 'LAST START'], rows));
 }
 
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
-  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
-}
 
 export async function start(patterns: string[], options: { debug?: boolean }): Promise<void> {
   for (const name of resolveNames(patterns)) {

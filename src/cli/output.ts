@@ -24,6 +24,13 @@ export function formatSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+/** Columns padded to their widest cell, two spaces apart. */
+export function table(header: string[], rows: string[][]): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+}
+
 /** Prints an error as one line (a stack only with --debug) and sets a failing exit code. */
 export function reportError(error: unknown, debug: boolean): void {
   if (isPgdevError(error)) {

@@ -6,7 +6,6 @@
  * that the server cannot start meanwhile.
  */
 import fs from 'node:fs';
-import http from 'node:http';
 import { Readable } from 'node:stream';
 import { Engine } from '../engine/engine.js';
 import { dumpDatabase, type DumpOptions } from '../engine/dump.js';
@@ -17,6 +16,7 @@ import { acquireLock } from '../state/lock.js';
 import { serverPaths } from '../state/paths.js';
 import { DEFAULT_DATABASE, DatabaseRole, resolveDatabase } from './databases.js';
 import { readRunning, serverNames } from './registry.js';
+import { readAll, requestServer } from './request.js';
 
 export type DumpStream = {
   readonly body: Readable;
@@ -40,7 +40,7 @@ export async function dumpServer(name: string, options: DumpOptions & { database
     if (options.schemaOnly) query.set('schemaOnly', '1');
     if (options.dataOnly) query.set('dataOnly', '1');
     if (options.targetVersion !== undefined) query.set('targetVersion', String(options.targetVersion));
-    const response = await requestServer(running, 'GET', `/dump?${query}`);
+    const response = await requestServer(running, { method: 'GET', path: `/dump?${query}`, failure: ErrorCode.DumpFailed });
     const held = /held;dur=(\d+)/.exec(String(response.headers['server-timing'] ?? ''));
     return { body: response, heldMs: held ? Number(held[1]) : undefined };
   }
@@ -54,7 +54,9 @@ export async function loadServer(name: string, script: Uint8Array, options: Load
   const running = runningOrStopped(name, options.database);
   if (running) {
     const query = new URLSearchParams({ database, source: options.source });
-    const response = await requestServer(running, 'POST', `/load?${query}`, script, options.onStarted);
+    const response = await requestServer(running, {
+      method: 'POST', path: `/load?${query}`, body: script, onSent: options.onStarted, failure: ErrorCode.LoadFailed,
+    });
     return JSON.parse((await readAll(response)).toString('utf8')) as LoadResult;
   }
   const text = decodeScript(script, options.source);
@@ -101,43 +103,4 @@ async function withStoppedDatabase<T>(name: string, work: (engine: Engine) => Pr
   } finally {
     await lock.release();
   }
-}
-
-/**
- * A request to a running server's HTTP endpoint with its api_key. A 2xx answer is returned as a stream; an error
- * answer becomes the PgdevError the server reported.
- */
-function requestServer(server: ServerRecord, method: string, path: string, body?: Uint8Array, onSent?: () => void): Promise<http.IncomingMessage> {
-  const apiKey = new URL(server.urls.prismaPostgresUrl.replace(/^prisma\+postgres:/, 'http:')).searchParams.get('api_key') ?? '';
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      { host: '127.0.0.1', port: server.ports.http, method, path, headers: { host: `localhost:${server.ports.http}`, authorization: `Bearer ${apiKey}`, 'content-type': 'application/sql' } },
-      (response) => {
-        if ((response.statusCode ?? 500) < 300) return resolve(response);
-        readAll(response).then((bytes) => reject(serverError(server, bytes, body ? ErrorCode.LoadFailed : ErrorCode.DumpFailed)), reject);
-      },
-    );
-    request.on('error', (cause) =>
-      reject(new PgdevError(ErrorCode.NotRunning, `cannot reach server "${server.name}" on port ${server.ports.http}: ${cause.message}`, { cause })),
-    );
-    request.end(body === undefined ? undefined : Buffer.from(body.buffer, body.byteOffset, body.byteLength), () => onSent?.());
-  });
-}
-
-function serverError(server: ServerRecord, bytes: Buffer, fallback: ErrorCode): PgdevError {
-  let error: { code?: string; message?: string } | string | undefined;
-  try {
-    error = (JSON.parse(bytes.toString('utf8')) as { error?: { code?: string; message?: string } | string }).error;
-  } catch {
-    error = bytes.toString('utf8').slice(0, 200);
-  }
-  const message = typeof error === 'string' ? error : (error?.message ?? 'no reason given');
-  const code = typeof error === 'object' ? Object.values(ErrorCode).find((known) => known === error.code) : undefined;
-  return code ? new PgdevError(code, message) : new PgdevError(fallback, `server "${server.name}" answered: ${message}`);
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

@@ -156,7 +156,11 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
 
     let urls: ServerUrls = serverUrls(name, { ...wanted, database: mainGateway.port, shadowDatabase: shadowGateway.port }, config.secret);
     const database = async (databaseName?: string) => (resolveDatabase(databaseName) === DatabaseRole.Shadow ? openShadow() : main);
-    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, get engine() { return main; }, database, isReady: () => !main.closed };
+    const sessions = () => [
+      ...mainGateway.sessions().map((session) => ({ database: 'postgres', ...session })),
+      ...shadowGateway.sessions().map((session) => ({ database: 'shadow', ...session })),
+    ];
+    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, get engine() { return main; }, database, sessions, isReady: () => !main.closed };
     const http = await listen('http', () => startHttp(context, LOOPBACK, wanted.http));
     cleanups.push(() => http.close());
     const ports: Ports = { http: http.port, database: mainGateway.port, shadowDatabase: shadowGateway.port };

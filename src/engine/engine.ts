@@ -160,6 +160,11 @@ export class Engine {
     return this.#closed;
   }
 
+  /** The id of the session holding the engine, if any. */
+  get ownerId(): number | undefined {
+    return this.#owner?.id;
+  }
+
   /** How many users wait for the engine right now. */
   get waiting(): number {
     return this.#queue.length;

@@ -38,6 +38,22 @@ export type BackendActivity = {
   query: string;
 };
 
+/** One connection as `pgdev sessions` shows it. */
+export type SessionReport = {
+  readonly pid: number;
+  readonly user: string;
+  readonly applicationName: string;
+  readonly clientAddress: string | null;
+  readonly state: BackendState;
+  readonly query: string;
+  readonly backendStart: string;
+  readonly holdsDatabase: boolean;
+  readonly waitingFor: 'database' | 'advisory lock' | null;
+  readonly waitingMs: number | null;
+  /** How long it has been in its state. */
+  readonly stateMs: number;
+};
+
 /** What other backends may do to a connection. */
 export type BackendControl = {
   /** A CancelRequest or `pg_cancel_backend`: ends its wait, if it waits. */
@@ -96,8 +112,28 @@ export class Backends implements EngineBackends {
     this.#releaseWhere(processId, () => true);
   }
 
-  get activities(): BackendActivity[] {
-    return [...this.#backends.values()].map((backend) => backend.activity);
+  activity(processId: number): BackendActivity | undefined {
+    return this.#backends.get(processId)?.activity;
+  }
+
+  /** Every connection, for `pgdev sessions`: who holds the database (`holderId`), who waits and for what. */
+  report(holderId: number | undefined, now = Date.now()): SessionReport[] {
+    return [...this.#backends.values()].map(({ activity, waiting }) => {
+      const wait = waiting ? { type: 'Lock', event: 'advisory', since: waiting.since } : activity.wait;
+      return {
+        pid: activity.processId,
+        user: activity.user,
+        applicationName: activity.applicationName,
+        clientAddress: activity.clientAddress,
+        state: activity.state,
+        query: activity.query,
+        backendStart: activity.backendStart.toISOString(),
+        holdsDatabase: activity.processId === holderId,
+        waitingFor: wait ? (wait.event === 'advisory' ? 'advisory lock' : 'database') : null,
+        waitingMs: wait ? now - wait.since.getTime() : null,
+        stateMs: now - activity.stateChange.getTime(),
+      };
+    });
   }
 
   /** Before a statement runs: whether a lock call may ask to wait (the session can undo and retry it). */
@@ -330,6 +366,12 @@ export class Backends implements EngineBackends {
     }
     return rows;
   }
+}
+
+/** A statement on one line, shortened: for logs and `pgdev sessions`. */
+export function statementSummary(sql: string, max = 60): string {
+  const text = sql.replace(/\s+/g, ' ').trim();
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text || '-';
 }
 
 /** `pg_locks`' classid, objid and objsubid of an advisory lock, as Postgres sets them. */

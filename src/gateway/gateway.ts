@@ -6,7 +6,7 @@
 import net from 'node:net';
 import type { Engine } from '../engine/engine.js';
 import { SqlState } from './backend-error.js';
-import { Backends } from './backends.js';
+import { Backends, type SessionReport } from './backends.js';
 import { Session, type SessionHost } from './session.js';
 
 export type GatewayOptions = {
@@ -25,6 +25,8 @@ export type GatewayOptions = {
 export type Gateway = {
   readonly port: number;
   readonly connections: number;
+  /** Every connection: its backend's state, whether it holds the database, what it waits for. */
+  sessions(): SessionReport[];
   /** Serves a different engine from now on (after a reset or restore); existing sessions are ended first. */
   replaceEngine(engine: Engine, reason: string): Promise<void>;
   /** Stops accepting, ends every session (FATAL 57P01 to each client) and waits for their clean-up. */
@@ -134,6 +136,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     get connections() {
       return sessions.size;
     },
+    sessions: () => backends.report(engine?.ownerId),
     async replaceEngine(next, reason) {
       await endSessions(`terminating connection because the database was ${reason}`, reason);
       useEngine(next);

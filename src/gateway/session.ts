@@ -20,7 +20,7 @@ import {
   parameterStatus, query, readyForQuery, sync,
 } from '../engine/protocol.js';
 import { backendError, SqlState, type BackendErrorFields } from './backend-error.js';
-import { settingMs, undoForRetry, type BackendActivity, type Backends } from './backends.js';
+import { settingMs, statementSummary, undoForRetry, type BackendActivity, type Backends } from './backends.js';
 import { FrameReader, FramingError } from './framing.js';
 import { createHandshake, StartupCode, type Handshake } from './handshake.js';
 
@@ -60,6 +60,8 @@ const MAX_COPY_BYTES = 1024 * 1024 * 1024;
 const LISTEN_COMMAND = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|[a-z_][\w$]*|\*)/gi;
 const COPY_FROM_STDIN = /\bcopy\b[^;]*\bfrom\s+stdin\b/i;
 const SINGLE_COPY_FROM_STDIN = /^\s*copy\b[^;]*\bfrom\s+stdin\b[^;]*;?\s*$/i;
+/** A connection that waits this long for the database is reported in the server's log, with who holds it. */
+const LONG_WAIT_MS = 5_000;
 /** Statements that can run again with the same effect: a transaction made only of them can be replayed. */
 const REPLAYABLE = /^\s*(?:begin|start\s+transaction|set)\b[^;]*;?\s*$/i;
 
@@ -280,13 +282,25 @@ export class Session {
     if (this.#lease) return this.#lease;
     this.#waiting = new AbortController();
     this.#activity.wait = { type: 'Lock', event: 'database', since: new Date() };
+    const longWait = setTimeout(() => this.#reportLongWait(), LONG_WAIT_MS).unref();
     try {
       this.#lease = await this.#host.engine.acquire(this.engineSession, this.#waiting.signal);
     } finally {
+      clearTimeout(longWait);
       this.#waiting = undefined;
       this.#activity.wait = null;
     }
     return this.#lease;
+  }
+
+  /** The question every user of a single-session engine asks: who is holding it up? */
+  #reportLongWait(): void {
+    const holderId = this.#host.engine.ownerId;
+    const holder = holderId === undefined ? undefined : this.#host.backends.activity(holderId);
+    const by = holder
+      ? `connection ${holder.processId}${holder.applicationName ? ` (${holder.applicationName})` : ''}, ${holder.state}, whose last statement was: ${statementSummary(holder.query, 120)}`
+      : 'pgdev itself (a dump, load, restore or HTTP request)';
+    this.#host.log(`pgdev: connection ${this.processId} has waited ${LONG_WAIT_MS / 1000} s for the ${this.#host.engine.label} database, held by ${by}`);
   }
 
   /** Sends a NOTIFY that another session (or the HTTP endpoint, pid 0) caused. */

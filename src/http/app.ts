@@ -6,10 +6,11 @@
  */
 import { Hono } from 'hono';
 import type { Engine } from '../engine/engine.js';
+import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
 import { createDataRoutes } from './data.js';
 import { createPrismaRoutes } from './prisma.js';
-import { createSqlRoutes } from './sql.js';
+import { createSqlRoutes, unauthorised } from './sql.js';
 
 export type HttpContext = {
   readonly name: string;
@@ -22,6 +23,8 @@ export type HttpContext = {
   database(name?: string): Promise<Engine>;
   /** Whether both databases answer; the shadow database may be started on demand. */
   isReady(): boolean;
+  /** Every wire connection of both databases (`GET /sessions`, `pgdev sessions`). */
+  sessions?(): Array<SessionReport & { database: string }>;
 };
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -66,6 +69,8 @@ export function createHttpApp(context: HttpContext): Hono {
       httpUrl: context.urls.httpUrl,
     }),
   );
+
+  app.get('/sessions', (c) => unauthorised(c, context.secret) ?? c.json({ sessions: context.sessions?.() ?? [] }));
 
   app.route('/', createSqlRoutes(context));
   app.route('/', createDataRoutes(context));

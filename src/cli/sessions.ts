@@ -1,0 +1,44 @@
+/**
+ * @module
+ * `pgdev sessions`: the connections of a running server, from the same data as `pg_stat_activity`, with who holds
+ * each database (a single-session engine runs one transaction at a time) and who waits, and for how long.
+ */
+import { readRunning, serverNames } from '../daemon/registry.js';
+import { readAll, requestServer } from '../daemon/request.js';
+import { ErrorCode, PgdevError } from '../errors.js';
+import { statementSummary, type SessionReport } from '../gateway/backends.js';
+import { table } from './output.js';
+
+type Session = SessionReport & { database: string };
+
+export async function sessions(name: string, options: { json?: boolean }): Promise<void> {
+  const running = readRunning(name);
+  if (!running) {
+    if (!serverNames().includes(name)) throw new PgdevError(ErrorCode.NotFound, `no server named "${name}"; see \`pgdev ls\``);
+    throw new PgdevError(ErrorCode.NotRunning, `server "${name}" is not running; start it with \`pgdev start ${name}\``);
+  }
+  const response = await requestServer(running, { method: 'GET', path: '/sessions', failure: ErrorCode.NotRunning });
+  const { sessions: list } = JSON.parse((await readAll(response)).toString('utf8')) as { sessions: Session[] };
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
+    return;
+  }
+  if (list.length === 0) {
+    process.stdout.write(`no connections to "${name}"\n`);
+    return;
+  }
+  const rows = list.map((session) => [
+    session.database,
+    String(session.pid),
+    session.user,
+    session.applicationName || '-',
+    session.state,
+    session.holdsDatabase ? `holds the database (${seconds(session.stateMs)})` : session.waitingFor ? `waits for the ${session.waitingFor} (${seconds(session.waitingMs ?? 0)})` : '-',
+    statementSummary(session.query),
+  ]);
+  process.stdout.write(table(['DATABASE', 'PID', 'USER', 'APPLICATION', 'STATE', 'DATABASE USE', 'LAST STATEMENT'], rows));
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
