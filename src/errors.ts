@@ -16,6 +16,8 @@ export const ErrorCode = {
   StartFailed: 'E_START_FAILED',
   Confirm: 'E_CONFIRM',
   State: 'E_STATE',
+  ExecutorFetch: 'E_EXECUTOR_FETCH',
+  InvalidVersion: 'E_INVALID_VERSION',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

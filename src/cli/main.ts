@@ -69,6 +69,14 @@ export async function main(argv: string[]): Promise<void> {
     .option('--debug')
     .action(async (name, options) => (await manage()).url(name, options));
 
+  program
+    .command('prisma-executors')
+    .description("list Prisma's query plan executors on this machine, or fetch one ahead of time")
+    .option('--fetch <version>', 'fetch the executor for this Prisma version (7.2 or 7.2.0) from the npm registry')
+    .option('--json', 'machine-readable output')
+    .option('--debug')
+    .action(async (options) => (await import('./prisma-executors.js')).prismaExecutors(options));
+
   program.exitOverride();
   program.configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `pgdev: ${text.slice(7)}` : text) });
   try {

@@ -1,9 +1,14 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
 import { Engine } from '../engine/engine.js';
+import { startNpmRegistry, unreachableRegistry, type NpmRegistry } from '../../test/support/npm-registry.js';
 import { encodeApiKey } from './api-key.js';
 import { createHttpApp, type HttpContext } from './app.js';
-import { PRISMA_EXECUTOR_VERSION, canServeClient, shutdownPrismaExecutor, versionMismatchMessage } from './prisma.js';
+import { BUNDLED_EXECUTOR_VERSION, EXECUTOR_PACKAGE } from './executors.js';
+import { shutdownPrismaExecutor, unservableMessage } from './prisma.js';
 
 const secret = 'prisma-unit-secret-0123456789';
 // Nothing listens here: these tests never reach the database, only the executor's mounting and pgdev's checks.
@@ -13,8 +18,17 @@ const apiKey = encodeApiKey({ databaseUrl, name: 'default', shadowDatabaseUrl: d
 let engine: Engine;
 let context: HttpContext;
 let app: Hono;
+// Executors of other versions come from a stand-in registry into a temporary cache: 7.7.0 is published there but
+// is not a real executor (it cannot start); nothing else is.
+let registry: NpmRegistry;
+let cacheHome: string;
+const saved = { cache: process.env.XDG_CACHE_HOME, registry: process.env.npm_config_registry };
 
 beforeAll(async () => {
+  cacheHome = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-prisma-unit-'));
+  process.env.XDG_CACHE_HOME = cacheHome;
+  registry = await startNpmRegistry(EXECUTOR_PACKAGE, [{ version: '7.7.0', source: 'exports.parseSize = exports.parseDuration = () => 0; exports.Server = { create() { throw new Error("not an executor"); } };' }]);
+  process.env.npm_config_registry = registry.url;
   engine = await Engine.open({ label: 'main' });
   context = {
     name: 'default',
@@ -30,6 +44,12 @@ beforeAll(async () => {
 afterAll(async () => {
   await shutdownPrismaExecutor(context);
   await engine?.close();
+  await registry?.close();
+  for (const [key, value] of [['XDG_CACHE_HOME', saved.cache], ['npm_config_registry', saved.registry]] as const) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+  fs.rmSync(cacheHome, { recursive: true, force: true });
 });
 
 function prismaRequest(path: string, headers: Record<string, string> = {}, method = path === '/connection-info' ? 'GET' : 'POST'): Promise<Response> {
@@ -40,7 +60,7 @@ function prismaRequest(path: string, headers: Record<string, string> = {}, metho
       headers: {
         host: 'localhost:51213',
         authorization: `Bearer ${apiKey}`,
-        'prisma-engine-hash': PRISMA_EXECUTOR_VERSION,
+        'prisma-engine-hash': BUNDLED_EXECUTOR_VERSION,
         'content-type': 'application/json',
         ...headers,
       },
@@ -73,26 +93,44 @@ describe('Prisma routes', () => {
     });
   }
 
-  it('refuses a client of another version, naming both versions and the TCP URL', async () => {
-    for (const version of ['6.19.0', '7.0.0', '8.0.0']) {
+  it('refuses a client whose version has no published executor, naming its version and the TCP URL', async () => {
+    for (const version of ['6.19.0', '7.4.1', '8.0.0']) {
       const response = await prismaRequest('/query', { 'prisma-engine-hash': version });
       expect(response.status).toBe(400);
-      const body = (await response.json()) as { error: string };
-      expect(body.error).toBe(versionMismatchMessage(version, databaseUrl));
-      expect(body.error).toContain(`Prisma Client ${version}`);
-      expect(body.error).toContain(PRISMA_EXECUTOR_VERSION);
+      const body = (await response.json()) as { error: string; code: string };
+      expect(body.code).toBe('P6000');
+      expect(body.error).toBe(unservableMessage(version, databaseUrl, 'not-published'));
+      expect(body.error).toContain(`Prisma Client ${version} cannot use this pgdev server over HTTP`);
+      expect(body.error).toContain(BUNDLED_EXECUTOR_VERSION);
       expect(body.error).toContain(databaseUrl);
     }
   });
 
-  it('refuses a request without a client version', async () => {
-    const response = await app.request('/query', {
-      method: 'POST',
-      body: '{}',
-      headers: { host: 'localhost', authorization: `Bearer ${apiKey}` },
-    });
-    expect(response.status).toBe(400);
-    expect(((await response.json()) as { error: string }).error).toMatch(/unknown version/);
+  it('tells a client whose executor cannot be fetched how to pre-fetch it, or to use the TCP URL', async () => {
+    process.env.npm_config_registry = unreachableRegistry;
+    try {
+      const response = await prismaRequest('/query', { 'prisma-engine-hash': '7.5.0' });
+      expect(response.status).toBe(503);
+      const body = (await response.json()) as { error: string; code: string };
+      expect(body.error).toBe(
+        'Prisma Client 7.5.0 cannot use this pgdev server over HTTP: the query plan executor for Prisma 7.5.x is not on this machine ' +
+          'and the npm registry cannot be reached; run `pgdev prisma-executors --fetch 7.5` once online, or connect over TCP with ' +
+          `@prisma/adapter-pg and the database URL ${databaseUrl}`,
+      );
+      // The failure is remembered for a while: the next request is answered at once, without asking the registry.
+      process.env.npm_config_registry = registry.url;
+      expect((await prismaRequest('/query', { 'prisma-engine-hash': '7.5.1' })).status).toBe(503);
+    } finally {
+      process.env.npm_config_registry = registry.url;
+    }
+  });
+
+  it('fetches the executor of another minor on its first request, and says so when it cannot start', async () => {
+    const response = await prismaRequest('/query', { 'prisma-engine-hash': '7.7.0' });
+    expect(registry.downloads).toBe(1);
+    expect(fs.existsSync(path.join(cacheHome, 'pgdev', 'prisma-executors', '7.7.0', 'pgdev-fetched.json'))).toBe(true);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ error: 'the query plan executor 7.7.0 could not start: not an executor', code: 'P6008' });
   });
 
   it('refuses a non-loopback Host or Origin before anything else', async () => {
@@ -100,22 +138,5 @@ describe('Prisma routes', () => {
     const response = await prismaRequest('/query', { origin: 'https://evil.com' });
     expect(response.status).toBe(403);
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
-  });
-});
-
-describe('canServeClient', () => {
-  it('accepts the same major and minor version, and dev builds', () => {
-    expect(canServeClient('7.10.0', '7.10.0')).toBe(true);
-    expect(canServeClient('7.10.3', '7.10.0')).toBe(true);
-    expect(canServeClient('7.10.0-dev.4', '7.10.0')).toBe(true);
-    expect(canServeClient('0.0.0', '7.10.0')).toBe(true);
-  });
-
-  it('refuses other minor or major versions and garbage', () => {
-    expect(canServeClient('7.9.0', '7.10.0')).toBe(false);
-    expect(canServeClient('7.1.0', '7.10.0')).toBe(false);
-    expect(canServeClient('6.10.0', '7.10.0')).toBe(false);
-    expect(canServeClient(undefined, '7.10.0')).toBe(false);
-    expect(canServeClient('latest', '7.10.0')).toBe(false);
   });
 });
