@@ -119,6 +119,15 @@ export function fetchFailureOf(error: unknown): FetchFailure {
 export async function fetchExecutor(versionOrMinor: string): Promise<ExecutorInfo> {
   const spec = /^\d+\.\d+$/.test(versionOrMinor) ? `~${versionOrMinor}.0` : versionOrMinor;
   const root = executorCacheDir();
+  try {
+    fs.mkdirSync(root, { recursive: true });
+    fs.accessSync(root, fs.constants.W_OK);
+  } catch (error) {
+    throw new PgdevError(ErrorCode.ExecutorFetch, `cannot write to the cache folder ${root}; fix its permissions or set XDG_CACHE_HOME`, {
+      cause: error,
+      details: { failure: 'unreachable' },
+    });
+  }
   const { default: pacote } = await import('pacote');
   const options = {
     cache: path.join(root, '.npm-cache'),
@@ -131,7 +140,6 @@ export async function fetchExecutor(versionOrMinor: string): Promise<ExecutorInf
     const dir = path.join(root, manifest.version);
     const cached = cachedExecutors().find((executor) => executor.version === manifest.version);
     if (cached) return cached;
-    fs.mkdirSync(root, { recursive: true });
     const temporary = fs.mkdtempSync(path.join(root, `.fetching-${manifest.version}-`));
     try {
       // The integrity comes from the registry's metadata; pacote refuses a tarball that does not match it.
