@@ -3,11 +3,10 @@
  * and integrity hashes, no network).
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPgdevError } from '../errors.js';
-import { startNpmRegistry, unreachableRegistry, type NpmRegistry } from '../../test/support/npm-registry.js';
+import { unreachableRegistry, useStandInRegistry, type StandInRegistry } from '../../test/support/npm-registry.js';
 import {
   BUNDLED_EXECUTOR_VERSION,
   EXECUTOR_PACKAGE,
@@ -20,29 +19,19 @@ import {
   minorOf,
 } from './executors.js';
 
-let registry: NpmRegistry;
+let registry: StandInRegistry;
 let cacheHome: string;
-const saved = { cache: process.env.XDG_CACHE_HOME, registry: process.env.npm_config_registry };
 
 beforeAll(async () => {
-  cacheHome = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-executors-'));
-  process.env.XDG_CACHE_HOME = cacheHome;
-  registry = await startNpmRegistry(EXECUTOR_PACKAGE, [
+  registry = await useStandInRegistry(EXECUTOR_PACKAGE, [
     { version: '7.1.0', source: 'exports.fake = "7.1.0";' },
     { version: '7.1.2', source: 'exports.fake = "7.1.2";' },
     { version: '7.3.0', source: 'exports.fake = "tampered";', wrongIntegrity: true },
   ]);
-  process.env.npm_config_registry = registry.url;
+  cacheHome = registry.cacheHome;
 });
 
-afterAll(async () => {
-  await registry?.close();
-  for (const [key, value] of [['XDG_CACHE_HOME', saved.cache], ['npm_config_registry', saved.registry]] as const) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
-  }
-  fs.rmSync(cacheHome, { recursive: true, force: true });
-});
+afterAll(() => registry?.restore());
 
 async function fetchError(version: string) {
   const error = await fetchExecutor(version).then(

@@ -1,10 +1,9 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
 import { Engine } from '../engine/engine.js';
-import { startNpmRegistry, unreachableRegistry, type NpmRegistry } from '../../test/support/npm-registry.js';
+import { unreachableRegistry, useStandInRegistry, type StandInRegistry } from '../../test/support/npm-registry.js';
 import { encodeApiKey } from './api-key.js';
 import { createHttpApp, type HttpContext } from './app.js';
 import { BUNDLED_EXECUTOR_VERSION, EXECUTOR_PACKAGE } from './executors.js';
@@ -20,15 +19,14 @@ let context: HttpContext;
 let app: Hono;
 // Executors of other versions come from a stand-in registry into a temporary cache: 7.7.0 is published there but
 // is not a real executor (it cannot start); nothing else is.
-let registry: NpmRegistry;
+let registry: StandInRegistry;
 let cacheHome: string;
-const saved = { cache: process.env.XDG_CACHE_HOME, registry: process.env.npm_config_registry };
 
 beforeAll(async () => {
-  cacheHome = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-prisma-unit-'));
-  process.env.XDG_CACHE_HOME = cacheHome;
-  registry = await startNpmRegistry(EXECUTOR_PACKAGE, [{ version: '7.7.0', source: 'exports.parseSize = exports.parseDuration = () => 0; exports.Server = { create() { throw new Error("not an executor"); } };' }]);
-  process.env.npm_config_registry = registry.url;
+  registry = await useStandInRegistry(EXECUTOR_PACKAGE, [
+    { version: '7.7.0', source: 'exports.parseSize = exports.parseDuration = () => 0; exports.Server = { create() { throw new Error("not an executor"); } };' },
+  ]);
+  cacheHome = registry.cacheHome;
   engine = await Engine.open({ label: 'main' });
   context = {
     name: 'default',
@@ -44,12 +42,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await shutdownPrismaExecutor(context);
   await engine?.close();
-  await registry?.close();
-  for (const [key, value] of [['XDG_CACHE_HOME', saved.cache], ['npm_config_registry', saved.registry]] as const) {
-    if (value === undefined) delete process.env[key];
-    else process.env[key] = value;
-  }
-  fs.rmSync(cacheHome, { recursive: true, force: true });
+  await registry?.restore();
 });
 
 function prismaRequest(path: string, headers: Record<string, string> = {}, method = path === '/connection-info' ? 'GET' : 'POST'): Promise<Response> {

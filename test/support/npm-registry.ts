@@ -79,3 +79,35 @@ export async function startNpmRegistry(name: string, packages: FakePackage[]): P
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+export type StandInRegistry = NpmRegistry & {
+  /** The temporary XDG_CACHE_HOME. */
+  readonly cacheHome: string;
+  /** Stops the registry, puts both variables back and deletes the cache folder. */
+  restore(): Promise<void>;
+};
+
+/** Starts a registry for `name` and points this process at it: `npm_config_registry`, and a new temporary XDG_CACHE_HOME. */
+export async function useStandInRegistry(name: string, packages: FakePackage[]): Promise<StandInRegistry> {
+  const saved = { XDG_CACHE_HOME: process.env.XDG_CACHE_HOME, npm_config_registry: process.env.npm_config_registry };
+  const cacheHome = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-cache-'));
+  const registry = await startNpmRegistry(name, packages);
+  process.env.XDG_CACHE_HOME = cacheHome;
+  process.env.npm_config_registry = registry.url;
+  return {
+    url: registry.url,
+    get downloads() {
+      return registry.downloads;
+    },
+    close: () => registry.close(),
+    cacheHome,
+    async restore() {
+      await registry.close();
+      for (const [key, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[key];
+        else process.env[key] = value;
+      }
+      fs.rmSync(cacheHome, { recursive: true, force: true });
+    },
+  };
+}
