@@ -103,10 +103,10 @@ export function findExecutor(minor: string): ExecutorInfo | undefined {
   return cachedExecutors().find((executor) => minorOf(executor.version) === minor);
 }
 
-/** Why a fetch failed, for the message: the registry has no such version, or the registry could not be reached. */
-export type FetchFailure = 'not-published' | 'unreachable';
+/** Why a fetch failed: the registry has no such version, the registry could not be reached, or the cache cannot be written. */
+export type FetchFailure = 'not-published' | 'unreachable' | 'cache-unwritable';
 
-export function fetchFailureOf(error: unknown): FetchFailure {
+function fetchFailureOf(error: unknown): FetchFailure {
   const code = (error as { code?: string } | undefined)?.code;
   return code === 'ETARGET' || code === 'E404' ? 'not-published' : 'unreachable';
 }
@@ -125,7 +125,7 @@ export async function fetchExecutor(versionOrMinor: string): Promise<ExecutorInf
   } catch (error) {
     throw new PgdevError(ErrorCode.ExecutorFetch, `cannot write to the cache folder ${root}; fix its permissions or set XDG_CACHE_HOME`, {
       cause: error,
-      details: { failure: 'unreachable' },
+      details: { failure: 'cache-unwritable', cache: root },
     });
   }
   const { default: pacote } = await import('pacote');

@@ -118,6 +118,23 @@ describe('Prisma routes', () => {
     }
   });
 
+  it('says so when the cache folder cannot be written', async () => {
+    const file = path.join(cacheHome, 'a-file');
+    fs.writeFileSync(file, '');
+    process.env.XDG_CACHE_HOME = file;
+    try {
+      const response = await prismaRequest('/query', { 'prisma-engine-hash': '7.8.0' });
+      expect(response.status).toBe(503);
+      expect(((await response.json()) as { error: string }).error).toBe(
+        `Prisma Client 7.8.0 cannot use this pgdev server over HTTP: the query plan executor for Prisma 7.8.x is not on this machine and ` +
+          `pgdev cannot write its cache folder ${path.join(file, 'pgdev', 'prisma-executors')}; fix its permissions or set XDG_CACHE_HOME, ` +
+          `or connect over TCP with @prisma/adapter-pg and the database URL ${databaseUrl}`,
+      );
+    } finally {
+      process.env.XDG_CACHE_HOME = cacheHome;
+    }
+  });
+
   it('fetches the executor of another minor on its first request, and says so when it cannot start', async () => {
     const response = await prismaRequest('/query', { 'prisma-engine-hash': '7.7.0' });
     expect(registry.downloads).toBe(1);

@@ -19,6 +19,7 @@ import { isAuthorised } from './api-key.js';
 import type { HttpContext } from './app.js';
 import {
   BUNDLED_EXECUTOR_VERSION,
+  executorCacheDir,
   executorMinorFor,
   fetchExecutor,
   findExecutor,
@@ -147,6 +148,11 @@ export function unservableMessage(clientVersion: string | undefined, databaseUrl
       return `${client}: the request does not say which Prisma version sent it (Prisma-Engine-Hash header); ${tcp}`;
     case 'not-published':
       return `${client}: Prisma published no query plan executor for ${minor}.x on the npm registry (pgdev bundles ${BUNDLED_EXECUTOR_VERSION}); use another Prisma version, or ${tcp}`;
+    case 'cache-unwritable':
+      return (
+        `${client}: the query plan executor for Prisma ${minor}.x is not on this machine and pgdev cannot write its cache folder ` +
+        `${executorCacheDir()}; fix its permissions or set XDG_CACHE_HOME, or ${tcp}`
+      );
     case 'unreachable':
       return (
         `${client}: the query plan executor for Prisma ${minor}.x is not on this machine and the npm registry cannot be reached; ` +
