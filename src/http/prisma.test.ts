@@ -17,14 +17,16 @@ const apiKey = encodeApiKey({ databaseUrl, name: 'default', shadowDatabaseUrl: d
 let engine: Engine;
 let context: HttpContext;
 let app: Hono;
-// Executors of other versions come from a stand-in registry into a temporary cache: 7.7.0 is published there but
-// is not a real executor (it cannot start); nothing else is.
+// Executors of other versions come from a stand-in registry into a temporary cache: 7.7.0 and 7.12.0-dev.1 are
+// published there but are not real executors (they cannot start); nothing else is.
 let registry: StandInRegistry;
 let cacheHome: string;
 
 beforeAll(async () => {
+  const notAnExecutor = 'exports.parseSize = exports.parseDuration = () => 0; exports.Server = { create() { throw new Error("not an executor"); } };';
   registry = await useStandInRegistry(EXECUTOR_PACKAGE, [
-    { version: '7.7.0', source: 'exports.parseSize = exports.parseDuration = () => 0; exports.Server = { create() { throw new Error("not an executor"); } };' },
+    { version: '7.7.0', source: notAnExecutor },
+    { version: '7.12.0-dev.1', source: notAnExecutor },
   ]);
   cacheHome = registry.cacheHome;
   engine = await Engine.open({ label: 'main' });
@@ -141,6 +143,14 @@ describe('Prisma routes', () => {
     expect(fs.existsSync(path.join(cacheHome, 'pgdev', 'prisma-executors', '7.7.0', 'pgdev-fetched.json'))).toBe(true);
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual({ error: 'the query plan executor 7.7.0 could not start: not an executor', code: 'P6008' });
+  });
+
+  it('fetches the executor of a prerelease client under its own version when its minor has no release', async () => {
+    const response = await prismaRequest('/query', { 'prisma-engine-hash': '7.12.0-dev.1' });
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ error: 'the query plan executor 7.12.0-dev.1 could not start: not an executor', code: 'P6008' });
+    expect((await prismaRequest('/query', { 'prisma-engine-hash': '7.12.0-dev.2' })).status).toBe(503);
+    expect(registry.downloads).toBe(2);
   });
 
   it('refuses a non-loopback Host or Origin before anything else', async () => {

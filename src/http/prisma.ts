@@ -107,15 +107,29 @@ const FETCH_RETRY_MS = 30_000;
 const fetching = new Map<string, Promise<ExecutorInfo>>();
 const failures = new Map<string, { at: number; error: unknown }>();
 
+/**
+ * The newest release of `minor` from the registry; for a prerelease client (`7.11.0-dev.3`, an integration build)
+ * whose minor has no release yet, the executor published under the client's own version.
+ */
+async function fetchFor(minor: string, clientVersion: string | undefined): Promise<ExecutorInfo> {
+  try {
+    return await fetchExecutor(minor);
+  } catch (error) {
+    const notPublished = isPgdevError(error) && error.details.failure === 'not-published';
+    if (notPublished && clientVersion?.includes('-')) return fetchExecutor(clientVersion);
+    throw error;
+  }
+}
+
 /** The executor for `minor`: on this machine already, else fetched from the npm registry (once, whoever asks). */
-async function executorFor(minor: string): Promise<ExecutorInfo> {
+async function executorFor(minor: string, clientVersion: string | undefined): Promise<ExecutorInfo> {
   const found = findExecutor(minor);
   if (found) return found;
   const failed = failures.get(minor);
   if (failed && Date.now() - failed.at < FETCH_RETRY_MS) throw failed.error;
   let fetch = fetching.get(minor);
   if (!fetch) {
-    fetch = fetchExecutor(minor).then(
+    fetch = fetchFor(minor, clientVersion).then(
       (executor) => {
         failures.delete(minor);
         return executor;
@@ -178,7 +192,7 @@ export function createPrismaRoutes(context: HttpContext): Hono {
       if (!minor) return c.json({ error: unservableMessage(clientVersion, context.urls.databaseUrl, 'no-version'), code: 'P6000' }, 400);
       let executor: ExecutorInfo;
       try {
-        executor = await executorFor(minor);
+        executor = await executorFor(minor, clientVersion);
       } catch (error) {
         const failure = isPgdevError(error) ? (error.details.failure as FetchFailure | undefined) : undefined;
         const why = failure ?? 'unreachable';
