@@ -31,7 +31,7 @@ export async function ls(options: { json?: boolean }): Promise<void> {
   process.stdout.write(table(['NAME', 'STATUS', 'PID', 'PORTS (http, db, shadow)', 'SIZE', 'LAST START'], rows));
 }
 
-function table(header: string[], rows: string[][]): string {
+export function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
   return `${[line(header), ...rows.map(line)].join('\n')}\n`;
