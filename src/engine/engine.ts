@@ -6,7 +6,7 @@
  * engine to that session's settings, so a `SET` made by one connection is never seen by another.
  */
 import fs from 'node:fs';
-import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import { processBusyPoll, type BusyPoll } from './busy-poll.js';
 import { RawPGlite } from './raw-pglite.js';
 import { compiledPglite } from './wasm.js';
@@ -29,6 +29,13 @@ export const REPORTED_SETTINGS = [
   'application_name', 'client_encoding', 'DateStyle', 'IntervalStyle', 'TimeZone', 'standard_conforming_strings',
   'search_path',
 ] as const;
+
+/**
+ * PGlite's own start-up parameters plus two-phase commit: a prepared transaction belongs to no session, so it fits
+ * the one shared session. One slot per connection, as the Postgres docs advise; given at start, not baked into the
+ * template, so databases created before this setting get it too.
+ */
+const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'max_prepared_transactions=100'];
 
 /** A database error from PGlite, with the Postgres fields. */
 export class EngineError extends Error {
@@ -128,7 +135,7 @@ export class Engine {
     } else {
       create = { loadDataDir: new Blob([await fs.promises.readFile(template.tarball)]) };
     }
-    const pglite = await RawPGlite.open({ ...create, pgliteWasmModule: await wasmModule });
+    const pglite = await RawPGlite.open({ ...create, startParams: START_PARAMS, pgliteWasmModule: await wasmModule });
     const names = [...REPORTED_SETTINGS, 'server_version'].map((name) => `'${name}'`).join(',');
     const rows = readRows(pglite.execRaw(query(`SELECT name, setting FROM pg_settings WHERE name IN (${names})`)));
     const defaults = new Map(rows.map(([name, value]) => [name!, value ?? '']));
