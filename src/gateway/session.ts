@@ -20,7 +20,7 @@ import {
   query, readyForQuery, sync,
 } from '../engine/protocol.js';
 import { backendError, SqlState, type BackendErrorFields } from './backend-error.js';
-import { FrameReader, FramingError } from './framing.js';
+import { EarlyTerminate, FrameReader, FramingError } from './framing.js';
 import { createHandshake, StartupCode, type Handshake } from './handshake.js';
 
 export const SessionPhase = {
@@ -84,7 +84,11 @@ export class Session {
   #batchUsesEarlierUnnamed = false;
   #batchHasQuery = false;
   #statements = new Set<string>();
+  /** The SQL of this connection's prepared statements that LISTEN or UNLISTEN, by the client's statement name. */
+  #listenStatements = new Map<string, string>();
   #settingsDirty = false;
+  /** Settings changed inside the open transaction: read back once more when it ends (SET LOCAL, a rollback). */
+  #settingsAtEnd = false;
   #tempDirty = false;
   #listenDirty = false;
   #waiting: AbortController | undefined;
@@ -139,6 +143,11 @@ export class Session {
       }
     } catch (error) {
       if (!(error instanceof FramingError)) throw error;
+      if (error instanceof EarlyTerminate) {
+        this.#socket.end();
+        void this.close('client terminated before startup');
+        return;
+      }
       this.fatal({ code: SqlState.ProtocolViolation, message: `invalid message: ${error.message}` });
       return;
     }
@@ -297,17 +306,20 @@ export class Session {
     return this.#runBatch(true);
   }
 
-  /** Notes what a statement may change, so the session's state is read back once it completes. */
-  #observe(sql: string): void {
+  /** Notes what a statement may change, so the session's state is read back once it completes; true for (UN)LISTEN. */
+  #observe(sql: string): boolean {
     if (mayChangeSettings(sql)) this.#settingsDirty = true;
     if (mayCreateTempRelations(sql)) this.#tempDirty = true;
+    let listens = false;
     for (const [, un, rawName] of sql.matchAll(LISTEN_COMMAND)) {
+      listens = true;
       const channel = rawName!.startsWith('"') ? rawName!.slice(1, -1).replaceAll('""', '"') : rawName!.toLowerCase();
       if (!un) this.listening.add(channel);
       else if (channel === '*') this.listening.clear();
       else this.listening.delete(channel);
       if (un) this.#listenDirty = true;
     }
+    return listens;
   }
 
   /** Gives named statements and portals a per-connection prefix so that two connections never share a name. */
@@ -338,7 +350,9 @@ export class Session {
         this.#batch = [];
         return msg;
       }
-      this.#observe(sql);
+      // A driver may run a prepared (UN)LISTEN again with Bind alone (postgres.js does): Bind observes it again.
+      if (this.#observe(sql)) this.#listenStatements.set(name.toString(), sql);
+      else if (this.#listenStatements.size) this.#listenStatements.delete(name.toString());
       if (name.length) this.#statements.add(rename(name).toString());
       else {
         this.#unnamedParse = msg;
@@ -349,6 +363,8 @@ export class Session {
       const portalEnd = at(0);
       const statementEnd = at(portalEnd + 1);
       if (statementEnd === portalEnd + 1 && !this.#batchParsesUnnamed) this.#batchUsesEarlierUnnamed = true;
+      const listen = this.#listenStatements.size ? this.#listenStatements.get(body.toString('utf8', portalEnd + 1, statementEnd)) : undefined;
+      if (listen !== undefined) this.#observe(listen);
       parts = [rename(body.subarray(0, portalEnd)), Buffer.from([0]), rename(body.subarray(portalEnd + 1, statementEnd)), body.subarray(statementEnd)];
     } else if (type === Frontend.Execute) {
       const portalEnd = at(0);
@@ -453,9 +469,10 @@ export class Session {
   /** Reads back what the statement may have changed; returns ParameterStatus messages to send before ReadyForQuery. */
   #afterStatement(lease: Lease, status: TransactionStatus): Buffer[] {
     const extra: Buffer[] = [];
-    if (this.#settingsDirty) {
+    if (this.#settingsDirty || (this.#settingsAtEnd && status === TransactionStatus.Idle)) {
       for (const [name, value] of lease.captureSettings()) extra.push(parameterStatus(name, value));
-      if (status === TransactionStatus.Idle) this.#settingsDirty = false;
+      this.#settingsDirty = false;
+      this.#settingsAtEnd = status !== TransactionStatus.Idle;
     }
     if (status !== TransactionStatus.Idle) return extra;
     if (this.#tempDirty) {
