@@ -4,11 +4,11 @@
  * inside a transaction end with it, a LISTEN that postgres.js runs again by re-executing its prepared statement
  * still delivers after an UNLISTEN, and two-phase commit works across connections (pg and psql).
  */
-import { spawn } from 'node:child_process';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
+import { runTool } from './support/tools.js';
 import { WireClient, simpleQuery } from './support/wire.js';
 
 let server: TestGateway;
@@ -28,20 +28,8 @@ async function connect(): Promise<pg.Client> {
   return client;
 }
 
-/** psql with the given commands; not spawnSync, since the gateway runs in this process. */
-function psql(commands: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PG')));
-  return new Promise((resolve, reject) => {
-    const args = [server.url, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', ...commands.flatMap((command) => ['-c', command])];
-    const child = spawn('psql', args, { env: { ...env, PGCONNECT_TIMEOUT: '10' } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+/** psql with the given commands, unaligned rows only. */
+const psql = (commands: string[]) => runTool('psql', [server.url, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', ...commands.flatMap((command) => ['-c', command])]);
 
 const timeZone = async (client: pg.Client) => (await client.query<{ TimeZone: string }>('SHOW TimeZone')).rows[0]!.TimeZone;
 

@@ -28,6 +28,11 @@ export class FrameReader {
     this.#maxLength = maxLength;
   }
 
+  /** Bytes received but not yet returned as messages. */
+  get buffered(): number {
+    return this.#buffered;
+  }
+
   push(chunk: Buffer): void {
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;

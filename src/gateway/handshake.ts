@@ -1,9 +1,10 @@
 /**
  * @module
- * The start of a connection, up to AuthenticationOk, is pg-gateway's job: SSL negotiation (answered "N", so
- * `sslmode=prefer` carries on in plain text), the StartupMessage, the protocol version check and authentication
- * (trust: any user, password and database name are served by the one database behind the port). Once the client
- * is authenticated, pg-gateway is detached and the session takes over the byte stream.
+ * The start of a connection, up to AuthenticationOk, is pg-gateway's job: SSL negotiation when the gateway has no
+ * TLS (answered "N", so `sslmode=prefer` carries on in plain text; with TLS the session answers, see tls.ts), the
+ * StartupMessage, the protocol version check and authentication (trust: any user, password and database name are
+ * served by the one database behind the port). Once the client is authenticated, pg-gateway is detached and the
+ * session takes over the byte stream.
  * @see https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
  */
 import { PostgresConnection, type ClientParameters } from 'pg-gateway';

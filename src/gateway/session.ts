@@ -22,6 +22,7 @@ import {
 import { backendError, SqlState, type BackendErrorFields } from './backend-error.js';
 import { EarlyTerminate, FrameReader, FramingError } from './framing.js';
 import { createHandshake, StartupCode, type Handshake } from './handshake.js';
+import { acceptTls, type TlsServer } from './tls.js';
 
 export const SessionPhase = {
   Startup: 'Startup',
@@ -39,6 +40,8 @@ export type SessionHost = {
   readonly engine: Engine;
   readonly idleInTransactionTimeoutMs: number;
   readonly debug: boolean;
+  /** TLS for clients that ask for it; without it their SSLRequest is declined. */
+  readonly tls?: TlsServer;
   log(line: string): void;
   /** Forwards a CancelRequest to the session it names. */
   cancel(processId: number, secretKey: number): void;
@@ -138,6 +141,7 @@ export class Session {
     this.#reader.push(chunk);
     try {
       for (let next = this.#reader.next(); next; next = this.#reader.next()) {
+        if ((this.#phase as SessionPhase) === SessionPhase.Closed) return; // a startup message was refused
         if (this.#reader.startup) this.#startupMessage(next);
         else this.#inbox.push(next);
       }
@@ -167,12 +171,35 @@ export class Session {
       this.#write(Buffer.from('N'));
       return;
     }
+    if (code === SSL_REQUEST && this.#host.tls) {
+      if (this.#reader.buffered > 0) return this.#unencryptedData();
+      void this.#startTls(this.#host.tls);
+      return;
+    }
     if (code !== SSL_REQUEST) this.#reader.startup = false;
     if (code !== SSL_REQUEST && code !== STARTUP_PROTOCOL_3 && code >>> 16 !== 3) {
       this.fatal({ code: SqlState.ProtocolViolation, message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}` });
       return;
     }
     this.#handshake.feed(packet);
+  }
+
+  /** Answers an SSLRequest: the rest of the connection runs inside TLS, or in plain text if TLS cannot be had. */
+  async #startTls(server: TlsServer): Promise<void> {
+    this.#socket.removeAllListeners('data');
+    const log = (line: string) => this.#host.log(`[${this.#host.engine.label} #${this.processId}] ${line}`);
+    const secure = await acceptTls(this.#socket, server, log);
+    if (secure === 'unencrypted data') return this.#unencryptedData();
+    if (secure) {
+      this.#socket = secure;
+      secure.on('error', (error) => this.#debug(`TLS error: ${error.message}`));
+      secure.on('close', () => void this.close('client disconnected'));
+    }
+    this.#socket.on('data', (chunk: Buffer) => this.#receive(chunk));
+  }
+
+  #unencryptedData(): void {
+    this.fatal({ code: SqlState.ProtocolViolation, message: 'received unencrypted data after SSL request' });
   }
 
   #started(params: ClientParameters | undefined): void {
