@@ -19,6 +19,7 @@ import {
   Backend, Frontend, TransactionStatus, cstring, decode, eachMessage, int16, int32, message, parameterStatus,
   query, readyForQuery, sync,
 } from '../engine/protocol.js';
+import { AbortedTransaction } from './aborted-transaction.js';
 import { backendError, SqlState, type BackendErrorFields } from './backend-error.js';
 import { EarlyTerminate, FrameReader, FramingError } from './framing.js';
 import { createHandshake, StartupCode, type Handshake } from './handshake.js';
@@ -87,13 +88,14 @@ export class Session {
   #batchUsesEarlierUnnamed = false;
   #batchHasQuery = false;
   #statements = new Set<string>();
-  /** The SQL of this connection's prepared statements that LISTEN or UNLISTEN, by the client's statement name. */
-  #listenStatements = new Map<string, string>();
+  /** The SQL of this connection's prepared statements with effects the gateway follows, by the client's name. */
+  #observedStatements = new Map<string, string>();
   #settingsDirty = false;
   /** Settings changed inside the open transaction: read back once more when it ends (SET LOCAL, a rollback). */
   #settingsAtEnd = false;
   #tempDirty = false;
   #listenDirty = false;
+  #aborted = new AbortedTransaction();
   #waiting: AbortController | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
@@ -326,6 +328,12 @@ export class Session {
 
   async #simple(msg: Buffer): Promise<void> {
     const text = msg[0] === Frontend.Query ? decode(msg.subarray(5, msg.length - 1)) : '';
+    const answered = this.#aborted.handedBack ? this.#aborted.answer(text) : undefined;
+    if (answered) {
+      this.#write(answered.output);
+      if (answered.ended) this.#transition(SessionPhase.Idle, 'failed transaction ended');
+      return;
+    }
     if (COPY_FROM_STDIN.test(text)) return this.#startCopy(text);
     this.#observe(text);
     this.#batch.push(msg);
@@ -333,20 +341,20 @@ export class Session {
     return this.#runBatch(true);
   }
 
-  /** Notes what a statement may change, so the session's state is read back once it completes; true for (UN)LISTEN. */
+  /** Notes what a statement may change, so the session's state is read back once it completes; true if anything. */
   #observe(sql: string): boolean {
-    if (mayChangeSettings(sql)) this.#settingsDirty = true;
-    if (mayCreateTempRelations(sql)) this.#tempDirty = true;
-    let listens = false;
+    let noticed = this.#aborted.observe(sql);
+    if (mayChangeSettings(sql)) noticed = this.#settingsDirty = true;
+    if (mayCreateTempRelations(sql)) noticed = this.#tempDirty = true;
     for (const [, un, rawName] of sql.matchAll(LISTEN_COMMAND)) {
-      listens = true;
+      noticed = true;
       const channel = rawName!.startsWith('"') ? rawName!.slice(1, -1).replaceAll('""', '"') : rawName!.toLowerCase();
       if (!un) this.listening.add(channel);
       else if (channel === '*') this.listening.clear();
       else this.listening.delete(channel);
       if (un) this.#listenDirty = true;
     }
-    return listens;
+    return noticed;
   }
 
   /** Gives named statements and portals a per-connection prefix so that two connections never share a name. */
@@ -377,9 +385,9 @@ export class Session {
         this.#batch = [];
         return msg;
       }
-      // A driver may run a prepared (UN)LISTEN again with Bind alone (postgres.js does): Bind observes it again.
-      if (this.#observe(sql)) this.#listenStatements.set(name.toString(), sql);
-      else if (this.#listenStatements.size) this.#listenStatements.delete(name.toString());
+      // A driver may run a prepared statement again with Bind alone (postgres.js does): Bind observes it again.
+      if (this.#observe(sql)) this.#observedStatements.set(name.toString(), sql);
+      else if (this.#observedStatements.size) this.#observedStatements.delete(name.toString());
       if (name.length) this.#statements.add(rename(name).toString());
       else {
         this.#unnamedParse = msg;
@@ -390,8 +398,8 @@ export class Session {
       const portalEnd = at(0);
       const statementEnd = at(portalEnd + 1);
       if (statementEnd === portalEnd + 1 && !this.#batchParsesUnnamed) this.#batchUsesEarlierUnnamed = true;
-      const listen = this.#listenStatements.size ? this.#listenStatements.get(body.toString('utf8', portalEnd + 1, statementEnd)) : undefined;
-      if (listen !== undefined) this.#observe(listen);
+      const observed = this.#observedStatements.size ? this.#observedStatements.get(body.toString('utf8', portalEnd + 1, statementEnd)) : undefined;
+      if (observed !== undefined) this.#observe(observed);
       parts = [rename(body.subarray(0, portalEnd)), Buffer.from([0]), rename(body.subarray(portalEnd + 1, statementEnd)), body.subarray(statementEnd)];
     } else if (type === Frontend.Execute) {
       const portalEnd = at(0);
@@ -433,6 +441,7 @@ export class Session {
       }
       return;
     }
+    if (this.#aborted.handedBack) this.#aborted.reenter(lease);
     // The unnamed statement outlives a Sync on a real server; here another client may have replaced it since, so
     // this connection's own Parse goes first again, and its ParseComplete is taken out of the answer.
     const engine = this.#host.engine;
@@ -471,6 +480,8 @@ export class Session {
       return;
     }
     const extra = this.#afterStatement(lease, status);
+    if (this.#aborted.mayHandBack(status)) this.#aborted.handBack(lease, () => this.#afterStatement(lease, TransactionStatus.Idle));
+    extra.push(...this.#aborted.settle(status));
     if (extra.length) out = Buffer.concat([out.subarray(0, out.length - 6), ...extra, out.subarray(out.length - 6)]);
     this.#write(out);
     this.#settle(status);
@@ -523,10 +534,11 @@ export class Session {
     return TransactionStatus.Idle;
   }
 
-  /** Follows the transaction status of a ReadyForQuery: idle releases the engine, otherwise the session keeps it. */
+  /** Follows the status of a ReadyForQuery: idle (or a failed block handed back) releases the engine; else it is kept. */
   #settle(status: TransactionStatus): void {
-    if (status === TransactionStatus.Idle) {
-      this.#transition(SessionPhase.Idle, 'ready');
+    if (status === TransactionStatus.Idle || this.#aborted.handedBack) {
+      const idle = status === TransactionStatus.Idle;
+      this.#transition(idle ? SessionPhase.Idle : SessionPhase.Failed, idle ? 'ready' : 'failed transaction handed back');
       const lease = this.#lease;
       this.#lease = undefined;
       lease?.release();
