@@ -18,7 +18,7 @@ let server: TestGateway;
 beforeAll(async () => {
   // A long idle-in-transaction timeout: a connection that still held the database would hold it through every test.
   server = await startTestGateway({ label: 'aborted', idleInTransactionTimeoutMs: 600_000 });
-  const setup = await connect();
+  const setup = await server.connect();
   await setup.query('CREATE TABLE aborted_items (id int PRIMARY KEY, label text)');
   await setup.end();
 });
@@ -26,13 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
 });
-
-async function connect(): Promise<pg.Client> {
-  const client = new pg.Client(server.url);
-  client.on('error', () => undefined);
-  await client.connect();
-  return client;
-}
 
 /** `promise`, or a failure naming `what` if it takes longer than a connection waiting for the database would. */
 function promptly<T>(promise: Promise<T>, what: string): Promise<T> {
@@ -47,8 +40,8 @@ const IN_FAILED = 'current transaction is aborted, commands ignored until end of
 
 describe('gateway: a failed transaction does not hold the database', () => {
   it('pg: another connection proceeds at once; the failed one gets 25P02 until COMMIT, which answers ROLLBACK', async () => {
-    const failed = await connect();
-    const other = await connect();
+    const failed = await server.connect();
+    const other = await server.connect();
     try {
       await failed.query('BEGIN');
       await failed.query("INSERT INTO aborted_items VALUES (1, 'from the failed transaction')");
@@ -70,7 +63,7 @@ describe('gateway: a failed transaction does not hold the database', () => {
 
   it('raw messages: 25P02 and ReadyForQuery E in both protocols; ROLLBACK; a query string that ends the block and goes on', async () => {
     const wire = await WireClient.connect(server.port);
-    const other = await connect();
+    const other = await server.connect();
     const summary = (messages: Array<{ type: string; body: Buffer }>) =>
       messages.map((m) => (m.type === 'E' ? `E:${errorFields(m.body).C}` : m.type === 'C' ? `C:${m.body.toString('utf8', 0, m.body.length - 1)}` : m.type === 'Z' ? `Z:${m.body.toString('latin1')}` : m.type));
     try {
@@ -100,8 +93,8 @@ describe('gateway: a failed transaction does not hold the database', () => {
   });
 
   it('settings and temporary tables made in the failed transaction are undone for that connection alone', async () => {
-    const failed = await connect();
-    const other = await connect();
+    const failed = await server.connect();
+    const other = await server.connect();
     try {
       const initial = (await other.query('SHOW TimeZone')).rows[0].TimeZone as string;
       await failed.query('BEGIN');

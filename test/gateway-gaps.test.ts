@@ -21,13 +21,6 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function connect(): Promise<pg.Client> {
-  const client = new pg.Client(server.url);
-  client.on('error', () => undefined);
-  await client.connect();
-  return client;
-}
-
 /** psql with the given commands, unaligned rows only. */
 const psql = (commands: string[]) => runTool('psql', [server.url, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', ...commands.flatMap((command) => ['-c', command])]);
 
@@ -52,8 +45,8 @@ describe('gateway: settings changed inside a transaction', () => {
   });
 
   it('a SET in a rolled-back transaction is undone, one in a committed transaction stays; another connection sees neither', async () => {
-    const a = await connect();
-    const b = await connect();
+    const a = await server.connect();
+    const b = await server.connect();
     try {
       const initial = await timeZone(b);
       await a.query('BEGIN');
@@ -83,7 +76,7 @@ describe('gateway: settings changed inside a transaction', () => {
 describe('gateway: LISTEN run again from a prepared statement', () => {
   it('postgres.js: listen, unlisten, listen again on one connection; the notifications arrive again', async () => {
     const sql = postgres(server.url, { max: 1, onnotice: () => undefined });
-    const notifier = await connect();
+    const notifier = await server.connect();
     const received: string[] = [];
     let wake: (() => void) | undefined;
     const next = () => new Promise<void>((resolve, reject) => {
@@ -114,8 +107,8 @@ describe('gateway: LISTEN run again from a prepared statement', () => {
 
 describe('gateway: two-phase commit', () => {
   it('PREPARE TRANSACTION on one connection; COMMIT PREPARED and ROLLBACK PREPARED from others (pg, psql)', async () => {
-    const a = await connect();
-    const b = await connect();
+    const a = await server.connect();
+    const b = await server.connect();
     try {
       await a.query('CREATE TABLE twopc (id int PRIMARY KEY)');
       await a.query('BEGIN');
