@@ -58,6 +58,8 @@ export class EngineSession {
   readonly tempRelations = new Map<string, string>();
   /** Whether those relations are renamed out of sight because another session holds the engine. */
   tempHidden = false;
+  /** The role this session runs as (SET SESSION AUTHORIZATION); undefined for the engine's own superuser. */
+  role: string | undefined;
 
   constructor(settings: Iterable<[string, string]> = []) {
     for (const [name, value] of settings) this.settings.set(name, value);
@@ -93,6 +95,8 @@ export class Engine {
   #queue: Waiter[] = [];
   #owner: EngineSession | undefined;
   #applied = new Map<string, string>();
+  /** The role the engine's session runs as now; undefined for its own superuser. */
+  #appliedRole: string | undefined;
   #notificationListeners = new Set<(channel: string, payload: string, pid: number) => void>();
   #closed = false;
   #log: (line: string) => void;
@@ -222,6 +226,8 @@ export class Engine {
         this.#next();
       },
     };
+    // Renaming others' temporary relations and switching settings need the superuser; the role comes last.
+    if (this.#appliedRole !== undefined && (this.#appliedRole !== session.role || this.#tempOwners.size > 0)) this.#switchRole(undefined);
     this.#isolateTempRelations(session);
     try {
       this.#switchTo(session);
@@ -229,6 +235,7 @@ export class Engine {
       this.#log(`${this.label}: could not restore the settings of session ${session.id}: ${String(error)}`);
       session.settings = new Map(this.#applied);
     }
+    if (session.role !== this.#appliedRole) this.#switchRole(session.role);
     return lease;
   }
 
@@ -272,6 +279,13 @@ export class Engine {
   #internalQuery(sql: string): Uint8Array {
     this.unnamedStatementOwner = undefined;
     return this.pglite.execRaw(query(sql));
+  }
+
+  /** Runs the engine's session as `role` (undefined: its own superuser, whose authority allows any switch). */
+  #switchRole(role: string | undefined): void {
+    const error = readError(this.#internalQuery(`SET SESSION AUTHORIZATION ${quoteIdent(role ?? ENGINE_SUPERUSER)}`));
+    if (error) this.#log(`${this.label}: could not run as role ${role}: ${error.message}`);
+    else this.#appliedRole = role;
   }
 
   /** Makes the engine's session settings those of `session`, touching only what differs. */
@@ -350,6 +364,9 @@ function toEngineError(error: unknown): Error {
   }
   return error instanceof Error ? error : new Error(String(error));
 }
+
+/** The role PGlite's one session authenticates as; connections that name no other role run as it. */
+export const ENGINE_SUPERUSER = 'postgres';
 
 /** Names of temporary relations hidden from the session holding the engine start like this. */
 export const HIDDEN_TEMP_PATTERN = '^_pgdev[0-9]+_';

@@ -13,7 +13,7 @@
  */
 import type net from 'node:net';
 import type { ClientParameters } from 'pg-gateway';
-import { Engine, EngineError, EngineSession, quoteIdent, type Lease } from '../engine/engine.js';
+import { ENGINE_SUPERUSER, Engine, EngineError, EngineSession, quoteIdent, type Lease } from '../engine/engine.js';
 import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations } from '../engine/session-state.js';
 import {
   Backend, Frontend, TransactionStatus, cstring, decode, eachMessage, int16, int32, message, parameterStatus,
@@ -23,6 +23,7 @@ import { AbortedTransaction } from './aborted-transaction.js';
 import { backendError, SqlState, type BackendErrorFields } from './backend-error.js';
 import { EarlyTerminate, FrameReader, FramingError } from './framing.js';
 import { createHandshake, StartupCode, type Handshake } from './handshake.js';
+import { findLoginRole, startupUser } from './roles.js';
 import { acceptTls, type TlsServer } from './tls.js';
 
 export const SessionPhase = {
@@ -74,7 +75,9 @@ export class Session {
   #host: SessionHost;
   #socket: net.Socket;
   #reader = new FrameReader();
-  #handshake: Handshake;
+  /** pg-gateway, from the StartupMessage (once the role is known) until the client is authenticated. */
+  #handshake: Handshake | undefined;
+  #superuser = true;
   #lease: Lease | undefined;
   #inbox: Buffer[] = [];
   #draining = false;
@@ -105,8 +108,6 @@ export class Session {
     this.#socket = socket;
     this.processId = processId;
     this.secretKey = (Math.random() * 0x7fffffff) | 0;
-    this.#handshake = createHandshake((data) => this.#write(data), host.engine.serverVersion);
-    this.#handshake.done.then((params) => this.#started(params), (error) => this.#fail(error));
     socket.on('data', (chunk) => this.#receive(chunk));
     socket.on('close', () => void this.close('client disconnected'));
     socket.on('error', (error) => this.#debug(`socket error: ${error.message}`));
@@ -145,6 +146,7 @@ export class Session {
       for (let next = this.#reader.next(); next; next = this.#reader.next()) {
         if ((this.#phase as SessionPhase) === SessionPhase.Closed) return; // a startup message was refused
         if (this.#reader.startup) this.#startupMessage(next);
+        else if (this.#phase === SessionPhase.Startup) this.#handshake?.feed(next); // password messages
         else this.#inbox.push(next);
       }
     } catch (error) {
@@ -169,7 +171,7 @@ export class Session {
       void this.close('cancel request handled');
       return;
     }
-    if (code === StartupCode.GssEncRequest && packet.length === 8) {
+    if ((code === StartupCode.GssEncRequest || (code === SSL_REQUEST && !this.#host.tls)) && packet.length === 8) {
       this.#write(Buffer.from('N'));
       return;
     }
@@ -178,12 +180,28 @@ export class Session {
       void this.#startTls(this.#host.tls);
       return;
     }
-    if (code !== SSL_REQUEST) this.#reader.startup = false;
-    if (code !== SSL_REQUEST && code !== STARTUP_PROTOCOL_3 && code >>> 16 !== 3) {
+    this.#reader.startup = false;
+    if (code !== STARTUP_PROTOCOL_3 && code >>> 16 !== 3) {
       this.fatal({ code: SqlState.ProtocolViolation, message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}` });
       return;
     }
-    this.#handshake.feed(packet);
+    void this.#login(packet);
+  }
+
+  /** Looks up the role the client names, then lets pg-gateway authenticate it as that role. */
+  async #login(packet: Buffer): Promise<void> {
+    try {
+      const role = await findLoginRole(this.#host.engine, startupUser(packet));
+      if (this.#phase === SessionPhase.Closed) return;
+      if ('refused' in role) return this.fatal(role.refused);
+      if (role.name !== ENGINE_SUPERUSER) this.engineSession.role = role.name;
+      this.#superuser = role.superuser;
+      this.#handshake = createHandshake((data) => this.#write(data), this.#host.engine.serverVersion, role.scram);
+      this.#handshake.done.then((params) => this.#started(params), (error) => this.#fail(error));
+      this.#handshake.feed(packet);
+    } catch (error) {
+      this.#fail(error);
+    }
   }
 
   /** Answers an SSLRequest: the rest of the connection runs inside TLS, or in plain text if TLS cannot be had. */
@@ -217,7 +235,7 @@ export class Session {
       parameterStatus('server_version', this.#host.engine.serverVersion),
       parameterStatus('server_encoding', 'UTF8'),
       parameterStatus('integer_datetimes', 'on'),
-      parameterStatus('is_superuser', 'on'),
+      parameterStatus('is_superuser', this.#superuser ? 'on' : 'off'),
       parameterStatus('session_authorization', params.user),
       parameterStatus('default_transaction_read_only', 'off'),
       parameterStatus('in_hot_standby', 'off'),
