@@ -146,7 +146,7 @@ export class Session {
       for (let next = this.#reader.next(); next; next = this.#reader.next()) {
         if ((this.#phase as SessionPhase) === SessionPhase.Closed) return; // a startup message was refused
         if (this.#reader.startup) this.#startupMessage(next);
-        else if (this.#phase === SessionPhase.Startup) this.#handshake?.feed(next); // password messages
+        else if (this.#phase === SessionPhase.Startup && next[0] === Frontend.PasswordMessage) this.#handshake?.feed(next);
         else this.#inbox.push(next);
       }
     } catch (error) {
