@@ -2,8 +2,9 @@
  * @module
  * One PGlite instance and the rules for sharing it. PGlite is a single Postgres session, so every user of it
  * (a wire-protocol connection, an HTTP request) first takes a {@link Lease}: leases are granted one at a time, in
- * arrival order. Each user has an {@link EngineSession} holding its session settings; granting a lease switches the
- * engine to that session's settings, so a `SET` made by one connection is never seen by another.
+ * arrival order. Each user has an {@link EngineSession} holding its session settings and role; granting a lease
+ * switches the engine to that session's settings and role, so a `SET` made by one connection is never seen by
+ * another.
  */
 import fs from 'node:fs';
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';

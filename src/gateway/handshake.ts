@@ -1,9 +1,9 @@
 /**
  * @module
- * The start of a connection, up to AuthenticationOk, is pg-gateway's job: SSL negotiation when the gateway has no
- * TLS (answered "N", so `sslmode=prefer` carries on in plain text; with TLS the session answers, see tls.ts), the
- * StartupMessage, the protocol version check and authentication (trust, or SCRAM for a role with a password; see
- * roles.ts). Once the client is authenticated, pg-gateway is detached and the session takes over the byte stream.
+ * From the StartupMessage up to AuthenticationOk, a connection is pg-gateway's job: the protocol version check and
+ * authentication (trust, or SCRAM for a role with a password; see roles.ts). The session answers SSL and GSS
+ * requests before that itself (tls.ts). Once the client is authenticated, pg-gateway is detached and the session
+ * takes over the byte stream.
  * @see https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
  */
 import { PostgresConnection, type ClientParameters, type ScramSha256Data } from 'pg-gateway';
