@@ -14,7 +14,7 @@
  */
 import type { Lease } from '../engine/engine.js';
 import { Backend, TransactionStatus, message, readyForQuery } from '../engine/protocol.js';
-import { backendError } from './backend-error.js';
+import { backendError, SqlState } from './backend-error.js';
 
 const SAVEPOINT = /\bsavepoint\b/i;
 /** Comments and blanks before a statement's first keyword. */
@@ -26,7 +26,7 @@ const PLAIN_END = /^(?:rollback|abort|commit|end)(?:\s+(?:work|transaction))?\s*
 
 const NONE: readonly Buffer[] = [];
 
-export const IN_FAILED_TRANSACTION = 'current transaction is aborted, commands ignored until end of transaction block';
+const IN_FAILED_TRANSACTION = 'current transaction is aborted, commands ignored until end of transaction block';
 
 export class AbortedTransaction {
   /** Whether the open transaction may have savepoints: then it keeps the engine, as before. */
@@ -74,7 +74,7 @@ export class AbortedTransaction {
       return { output, ended: true };
     }
     if (statement === '' || BLOCK_CONTROL.test(statement)) return undefined;
-    const error = backendError({ severity: 'ERROR', code: '25P02', message: IN_FAILED_TRANSACTION });
+    const error = backendError({ severity: 'ERROR', code: SqlState.InFailedTransaction, message: IN_FAILED_TRANSACTION });
     return { output: Buffer.concat([error, readyForQuery(TransactionStatus.Failed)]), ended: false };
   }
 

@@ -21,8 +21,10 @@ export function createTlsServer(certificate: () => Promise<TlsCertificate>): Tls
   let context: Promise<tls.SecureContext> | undefined;
   return {
     context() {
-      context ??= certificate().then(({ key, cert }) => tls.createSecureContext({ key, cert }));
-      context.catch(() => (context = undefined)); // a failure is retried by the next client
+      if (!context) {
+        context = certificate().then(({ key, cert }) => tls.createSecureContext({ key, cert }));
+        context.catch(() => (context = undefined)); // a failure is retried by the next client
+      }
       return context;
     },
   };
