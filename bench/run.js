@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { diskUsage, groupCpuSeconds, groupRss, killAllGroups, runCommand, signalGroup } from './lib/proc.js';
+import { diskUsage, groupCpuSeconds, groupRss, killAllGroups, mainThreadCpuSeconds, runCommand, signalGroup } from './lib/proc.js';
 import { median, percentile } from './lib/stats.js';
 import { detectPgdev, ensurePrismaDev, freePorts, Instance, makeSubjects, randomName, REPO, versions } from './lib/subjects.js';
 import * as tcp from './lib/tcp.js';
@@ -29,6 +29,7 @@ const PAR_CONNECTIONS = 10;
 const PAR_PER_CONNECTION = QUICK ? 100 : 500;
 const BULK_ROWS = 10_000;
 const PRISMA_N = QUICK ? 300 : 1000;
+const PRISMA_WARMUP = 100;
 const FREEZE = process.env.BENCH_FREEZE !== '0';
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
 
@@ -77,6 +78,9 @@ const METRICS = [
   { id: 'copy-10k', caseId: 'copy-10k', label: `COPY FROM STDIN, ${BULK_ROWS / 1000}k rows`, better: 'lower', fmt: 'ms' },
   { id: 'prisma-tcp', caseId: 'prisma-client', label: 'Prisma findUnique, TCP adapter-pg, p50', better: 'lower', fmt: 'msf' },
   { id: 'prisma-http', caseId: 'prisma-client', label: 'Prisma findUnique, HTTP accelerateUrl, p50', better: 'lower', fmt: 'msf' },
+  { id: 'prisma-http-ratio', caseId: 'prisma-client', label: '  HTTP p50 ÷ TCP p50', better: 'lower', fmt: 'times', noRatio: true },
+  { id: 'prisma-tcp-cpu', caseId: 'prisma-client', label: 'Prisma findUnique, server main-thread CPU/query, TCP', better: 'lower', fmt: 'msf' },
+  { id: 'prisma-http-cpu', caseId: 'prisma-client', label: 'Prisma findUnique, server main-thread CPU/query, HTTP', better: 'lower', fmt: 'msf' },
   { id: 'idle-cpu', caseId: 'idle-cpu', label: `CPU burnt in ${IDLE_WATCH_S} s after load stops`, better: 'lower', fmt: 'cpu', noRatio: true },
   { id: 'peak-rss', caseId: 'peak-rss', label: 'peak RSS of the server, whole run', better: 'lower', fmt: 'mib' },
   { id: 'restore-migrate', caseId: 'restore', label: '10 tables x 1k rows: re-run migrations+seed', better: 'lower', fmt: 'ms', noRatio: true },
@@ -445,30 +449,50 @@ async function casePrismaClient() {
     return;
   }
   const stats = ({ lat }) => percentile(lat, 50);
-  await loadCase(['prisma-tcp'], {
+  // The CPU time of the server's main thread per query (the server process leads its group), over the warm-up and
+  // the timed queries: less sensitive than latency to other work on the machine, and without helper threads (pgdev's
+  // busy polling spins for a while after each answer).
+  const withCpu = async (inst, run) => {
+    const before = mainThreadCpuSeconds(inst.pgid);
+    const result = await run();
+    return { p50: stats(result), cpuMs: ((mainThreadCpuSeconds(inst.pgid) - before) * 1000) / (PRISMA_N + PRISMA_WARMUP) };
+  };
+  await loadCase(['prisma-tcp', 'prisma-tcp-cpu'], {
     tcpFn: async (inst) => {
       if (!inst.prismaSchema) {
         await prepareSchema(inst.url, prisma.migration);
         inst.prismaSchema = true;
       }
-      const tcpP50 = stats(await findUniqueLatencies(() => new prisma.PrismaClient({ adapter: new prisma.PrismaPg({ connectionString: inst.url }) }), {
-        n: PRISMA_N,
-        timeoutMs: 120_000,
-      }));
+      const overTcp = await withCpu(inst, () =>
+        findUniqueLatencies(() => new prisma.PrismaClient({ adapter: new prisma.PrismaPg({ connectionString: inst.url }) }), {
+          n: PRISMA_N,
+          warmup: PRISMA_WARMUP,
+          timeoutMs: 120_000,
+        }),
+      );
       const column = inst.subject.id;
       if (!inst.ppgUrl) {
         if (!inst.noHttpNoted) note(`${inst.subject.label}: Prisma over HTTP: n/a (no prisma+postgres:// endpoint)`);
         inst.noHttpNoted = true;
       } else if (!results['prisma-http'][column].some((s) => s.status)) {
         try {
-          const p50 = stats(await findUniqueLatencies(() => new prisma.PrismaClient({ accelerateUrl: inst.ppgUrl }), { n: PRISMA_N, timeoutMs: 120_000 }));
-          record('prisma-http', column, { value: p50 });
+          if (!inst.prismaHttpStarted) {
+            // The first request loads and starts the server's query plan executor (about half a second): not a query's cost.
+            await findUniqueLatencies(() => new prisma.PrismaClient({ accelerateUrl: inst.ppgUrl }), { n: 1, warmup: 0, timeoutMs: 120_000 });
+            inst.prismaHttpStarted = true;
+          }
+          const overHttp = await withCpu(inst, () =>
+            findUniqueLatencies(() => new prisma.PrismaClient({ accelerateUrl: inst.ppgUrl }), { n: PRISMA_N, warmup: PRISMA_WARMUP, timeoutMs: 120_000 }),
+          );
+          record('prisma-http', column, { value: overHttp.p50 });
+          record('prisma-http-cpu', column, { value: overHttp.cpuMs });
+          record('prisma-http-ratio', column, { value: overHttp.p50 / overTcp.p50 });
         } catch (error) {
-          const status = recordError(['prisma-http'], column, error);
+          const status = recordError(['prisma-http', 'prisma-http-cpu', 'prisma-http-ratio'], column, error);
           note(`${inst.subject.label}: Prisma over HTTP ${status}: ${String(error.message).split('\n').filter(Boolean).slice(-2).join(' ').slice(0, 360)}`);
         }
       }
-      return { 'prisma-tcp': tcpP50 };
+      return { 'prisma-tcp': overTcp.p50, 'prisma-tcp-cpu': overTcp.cpuMs };
     },
     inprocNote: 'Prisma Client: not measured in-process (no PGlite driver adapter installed).',
   });
@@ -498,6 +522,8 @@ function fmtValue(value, fmt) {
       return String(Math.round(value));
     case 'cpu':
       return `${value.toFixed(2)} s`;
+    case 'times':
+      return `${value.toFixed(1)} ×`;
     default:
       return String(value);
   }

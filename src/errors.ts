@@ -22,6 +22,8 @@ export const ErrorCode = {
   LoadFailed: 'E_LOAD_FAILED',
   DumpFailed: 'E_DUMP_FAILED',
   DiskFull: 'E_DISK_FULL',
+  ExecutorFetch: 'E_EXECUTOR_FETCH',
+  InvalidVersion: 'E_INVALID_VERSION',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

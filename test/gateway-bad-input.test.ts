@@ -102,6 +102,13 @@ describe('gateway: bad input', () => {
     await expectOthersUnaffected();
   });
 
+  it('a Terminate before the startup packet closes the connection without a word, as Postgres does', async () => {
+    const { afterBad, closed } = await sendBad(Buffer.from([0x58 /* 'X' */, 0, 0, 0, 4]));
+    expect(closed).toBe(true);
+    expect(afterBad.toString('latin1')).toBe('');
+    await expectOthersUnaffected();
+  });
+
   it('an unknown message type after a valid startup gets 08P01 and a closed connection; others carry on', async () => {
     const fields = await expectProtocolViolation(Buffer.from([0x79 /* 'y' */, 0, 0, 0, 4]), { startup: true });
     expect(fields.M).toBe('invalid frontend message type 121');

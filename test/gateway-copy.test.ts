@@ -4,10 +4,10 @@
  * answered), COPY FROM STDIN and COPY TO STDOUT move data exactly, a COPY inside a rolled-back transaction leaves no
  * rows, and `pgbench -i -s 1` followed by `pgbench -c 8 -T 5` runs with zero failed transactions.
  */
-import { spawn } from 'node:child_process';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
+import { runTool as run, type ToolRun as Run } from './support/tools.js';
 
 let server: TestGateway;
 
@@ -18,33 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
 });
-
-type Run = { status: number | null; stdout: string; stderr: string };
-
-/**
- * Runs a libpq tool. Not spawnSync: the gateway lives in this process, so blocking the event loop would deadlock.
- * PGSSLMODE and other PG* variables are removed so the tool uses its own defaults.
- */
-function run(command: string, args: string[], input = '', timeoutMs = 60_000): Promise<Run> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PG')));
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...env, PGCONNECT_TIMEOUT: '10' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
-}
 
 function psql(url: string, commands: string[], input = ''): Promise<Run> {
   const quiet = ['SET client_min_messages TO warning', ...commands];

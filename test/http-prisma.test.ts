@@ -1,7 +1,10 @@
 /**
- * Prisma Client 7 against pgdev, for real: a client generated from a schema in the test setup talks to the HTTP
+ * Prisma Client 7 against pgdev, for real: clients generated from a schema in the test setup talk to the HTTP
  * endpoint through `accelerateUrl` (a `prisma+postgres://` URL), and the same operations run over the TCP URL
- * with `@prisma/adapter-pg` must give the same results.
+ * with `@prisma/adapter-pg` must give the same results. Two Prisma versions run against the same server in the
+ * same run: the latest (served by the bundled executor) and 7.2.0 (the devDependencies `@prisma/client-7-2` and
+ * `prisma-7-2`), whose executor pgdev fetches from the npm registry into a temporary cache on its first request:
+ * the one registry download of the run.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,6 +12,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { serve, type ServerType } from '@hono/node-server';
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -17,7 +21,7 @@ import { EngineSession } from '../src/engine/engine.js';
 import { encodeApiKey } from '../src/http/api-key.js';
 import { startServer } from '../src/index.js';
 import { createHttpApp, type HttpContext } from '../src/http/app.js';
-import { PRISMA_EXECUTOR_VERSION, shutdownPrismaExecutor } from '../src/http/prisma.js';
+import { shutdownPrismaExecutor, unservableMessage } from '../src/http/prisma.js';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
 
 const repoRoot = path.resolve(import.meta.dirname, '..');
@@ -71,24 +75,55 @@ CREATE TABLE "Post" (
 type Client = any; // eslint-disable-line @typescript-eslint/no-explicit-any
 type ClientConstructor = new (options: Record<string, unknown>) => Client;
 
+type GeneratedClient = {
+  PrismaClient: ClientConstructor;
+  Prisma: { PrismaClientKnownRequestError: new (...args: never[]) => Error };
+};
+
 let gateway: TestGateway;
 let http: ServerType;
 let context: HttpContext;
 let workDir: string;
+let cacheHome: string;
+const savedCacheHome = process.env.XDG_CACHE_HOME;
 let PrismaClient: ClientConstructor;
-let Prisma: { PrismaClientKnownRequestError: new (...args: never[]) => Error };
+let Prisma: GeneratedClient['Prisma'];
+let prisma72: GeneratedClient;
 let accelerateUrl: string;
 const secret = 'prisma-test-secret-0123456789';
 
-beforeAll(async () => {
-  workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-prisma-'));
-  // The generated client requires @prisma/client's runtime; let it find this repository's node_modules.
-  fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(workDir, 'node_modules'), 'dir');
-  fs.writeFileSync(path.join(workDir, 'schema.prisma'), SCHEMA);
-  const generating = promisify(execFile)(path.join(repoRoot, 'node_modules/.bin/prisma'), ['generate', '--schema', 'schema.prisma'], {
-    cwd: workDir,
+/**
+ * Generates the client of SCHEMA with the `prisma` CLI at `cli` in `dir`, whose node_modules the generated code
+ * requires its runtime from (`links`: name -> folder in this repository's node_modules, or the whole node_modules).
+ */
+async function generateClient(dir: string, cli: string, links: Record<string, string> | 'all'): Promise<GeneratedClient> {
+  fs.mkdirSync(dir, { recursive: true });
+  if (links === 'all') fs.symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  else {
+    for (const [name, target] of Object.entries(links)) {
+      fs.mkdirSync(path.dirname(path.join(dir, 'node_modules', name)), { recursive: true });
+      fs.symlinkSync(path.join(repoRoot, 'node_modules', target), path.join(dir, 'node_modules', name), 'dir');
+    }
+  }
+  fs.writeFileSync(path.join(dir, 'schema.prisma'), SCHEMA);
+  await promisify(execFile)(process.execPath, [path.join(repoRoot, 'node_modules', cli), 'generate', '--schema', 'schema.prisma'], {
+    cwd: dir,
     env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false', PRISMA_HIDE_UPDATE_MESSAGE: '1', CHECKPOINT_DISABLE: '1' },
   });
+  return createRequire(path.join(dir, 'index.js'))('./generated') as GeneratedClient;
+}
+
+beforeAll(async () => {
+  workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-prisma-'));
+  cacheHome = path.join(workDir, 'cache');
+  process.env.XDG_CACHE_HOME = cacheHome;
+  const generating = Promise.all([
+    generateClient(path.join(workDir, 'latest'), 'prisma/build/index.js', 'all'),
+    generateClient(path.join(workDir, '7.2'), 'prisma-7-2/build/index.js', {
+      '@prisma/client': '@prisma/client-7-2',
+      '@prisma/client-runtime-utils': '@prisma/client-7-2/node_modules/@prisma/client-runtime-utils',
+    }),
+  ]);
 
   gateway = await startTestGateway({ label: 'main' });
   const databaseUrl = gateway.url;
@@ -118,9 +153,9 @@ beforeAll(async () => {
     lease.release();
   }
 
-  await generating;
-  const require = createRequire(path.join(workDir, 'index.js'));
-  ({ PrismaClient, Prisma } = require('./generated') as { PrismaClient: ClientConstructor; Prisma: typeof Prisma });
+  let latest: GeneratedClient;
+  [latest, prisma72] = await generating;
+  ({ PrismaClient, Prisma } = latest);
 }, 120_000);
 
 afterAll(async () => {
@@ -128,10 +163,12 @@ afterAll(async () => {
   if (http) await new Promise((resolve) => http.close(resolve));
   await gateway?.close();
   if (workDir) fs.rmSync(workDir, { recursive: true, force: true });
+  if (savedCacheHome === undefined) delete process.env.XDG_CACHE_HOME;
+  else process.env.XDG_CACHE_HOME = savedCacheHome;
 });
 
 /** Runs every operation the issue lists and returns what a test would compare, with generated ids and times removed. */
-async function exercise(prisma: Client) {
+async function exercise(prisma: Client, KnownError: GeneratedClient['Prisma']['PrismaClientKnownRequestError'] = Prisma.PrismaClientKnownRequestError) {
   const seen: Record<string, unknown> = {};
   await prisma.$executeRawUnsafe('TRUNCATE "Post", "User" RESTART IDENTITY CASCADE');
 
@@ -205,7 +242,7 @@ async function exercise(prisma: Client) {
 
   // unique violation -> P2002
   const duplicate = await prisma.user.create({ data: { email: 'alice@example.com' } }).catch((error: unknown) => error);
-  expect(duplicate).toBeInstanceOf(Prisma.PrismaClientKnownRequestError);
+  expect(duplicate).toBeInstanceOf(KnownError);
   expect(duplicate).toMatchObject({ code: 'P2002' });
   seen.p2002 = (duplicate as { code: string }).code;
 
@@ -226,6 +263,44 @@ describe('Prisma Client 7', () => {
       results.http = await exercise(prisma);
     } finally {
       await prisma.$disconnect();
+    }
+  });
+
+  it('runs every operation for Prisma Client 7.2 over HTTP, with the 7.2 executor fetched from the npm registry', async () => {
+    const prisma = new prisma72.PrismaClient({ accelerateUrl });
+    try {
+      expect(prisma._clientVersion).toBe('7.2.0');
+      const started = performance.now();
+      expect(await prisma.user.count()).toBeGreaterThanOrEqual(0);
+      // Not an assertion (timing): the cost of the first request, which fetches, loads and starts the executor.
+      console.info(`Prisma Client 7.2 first request over HTTP (fetch + load + start of executor 7.2): ${(performance.now() - started).toFixed(0)} ms`);
+      results.http72 = await exercise(prisma, prisma72.Prisma.PrismaClientKnownRequestError);
+    } finally {
+      await prisma.$disconnect();
+    }
+    expect(fs.readdirSync(path.join(cacheHome, 'pgdev', 'prisma-executors')).filter((name) => !name.startsWith('.'))).toEqual(['7.2.0']);
+    expect(results.http72).toEqual(results.http);
+  });
+
+  it('serves Prisma Client 7.2 and the latest at once, each with its own executor', async () => {
+    const older = new prisma72.PrismaClient({ accelerateUrl });
+    const newer = new PrismaClient({ accelerateUrl });
+    try {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          (i % 2 ? older : newer).$transaction(async (tx: Client) => {
+            const user = await tx.user.create({ data: { email: `both-${i}@example.com`, posts: { create: { title: `post ${i}` } } } });
+            return tx.post.count({ where: { authorId: user.id } });
+          }),
+        ),
+      );
+      const seen = async (client: Client) =>
+        client.user.findMany({ where: { email: { startsWith: 'both-' } }, include: { posts: { select: { title: true } } }, orderBy: { email: 'asc' }, omit: { createdAt: true, id: true } });
+      expect(await seen(older)).toHaveLength(10);
+      expect(await seen(older)).toEqual(await seen(newer));
+    } finally {
+      await older.$disconnect();
+      await newer.$disconnect();
     }
   });
 
@@ -267,16 +342,15 @@ describe('Prisma Client 7', () => {
     }
   });
 
-  it('answers a client of another version with both versions and the TCP URL', async () => {
+  it('answers a request that does not say its Prisma version with the TCP URL', async () => {
     const response = await fetch(`${context.urls.httpUrl}/query`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${new URL(accelerateUrl).searchParams.get('api_key')}`, 'prisma-engine-hash': '6.19.0', 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${new URL(accelerateUrl).searchParams.get('api_key')}`, 'content-type': 'application/json' },
       body: JSON.stringify({ operation: 'findMany', plan: {}, params: {} }),
     });
     expect(response.status).toBe(400);
     const body = (await response.json()) as { error: string };
-    expect(body.error).toContain('Prisma Client 6.19.0');
-    expect(body.error).toContain(PRISMA_EXECUTOR_VERSION);
+    expect(body.error).toBe(unservableMessage(undefined, gateway.url, 'no-version'));
     expect(body.error).toContain(gateway.url);
   });
 });

@@ -132,9 +132,9 @@ export function groupPids(pgid) {
   return pids;
 }
 
-function readStat(pid) {
+function readStat(pid, file = `/proc/${pid}/stat`) {
   try {
-    const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const text = fs.readFileSync(file, 'utf8');
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
     return { pgrp: Number(fields[2]), utime: Number(fields[11]), stime: Number(fields[12]) };
   } catch {
@@ -150,6 +150,15 @@ export function groupCpuSeconds(pgid) {
     if (stat) ticks += stat.utime + stat.stime;
   }
   return ticks / CLK_TCK;
+}
+
+/**
+ * CPU seconds used so far by a process's main thread only (where a Node server runs JavaScript and PGlite): unlike
+ * {@link groupCpuSeconds}, it leaves out helper threads such as pgdev's busy-polling one.
+ */
+export function mainThreadCpuSeconds(pid) {
+  const stat = readStat(pid, `/proc/${pid}/task/${pid}/stat`);
+  return stat ? (stat.utime + stat.stime) / CLK_TCK : 0;
 }
 
 function statusKb(pid, field) {

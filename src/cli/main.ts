@@ -102,6 +102,13 @@ export async function main(argv: string[]): Promise<void> {
     .option('--database <db>', 'the database: postgres (also template1) or shadow', 'postgres')
     .option('--debug')
     .action(async (args, options) => (await data()).load(args, options));
+  program
+    .command('prisma-executors')
+    .description("list Prisma's query plan executors on this machine, or fetch one ahead of time")
+    .option('--fetch <version>', 'fetch the executor for this Prisma version (7.2 or 7.2.0) from the npm registry')
+    .option('--json', 'machine-readable output')
+    .option('--debug')
+    .action(async (options) => (await import('./prisma-executors.js')).prismaExecutors(options));
 
   program.exitOverride();
   program.configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `pgdev: ${text.slice(7)}` : text) });

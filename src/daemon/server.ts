@@ -15,6 +15,7 @@ import { startHttp } from '../http/server.js';
 import {
   STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls,
 } from '../state/files.js';
+import { ensureCertificate, type Certificate } from '../state/certificate.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
 import { dataDirError, serverPaths } from '../state/paths.js';
 import { DatabaseRole, resolveDatabase } from './databases.js';
@@ -137,7 +138,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     const openShadow = () => (shadowOpening ??= Engine.open({ label: 'shadow', log: debugLog }));
     cleanups.push(async () => shadowOpening && (await shadowOpening).close());
 
-    const gatewayOptions = { host: LOOPBACK, debug, log, idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs };
+    // Made on the first SSLRequest, once for both gateways, and kept in the state folder.
+    let certificate: Promise<Certificate> | undefined;
+    const tls = () => (certificate ??= ensureCertificate(paths.tlsKeyFile, paths.tlsCertFile).catch((error: unknown) => {
+      certificate = undefined;
+      throw error;
+    }));
+    const gatewayOptions = { host: LOOPBACK, debug, log, tls, idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs };
     const listen = async <T>(key: keyof Ports, create: () => Promise<T>): Promise<T> => {
       try {
         return await create();

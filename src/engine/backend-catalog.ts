@@ -10,7 +10,7 @@
  * `pg_dump` leaves out. The catalog is installed once per database and marked with {@link CATALOG_VERSION}.
  */
 
-export const CATALOG_VERSION = 'pgdev backend catalog 2';
+export const CATALOG_VERSION = 'pgdev backend catalog 3';
 
 /** Answers a bridge request whose text starts like this with an error: `E<sqlstate> <message>[\t<detail>]`. */
 export const BRIDGE_ERROR = 'E';
@@ -71,7 +71,9 @@ const LOCK_COLUMNS = `classid oid, objid oid, objsubid smallint, virtualtransact
 export function backendCatalogSql(): string {
   const statements: string[] = [
     'BEGIN',
-    `CREATE OR REPLACE FUNCTION pg_catalog.pgdev_bridge(request text) RETURNS text LANGUAGE plpgsql VOLATILE AS $fn$
+    // SECURITY DEFINER: pg_read_file needs the superuser, and a connection may run as another role.
+    `CREATE OR REPLACE FUNCTION pg_catalog.pgdev_bridge(request text) RETURNS text LANGUAGE plpgsql VOLATILE
+     SECURITY DEFINER SET search_path = pg_catalog AS $fn$
      DECLARE
        answer text := pg_catalog.pg_read_file('/pgdev/' || request, 0, 67108864, true);
        detail text := split_part(substr(answer, 8), E'\\t', 2);

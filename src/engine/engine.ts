@@ -2,11 +2,12 @@
  * @module
  * One PGlite instance and the rules for sharing it. PGlite is a single Postgres session, so every user of it
  * (a wire-protocol connection, an HTTP request) first takes a {@link Lease}: leases are granted one at a time, in
- * arrival order. Each user has an {@link EngineSession} holding its session settings; granting a lease switches the
- * engine to that session's settings, so a `SET` made by one connection is never seen by another.
+ * arrival order. Each user has an {@link EngineSession} holding its session settings and role; granting a lease
+ * switches the engine to that session's settings and role, so a `SET` made by one connection is never seen by
+ * another.
  */
 import fs from 'node:fs';
-import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
+import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import { backendCatalogSql, CATALOG_VERSION, CATALOG_VERSION_QUERY } from './backend-catalog.js';
 import { mountBridge } from './bridge.js';
 import { processBusyPoll, type BusyPoll } from './busy-poll.js';
@@ -32,6 +33,13 @@ export const REPORTED_SETTINGS = [
   'search_path',
 ] as const;
 
+/**
+ * PGlite's own start-up parameters plus two-phase commit: a prepared transaction belongs to no session, so it fits
+ * the one shared session. One slot per connection, as the Postgres docs advise; given at start, not baked into the
+ * template, so databases created before this setting get it too.
+ */
+const START_PARAMS = [...PGlite.defaultStartParams, '-c', 'max_prepared_transactions=100'];
+
 /** A database error from PGlite, with the Postgres fields. */
 export class EngineError extends Error {
   readonly fields: ErrorFields;
@@ -54,6 +62,8 @@ export class EngineSession {
   readonly tempRelations = new Map<string, string>();
   /** Whether those relations are renamed out of sight because another session holds the engine. */
   tempHidden = false;
+  /** The role this session runs as (SET SESSION AUTHORIZATION); undefined for the engine's own superuser. */
+  role: string | undefined;
 
   constructor(settings: Iterable<[string, string]> = []) {
     for (const [name, value] of settings) this.settings.set(name, value);
@@ -99,6 +109,8 @@ export class Engine {
   #queue: Waiter[] = [];
   #owner: EngineSession | undefined;
   #applied = new Map<string, string>();
+  /** The role the engine's session runs as now; undefined for its own superuser. */
+  #appliedRole: string | undefined;
   #notificationListeners = new Set<(channel: string, payload: string, pid: number) => void>();
   #closed = false;
   #log: (line: string) => void;
@@ -146,7 +158,7 @@ export class Engine {
     } else {
       create = { loadDataDir: new Blob([await fs.promises.readFile(template.tarball)]) };
     }
-    const pglite = await RawPGlite.open({ ...create, pgliteWasmModule: await wasmModule });
+    const pglite = await RawPGlite.open({ ...create, startParams: START_PARAMS, pgliteWasmModule: await wasmModule });
     const names = [...REPORTED_SETTINGS, 'server_version'].map((name) => `'${name}'`).join(',');
     const rows = readRows(pglite.execRaw(query(`SELECT name, setting FROM pg_settings WHERE name IN (${names})`)));
     const defaults = new Map(rows.map(([name, value]) => [name!, value ?? '']));
@@ -241,6 +253,8 @@ export class Engine {
         this.#next();
       },
     };
+    // Renaming others' temporary relations and switching settings need the superuser; the role comes last.
+    if (this.#appliedRole !== undefined && (this.#appliedRole !== session.role || this.#tempOwners.size > 0)) this.#switchRole(undefined);
     this.#isolateTempRelations(session);
     try {
       this.#switchTo(session);
@@ -248,6 +262,7 @@ export class Engine {
       this.#log(`${this.label}: could not restore the settings of session ${session.id}: ${String(error)}`);
       session.settings = new Map(this.#applied);
     }
+    if (session.role !== this.#appliedRole) this.#switchRole(session.role);
     return lease;
   }
 
@@ -291,6 +306,13 @@ export class Engine {
   #internalQuery(sql: string): Uint8Array {
     this.unnamedStatementOwner = undefined;
     return this.pglite.execRaw(query(sql));
+  }
+
+  /** Runs the engine's session as `role` (undefined: its own superuser, whose authority allows any switch). */
+  #switchRole(role: string | undefined): void {
+    const error = readError(this.#internalQuery(`SET SESSION AUTHORIZATION ${quoteIdent(role ?? ENGINE_SUPERUSER)}`));
+    if (error) this.#log(`${this.label}: could not run as role ${role}: ${error.message}`);
+    else this.#appliedRole = role;
   }
 
   /** Makes the engine's session settings those of `session`, touching only what differs. */
@@ -379,6 +401,9 @@ function toEngineError(error: unknown): Error {
   }
   return error instanceof Error ? error : new Error(String(error));
 }
+
+/** The role PGlite's one session authenticates as; connections that name no other role run as it. */
+export const ENGINE_SUPERUSER = 'postgres';
 
 /** Names of temporary relations hidden from the session holding the engine start like this. */
 export const HIDDEN_TEMP_PATTERN = '^_pgdev[0-9]+_';

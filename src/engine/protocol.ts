@@ -16,6 +16,7 @@ export const Frontend = {
   Flush: 0x48, // H
   FunctionCall: 0x46, // F
   Parse: 0x50, // P
+  PasswordMessage: 0x70, // p (also SASLInitialResponse and SASLResponse)
   Query: 0x51, // Q
   Sync: 0x53, // S
   Terminate: 0x58, // X

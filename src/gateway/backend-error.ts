@@ -14,6 +14,8 @@ export const SqlState = {
   IdleInTransactionTimeout: '25P03',
   FeatureNotSupported: '0A000',
   InternalError: 'XX000',
+  InvalidAuthorization: '28000',
+  InFailedTransaction: '25P02',
   ProgramLimitExceeded: '54000',
 } as const;
 export type SqlState = (typeof SqlState)[keyof typeof SqlState];

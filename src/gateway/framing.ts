@@ -12,6 +12,11 @@ export const MAX_MESSAGE_LENGTH = 256 * 1024 * 1024;
 
 export class FramingError extends Error {}
 
+/** A Terminate sent before the startup packet: Postgres closes such a connection without a word. */
+export class EarlyTerminate extends FramingError {}
+
+const TERMINATE = 0x58; // 'X'
+
 export class FrameReader {
   #chunks: Buffer[] = [];
   #buffered = 0;
@@ -21,6 +26,11 @@ export class FrameReader {
 
   constructor(maxLength = MAX_MESSAGE_LENGTH) {
     this.#maxLength = maxLength;
+  }
+
+  /** Bytes received but not yet returned as messages. */
+  get buffered(): number {
+    return this.#buffered;
   }
 
   push(chunk: Buffer): void {
@@ -35,6 +45,8 @@ export class FrameReader {
     const head = this.#peek(header);
     const length = head.readUInt32BE(header - 4);
     const limit = this.startup ? MAX_STARTUP_LENGTH : this.#maxLength;
+    // 'X' then a length of 4 reads as a startup length of 0x58000000, so the first byte alone identifies it.
+    if (this.startup && head[0] === TERMINATE) throw new EarlyTerminate('terminate before startup');
     if (length < (this.startup ? 8 : 4)) throw new FramingError(`invalid message length ${length}`);
     if (length > limit) throw new FramingError(`message length ${length} exceeds the limit of ${limit} bytes`);
     const total = header - 4 + length;

@@ -1,12 +1,12 @@
 /**
  * @module
- * The start of a connection, up to AuthenticationOk, is pg-gateway's job: SSL negotiation (answered "N", so
- * `sslmode=prefer` carries on in plain text), the StartupMessage, the protocol version check and authentication
- * (trust: any user, password and database name are served by the one database behind the port). Once the client
- * is authenticated, pg-gateway is detached and the session takes over the byte stream.
+ * From the StartupMessage up to AuthenticationOk, a connection is pg-gateway's job: the protocol version check and
+ * authentication (trust, or SCRAM for a role with a password; see roles.ts). The session answers SSL and GSS
+ * requests before that itself (tls.ts). Once the client is authenticated, pg-gateway is detached and the session
+ * takes over the byte stream.
  * @see https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
  */
-import { PostgresConnection, type ClientParameters } from 'pg-gateway';
+import { PostgresConnection, type ClientParameters, type ScramSha256Data } from 'pg-gateway';
 
 /** Request codes of the initial packets pg-gateway does not handle itself. */
 export const StartupCode = {
@@ -21,7 +21,8 @@ export type Handshake = {
   readonly done: Promise<ClientParameters | undefined>;
 };
 
-export function createHandshake(write: (data: Uint8Array) => void, serverVersion: string): Handshake {
+/** `scram`: the role's stored SCRAM verifier, which the client's password must match; without it any password does. */
+export function createHandshake(write: (data: Uint8Array) => void, serverVersion: string, scram?: ScramSha256Data): Handshake {
   let enqueue!: (message: Uint8Array) => void;
   const readable = new ReadableStream<Uint8Array>({
     start(controller) {
@@ -38,7 +39,7 @@ export function createHandshake(write: (data: Uint8Array) => void, serverVersion
   const connection: PostgresConnection = new PostgresConnection(
     { readable, writable },
     {
-      auth: { method: 'trust' },
+      auth: scram ? { method: 'scram-sha-256', getScramSha256Data: () => scram } : { method: 'trust' },
       serverVersion,
       onAuthenticated: async (state) => {
         // From here on the session writes ParameterStatus, BackendKeyData and ReadyForQuery itself.

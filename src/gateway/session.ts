@@ -13,16 +13,19 @@
  */
 import type net from 'node:net';
 import type { ClientParameters } from 'pg-gateway';
-import { Engine, EngineError, EngineSession, quoteIdent, type Lease } from '../engine/engine.js';
+import { ENGINE_SUPERUSER, Engine, EngineError, EngineSession, quoteIdent, type Lease } from '../engine/engine.js';
 import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations } from '../engine/session-state.js';
 import {
   Backend, Frontend, TransactionStatus, cstring, decode, eachMessage, int16, int32, lastReadyStatus, message,
   parameterStatus, query, readyForQuery, sync,
 } from '../engine/protocol.js';
+import { AbortedTransaction } from './aborted-transaction.js';
 import { backendError, SqlState, type BackendErrorFields } from './backend-error.js';
 import { settingMs, statementSummary, undoForRetry, type BackendActivity, type Backends } from './backends.js';
-import { FrameReader, FramingError } from './framing.js';
+import { EarlyTerminate, FrameReader, FramingError } from './framing.js';
 import { createHandshake, StartupCode, type Handshake } from './handshake.js';
+import { findLoginRole, startupUser } from './roles.js';
+import { acceptTls, type TlsServer } from './tls.js';
 
 export const SessionPhase = {
   Startup: 'Startup',
@@ -42,6 +45,8 @@ export type SessionHost = {
   readonly backends: Backends;
   readonly idleInTransactionTimeoutMs: number;
   readonly debug: boolean;
+  /** TLS for clients that ask for it; without it their SSLRequest is declined. */
+  readonly tls?: TlsServer;
   log(line: string): void;
   /** Forwards a CancelRequest to the session it names. */
   cancel(processId: number, secretKey: number): void;
@@ -77,7 +82,9 @@ export class Session {
   #host: SessionHost;
   #socket: net.Socket;
   #reader = new FrameReader();
-  #handshake: Handshake;
+  /** pg-gateway, from the StartupMessage (once the role is known) until the client is authenticated. */
+  #handshake: Handshake | undefined;
+  #superuser = true;
   #lease: Lease | undefined;
   #inbox: Buffer[] = [];
   #draining = false;
@@ -91,9 +98,14 @@ export class Session {
   #batchUsesEarlierUnnamed = false;
   #batchHasQuery = false;
   #statements = new Set<string>();
+  /** The SQL of this connection's prepared statements with effects the gateway follows, by the client's name. */
+  #observedStatements = new Map<string, string>();
   #settingsDirty = false;
+  /** Settings changed inside the open transaction: read back once more when it ends (SET LOCAL, a rollback). */
+  #settingsAtEnd = false;
   #tempDirty = false;
   #listenDirty = false;
+  #aborted = new AbortedTransaction();
   #waiting: AbortController | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
@@ -117,8 +129,6 @@ export class Session {
       state: 'idle', wait: null, query: '',
     };
     this.secretKey = (Math.random() * 0x7fffffff) | 0;
-    this.#handshake = createHandshake((data) => this.#write(data), host.engine.serverVersion);
-    this.#handshake.done.then((params) => this.#started(params), (error) => this.#fail(error));
     socket.on('data', (chunk) => this.#receive(chunk));
     socket.on('close', () => void this.close('client disconnected'));
     socket.on('error', (error) => this.#debug(`socket error: ${error.message}`));
@@ -155,11 +165,18 @@ export class Session {
     this.#reader.push(chunk);
     try {
       for (let next = this.#reader.next(); next; next = this.#reader.next()) {
+        if ((this.#phase as SessionPhase) === SessionPhase.Closed) return; // a startup message was refused
         if (this.#reader.startup) this.#startupMessage(next);
+        else if (this.#phase === SessionPhase.Startup && next[0] === Frontend.PasswordMessage) this.#handshake?.feed(next);
         else this.#inbox.push(next);
       }
     } catch (error) {
       if (!(error instanceof FramingError)) throw error;
+      if (error instanceof EarlyTerminate) {
+        this.#socket.end();
+        void this.close('client terminated before startup');
+        return;
+      }
       this.fatal({ code: SqlState.ProtocolViolation, message: `invalid message: ${error.message}` });
       return;
     }
@@ -175,16 +192,55 @@ export class Session {
       void this.close('cancel request handled');
       return;
     }
-    if (code === StartupCode.GssEncRequest && packet.length === 8) {
+    if ((code === StartupCode.GssEncRequest || (code === SSL_REQUEST && !this.#host.tls)) && packet.length === 8) {
       this.#write(Buffer.from('N'));
       return;
     }
-    if (code !== SSL_REQUEST) this.#reader.startup = false;
-    if (code !== SSL_REQUEST && code !== STARTUP_PROTOCOL_3 && code >>> 16 !== 3) {
+    if (code === SSL_REQUEST && this.#host.tls) {
+      if (this.#reader.buffered > 0) return this.#unencryptedData();
+      void this.#startTls(this.#host.tls);
+      return;
+    }
+    this.#reader.startup = false;
+    if (code !== STARTUP_PROTOCOL_3 && code >>> 16 !== 3) {
       this.fatal({ code: SqlState.ProtocolViolation, message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}` });
       return;
     }
-    this.#handshake.feed(packet);
+    void this.#login(packet);
+  }
+
+  /** Looks up the role the client names, then lets pg-gateway authenticate it as that role. */
+  async #login(packet: Buffer): Promise<void> {
+    try {
+      const role = await findLoginRole(this.#host.engine, startupUser(packet));
+      if (this.#phase === SessionPhase.Closed) return;
+      if ('refused' in role) return this.fatal(role.refused);
+      if (role.name !== ENGINE_SUPERUSER) this.engineSession.role = role.name;
+      this.#superuser = role.superuser;
+      this.#handshake = createHandshake((data) => this.#write(data), this.#host.engine.serverVersion, role.scram);
+      this.#handshake.done.then((params) => this.#started(params), (error) => this.#fail(error));
+      this.#handshake.feed(packet);
+    } catch (error) {
+      this.#fail(error);
+    }
+  }
+
+  /** Answers an SSLRequest: the rest of the connection runs inside TLS, or in plain text if TLS cannot be had. */
+  async #startTls(server: TlsServer): Promise<void> {
+    this.#socket.removeAllListeners('data');
+    const log = (line: string) => this.#host.log(`[${this.#host.engine.label} #${this.processId}] ${line}`);
+    const secure = await acceptTls(this.#socket, server, log);
+    if (secure === 'unencrypted data') return this.#unencryptedData();
+    if (secure) {
+      this.#socket = secure;
+      secure.on('error', (error) => this.#debug(`TLS error: ${error.message}`));
+      secure.on('close', () => void this.close('client disconnected'));
+    }
+    this.#socket.on('data', (chunk: Buffer) => this.#receive(chunk));
+  }
+
+  #unencryptedData(): void {
+    this.fatal({ code: SqlState.ProtocolViolation, message: 'received unencrypted data after SSL request' });
   }
 
   #started(params: ClientParameters | undefined): void {
@@ -200,7 +256,7 @@ export class Session {
       parameterStatus('server_version', this.#host.engine.serverVersion),
       parameterStatus('server_encoding', 'UTF8'),
       parameterStatus('integer_datetimes', 'on'),
-      parameterStatus('is_superuser', 'on'),
+      parameterStatus('is_superuser', this.#superuser ? 'on' : 'off'),
       parameterStatus('session_authorization', params.user),
       parameterStatus('default_transaction_read_only', 'off'),
       parameterStatus('in_hot_standby', 'off'),
@@ -332,6 +388,12 @@ export class Session {
   async #simple(msg: Buffer): Promise<void> {
     const text = msg[0] === Frontend.Query ? decode(msg.subarray(5, msg.length - 1)) : '';
     this.#batchText = text;
+    const answered = this.#aborted.handedBack ? this.#aborted.answer(text) : undefined;
+    if (answered) {
+      this.#write(answered.output);
+      if (answered.ended) this.#transition(SessionPhase.Idle, 'failed transaction ended');
+      return;
+    }
     if (COPY_FROM_STDIN.test(text)) return this.#startCopy(text);
     this.#observe(text);
     this.#batch.push(msg);
@@ -339,17 +401,20 @@ export class Session {
     return this.#runBatch(true);
   }
 
-  /** Notes what a statement may change, so the session's state is read back once it completes. */
-  #observe(sql: string): void {
-    if (mayChangeSettings(sql)) this.#settingsDirty = true;
-    if (mayCreateTempRelations(sql)) this.#tempDirty = true;
+  /** Notes what a statement may change, so the session's state is read back once it completes; true if anything. */
+  #observe(sql: string): boolean {
+    let noticed = this.#aborted.observe(sql);
+    if (mayChangeSettings(sql)) noticed = this.#settingsDirty = true;
+    if (mayCreateTempRelations(sql)) noticed = this.#tempDirty = true;
     for (const [, un, rawName] of sql.matchAll(LISTEN_COMMAND)) {
+      noticed = true;
       const channel = rawName!.startsWith('"') ? rawName!.slice(1, -1).replaceAll('""', '"') : rawName!.toLowerCase();
       if (!un) this.listening.add(channel);
       else if (channel === '*') this.listening.clear();
       else this.listening.delete(channel);
       if (un) this.#listenDirty = true;
     }
+    return noticed;
   }
 
   /** Gives named statements and portals a per-connection prefix so that two connections never share a name. */
@@ -380,7 +445,9 @@ export class Session {
         this.#batch = [];
         return msg;
       }
-      this.#observe(sql);
+      // A driver may run a prepared statement again with Bind alone (postgres.js does): Bind observes it again.
+      if (this.#observe(sql)) this.#observedStatements.set(name.toString(), sql);
+      else if (this.#observedStatements.size) this.#observedStatements.delete(name.toString());
       this.#batchText = sql;
       if (name.length) this.#statements.add(rename(name).toString());
       else {
@@ -392,6 +459,8 @@ export class Session {
       const portalEnd = at(0);
       const statementEnd = at(portalEnd + 1);
       if (statementEnd === portalEnd + 1 && !this.#batchParsesUnnamed) this.#batchUsesEarlierUnnamed = true;
+      const observed = this.#observedStatements.size ? this.#observedStatements.get(body.toString('utf8', portalEnd + 1, statementEnd)) : undefined;
+      if (observed !== undefined) this.#observe(observed);
       parts = [rename(body.subarray(0, portalEnd)), Buffer.from([0]), rename(body.subarray(portalEnd + 1, statementEnd)), body.subarray(statementEnd)];
     } else if (type === Frontend.Execute) {
       const portalEnd = at(0);
@@ -435,6 +504,7 @@ export class Session {
       }
       return;
     }
+    if (this.#aborted.handedBack) this.#aborted.reenter(lease);
     // The unnamed statement outlives a Sync on a real server; here another client may have replaced it since, so
     // this connection's own Parse goes first again, and its ParseComplete is taken out of the answer.
     const engine = this.#host.engine;
@@ -520,6 +590,8 @@ export class Session {
       return;
     }
     const extra = this.#afterStatement(lease, status);
+    if (this.#aborted.mayHandBack(status)) this.#aborted.handBack(lease, () => this.#afterStatement(lease, TransactionStatus.Idle));
+    extra.push(...this.#aborted.settle(status));
     if (extra.length) out = Buffer.concat([out.subarray(0, out.length - 6), ...extra, out.subarray(out.length - 6)]);
     this.#write(out);
     this.#settle(status);
@@ -545,9 +617,10 @@ export class Session {
   /** Reads back what the statement may have changed; returns ParameterStatus messages to send before ReadyForQuery. */
   #afterStatement(lease: Lease, status: TransactionStatus): Buffer[] {
     const extra: Buffer[] = [];
-    if (this.#settingsDirty) {
+    if (this.#settingsDirty || (this.#settingsAtEnd && status === TransactionStatus.Idle)) {
       for (const [name, value] of lease.captureSettings()) extra.push(parameterStatus(name, value));
-      if (status === TransactionStatus.Idle) this.#settingsDirty = false;
+      this.#settingsDirty = false;
+      this.#settingsAtEnd = status !== TransactionStatus.Idle;
     }
     if (status !== TransactionStatus.Idle) return extra;
     if (this.#tempDirty) {
@@ -571,15 +644,17 @@ export class Session {
     return TransactionStatus.Idle;
   }
 
-  /** Follows the transaction status of a ReadyForQuery: idle releases the engine, otherwise the session keeps it. */
+  /** Follows the status of a ReadyForQuery: idle (or a failed block handed back) releases the engine; else it is kept. */
   #settle(status: TransactionStatus): void {
     const activity = this.#activity;
     activity.stateChange = new Date();
-    if (status === TransactionStatus.Idle) {
-      activity.state = 'idle';
-      activity.xactStart = null;
+    if (status === TransactionStatus.Idle || this.#aborted.handedBack) {
+      const idle = status === TransactionStatus.Idle;
+      activity.state = idle ? 'idle' : 'idle in transaction (aborted)';
+      if (idle) activity.xactStart = null;
+      // A failed transaction handed back was rolled back in the engine: its locks went with it, as on Postgres.
       this.#host.backends.endTransaction(this.processId);
-      this.#transition(SessionPhase.Idle, 'ready');
+      this.#transition(idle ? SessionPhase.Idle : SessionPhase.Failed, idle ? 'ready' : 'failed transaction handed back');
       const lease = this.#lease;
       this.#lease = undefined;
       lease?.release();

@@ -1,9 +1,13 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
 import { Engine } from '../engine/engine.js';
+import { unreachableRegistry, useStandInRegistry, type StandInRegistry } from '../../test/support/npm-registry.js';
 import { encodeApiKey } from './api-key.js';
 import { createHttpApp, type HttpContext } from './app.js';
-import { PRISMA_EXECUTOR_VERSION, canServeClient, shutdownPrismaExecutor, versionMismatchMessage } from './prisma.js';
+import { BUNDLED_EXECUTOR_VERSION, EXECUTOR_PACKAGE } from './executors.js';
+import { shutdownPrismaExecutor, unservableMessage } from './prisma.js';
 
 const secret = 'prisma-unit-secret-0123456789';
 // Nothing listens here: these tests never reach the database, only the executor's mounting and pgdev's checks.
@@ -13,8 +17,18 @@ const apiKey = encodeApiKey({ databaseUrl, name: 'default', shadowDatabaseUrl: d
 let engine: Engine;
 let context: HttpContext;
 let app: Hono;
+// Executors of other versions come from a stand-in registry into a temporary cache: 7.7.0 and 7.12.0-dev.1 are
+// published there but are not real executors (they cannot start); nothing else is.
+let registry: StandInRegistry;
+let cacheHome: string;
 
 beforeAll(async () => {
+  const notAnExecutor = 'exports.parseSize = exports.parseDuration = () => 0; exports.Server = { create() { throw new Error("not an executor"); } };';
+  registry = await useStandInRegistry(EXECUTOR_PACKAGE, [
+    { version: '7.7.0', source: notAnExecutor },
+    { version: '7.12.0-dev.1', source: notAnExecutor },
+  ]);
+  cacheHome = registry.cacheHome;
   engine = await Engine.open({ label: 'main' });
   context = {
     name: 'default',
@@ -31,6 +45,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await shutdownPrismaExecutor(context);
   await engine?.close();
+  await registry?.restore();
 });
 
 function prismaRequest(path: string, headers: Record<string, string> = {}, method = path === '/connection-info' ? 'GET' : 'POST'): Promise<Response> {
@@ -41,7 +56,7 @@ function prismaRequest(path: string, headers: Record<string, string> = {}, metho
       headers: {
         host: 'localhost:51213',
         authorization: `Bearer ${apiKey}`,
-        'prisma-engine-hash': PRISMA_EXECUTOR_VERSION,
+        'prisma-engine-hash': BUNDLED_EXECUTOR_VERSION,
         'content-type': 'application/json',
         ...headers,
       },
@@ -74,26 +89,69 @@ describe('Prisma routes', () => {
     });
   }
 
-  it('refuses a client of another version, naming both versions and the TCP URL', async () => {
-    for (const version of ['6.19.0', '7.0.0', '8.0.0']) {
+  it('refuses a client whose version has no published executor, naming its version and the TCP URL', async () => {
+    for (const version of ['6.19.0', '7.4.1', '8.0.0']) {
       const response = await prismaRequest('/query', { 'prisma-engine-hash': version });
       expect(response.status).toBe(400);
-      const body = (await response.json()) as { error: string };
-      expect(body.error).toBe(versionMismatchMessage(version, databaseUrl));
-      expect(body.error).toContain(`Prisma Client ${version}`);
-      expect(body.error).toContain(PRISMA_EXECUTOR_VERSION);
+      const body = (await response.json()) as { error: string; code: string };
+      expect(body.code).toBe('P6000');
+      expect(body.error).toBe(unservableMessage(version, databaseUrl, 'not-published'));
+      expect(body.error).toContain(`Prisma Client ${version} cannot use this pgdev server over HTTP`);
+      expect(body.error).toContain(BUNDLED_EXECUTOR_VERSION);
       expect(body.error).toContain(databaseUrl);
     }
   });
 
-  it('refuses a request without a client version', async () => {
-    const response = await app.request('/query', {
-      method: 'POST',
-      body: '{}',
-      headers: { host: 'localhost', authorization: `Bearer ${apiKey}` },
-    });
-    expect(response.status).toBe(400);
-    expect(((await response.json()) as { error: string }).error).toMatch(/unknown version/);
+  it('tells a client whose executor cannot be fetched how to pre-fetch it, or to use the TCP URL', async () => {
+    process.env.npm_config_registry = unreachableRegistry;
+    try {
+      const response = await prismaRequest('/query', { 'prisma-engine-hash': '7.5.0' });
+      expect(response.status).toBe(503);
+      const body = (await response.json()) as { error: string; code: string };
+      expect(body.error).toBe(
+        'Prisma Client 7.5.0 cannot use this pgdev server over HTTP: the query plan executor for Prisma 7.5.x is not on this machine ' +
+          'and the npm registry cannot be reached; run `pgdev prisma-executors --fetch 7.5` once online, or connect over TCP with ' +
+          `@prisma/adapter-pg and the database URL ${databaseUrl}`,
+      );
+      // The failure is remembered for a while: the next request is answered at once, without asking the registry.
+      process.env.npm_config_registry = registry.url;
+      expect((await prismaRequest('/query', { 'prisma-engine-hash': '7.5.1' })).status).toBe(503);
+    } finally {
+      process.env.npm_config_registry = registry.url;
+    }
+  });
+
+  it('says so when the cache folder cannot be written', async () => {
+    const file = path.join(cacheHome, 'a-file');
+    fs.writeFileSync(file, '');
+    process.env.XDG_CACHE_HOME = file;
+    try {
+      const response = await prismaRequest('/query', { 'prisma-engine-hash': '7.8.0' });
+      expect(response.status).toBe(503);
+      expect(((await response.json()) as { error: string }).error).toBe(
+        `Prisma Client 7.8.0 cannot use this pgdev server over HTTP: the query plan executor for Prisma 7.8.x is not on this machine and ` +
+          `pgdev cannot write its cache folder ${path.join(file, 'pgdev', 'prisma-executors')}; fix its permissions or set XDG_CACHE_HOME, ` +
+          `or connect over TCP with @prisma/adapter-pg and the database URL ${databaseUrl}`,
+      );
+    } finally {
+      process.env.XDG_CACHE_HOME = cacheHome;
+    }
+  });
+
+  it('fetches the executor of another minor on its first request, and says so when it cannot start', async () => {
+    const response = await prismaRequest('/query', { 'prisma-engine-hash': '7.7.0' });
+    expect(registry.downloads).toBe(1);
+    expect(fs.existsSync(path.join(cacheHome, 'pgdev', 'prisma-executors', '7.7.0', 'pgdev-fetched.json'))).toBe(true);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ error: 'the query plan executor 7.7.0 could not start: not an executor', code: 'P6008' });
+  });
+
+  it('fetches the executor of a prerelease client under its own version when its minor has no release', async () => {
+    const response = await prismaRequest('/query', { 'prisma-engine-hash': '7.12.0-dev.1' });
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ error: 'the query plan executor 7.12.0-dev.1 could not start: not an executor', code: 'P6008' });
+    expect((await prismaRequest('/query', { 'prisma-engine-hash': '7.12.0-dev.2' })).status).toBe(503);
+    expect(registry.downloads).toBe(2);
   });
 
   it('refuses a non-loopback Host or Origin before anything else', async () => {
@@ -101,22 +159,5 @@ describe('Prisma routes', () => {
     const response = await prismaRequest('/query', { origin: 'https://evil.com' });
     expect(response.status).toBe(403);
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
-  });
-});
-
-describe('canServeClient', () => {
-  it('accepts the same major and minor version, and dev builds', () => {
-    expect(canServeClient('7.10.0', '7.10.0')).toBe(true);
-    expect(canServeClient('7.10.3', '7.10.0')).toBe(true);
-    expect(canServeClient('7.10.0-dev.4', '7.10.0')).toBe(true);
-    expect(canServeClient('0.0.0', '7.10.0')).toBe(true);
-  });
-
-  it('refuses other minor or major versions and garbage', () => {
-    expect(canServeClient('7.9.0', '7.10.0')).toBe(false);
-    expect(canServeClient('7.1.0', '7.10.0')).toBe(false);
-    expect(canServeClient('6.10.0', '7.10.0')).toBe(false);
-    expect(canServeClient(undefined, '7.10.0')).toBe(false);
-    expect(canServeClient('latest', '7.10.0')).toBe(false);
   });
 });

@@ -3,8 +3,9 @@
  * Prisma Client 7 over HTTP: what a `prisma+postgres://localhost:PORT/?api_key=...` URL (Prisma Client's
  * `accelerateUrl`) talks to. The client compiles each query into a query plan and posts it here; Prisma's own
  * executor, `@prisma/query-plan-executor`, runs the plan. pgdev does not re-implement that protocol: it checks the
- * api_key and the client's version, then hands the request to the executor's fetch handler, exactly as `prisma dev`
- * does.
+ * api_key and the client's version, picks the executor of the client's own minor release (`executors.ts`: the
+ * bundled one, or one fetched from the npm registry), and hands the request to that executor's fetch handler, as
+ * `prisma dev` does with its one pinned version.
  *
  * The executor's public API takes a database URL (it builds its own `@prisma/adapter-pg` pool and accepts no other
  * driver adapter), so it connects to this server's own wire gateway on loopback: each of its connections is a
@@ -12,26 +13,20 @@
  */
 import { Hono, type Context } from 'hono';
 import type { Server } from '@prisma/query-plan-executor';
-import { packageVersion } from '../package-version.js';
+import { isPgdevError } from '../errors.js';
 import { bearerToken } from './sql.js';
 import { isAuthorised } from './api-key.js';
 import type { HttpContext } from './app.js';
-
-/** The version of Prisma's query plan executor pgdev runs. */
-export const PRISMA_EXECUTOR_VERSION: string = packageVersion('@prisma/query-plan-executor');
-
-/**
- * Whether the executor can run the query plans of Prisma Client `clientVersion`. Prisma releases the client and the
- * executor together and the plan format may change in any minor release, so the major and minor versions must
- * match; patch releases, prereleases of the same minor and Prisma's own dev builds (`0.0.0`) are accepted.
- */
-export function canServeClient(clientVersion: string | undefined, executor: string = PRISMA_EXECUTOR_VERSION): boolean {
-  if (!clientVersion) return false;
-  if (clientVersion === '0.0.0' || clientVersion === executor) return true;
-  const minor = (version: string) => version.match(/^(\d+)\.(\d+)\./)?.slice(1, 3).join('.');
-  const wanted = minor(executor);
-  return wanted !== undefined && minor(clientVersion) === wanted;
-}
+import {
+  BUNDLED_EXECUTOR_VERSION,
+  executorCacheDir,
+  executorMinorFor,
+  fetchExecutor,
+  findExecutor,
+  loadExecutorModule,
+  type ExecutorInfo,
+  type FetchFailure,
+} from './executors.js';
 
 /** The executor's routes, as `prisma dev` mounts them. */
 const ROUTES = [
@@ -43,7 +38,8 @@ const ROUTES = [
   ['POST', '/transaction/:txId/rollback'],
 ] as const;
 
-const executors = new WeakMap<HttpContext, Promise<Server>>();
+/** Each server's running executors, by executor version; one is started on the first request of its minor. */
+const servers = new WeakMap<HttpContext, Map<string, Promise<Server>>>();
 
 /** The executor's database URL: the main gateway, by IP so `localhost` never resolves to an address it does not listen on. */
 function executorDatabaseUrl(databaseUrl: string): string {
@@ -55,7 +51,9 @@ function executorDatabaseUrl(databaseUrl: string): string {
 /**
  * The executor keeps its logger (and tracing) in OpenTelemetry's active context and fails every request with
  * "No active logger found" unless a context manager is registered, as the `prisma` CLI does for `prisma dev`.
- * Registering is global and first-come: if the host process registered one already, that one is used.
+ * Registering is global and first-come: if the host process registered one already, that one is used. Every
+ * executor version bundles its own copy of `@opentelemetry/api`, and all of them find this one (the API keeps its
+ * globals under one process-wide symbol per major version).
  */
 async function ensureContextManager(): Promise<void> {
   if (contextManagerReady) return;
@@ -68,10 +66,10 @@ async function ensureContextManager(): Promise<void> {
 }
 let contextManagerReady = false;
 
-/** Starts an executor; the package (half a second to load) is imported on the first Prisma request only. */
-async function createExecutor(databaseUrl: string): Promise<Server> {
+/** Starts an executor; its package (half a second to load) is loaded on the first request of its minor only. */
+async function createExecutor(executor: ExecutorInfo, databaseUrl: string): Promise<Server> {
   await ensureContextManager();
-  const { Server, parseDuration, parseSize } = await import('@prisma/query-plan-executor');
+  const { Server, parseDuration, parseSize } = await loadExecutorModule(executor);
   return Server.create({
     databaseUrl,
     maxResponseSize: parseSize('128 MiB'),
@@ -82,41 +80,101 @@ async function createExecutor(databaseUrl: string): Promise<Server> {
   });
 }
 
-function executorFor(context: HttpContext): Promise<Server> {
-  let executor = executors.get(context);
-  if (!executor) {
-    executor = createExecutor(executorDatabaseUrl(context.urls.databaseUrl));
-    executor.catch(() => executors.delete(context)); // try again on the next request
-    executors.set(context, executor);
+function serverFor(context: HttpContext, executor: ExecutorInfo): Promise<Server> {
+  let running = servers.get(context);
+  if (!running) servers.set(context, (running = new Map()));
+  let server = running.get(executor.version);
+  if (!server) {
+    server = createExecutor(executor, executorDatabaseUrl(context.urls.databaseUrl));
+    server.catch(() => running.delete(executor.version)); // try again on the next request
+    running.set(executor.version, server);
   }
-  return executor;
+  return server;
 }
 
-/** Closes the executor's transactions and database connections, if it was ever started. */
+/** Closes every executor's transactions and database connections, if any was ever started. */
 export async function shutdownPrismaExecutor(context: HttpContext): Promise<void> {
-  const executor = executors.get(context);
-  if (!executor) return;
-  executors.delete(context);
-  await (await executor.catch(() => undefined))?.shutdown();
+  const running = servers.get(context);
+  if (!running) return;
+  servers.delete(context);
+  await Promise.all([...running.values()].map(async (server) => (await server.catch(() => undefined))?.shutdown()));
 }
 
-/** The client's version, from the `Prisma-Engine-Hash` header Prisma Client sends with every request. */
+/** How long a failed fetch is remembered, so that an offline machine is not sent to the registry on every request. */
+const FETCH_RETRY_MS = 30_000;
+
+/** Fetches in progress (one per minor, shared by every server in this process) and recent failures. */
+const fetching = new Map<string, Promise<ExecutorInfo>>();
+const failures = new Map<string, { at: number; error: unknown }>();
+
+/**
+ * The newest release of `minor` from the registry; for a prerelease client (`7.11.0-dev.3`, an integration build)
+ * whose minor has no release yet, the executor published under the client's own version.
+ */
+async function fetchFor(minor: string, clientVersion: string | undefined): Promise<ExecutorInfo> {
+  try {
+    return await fetchExecutor(minor);
+  } catch (error) {
+    const notPublished = isPgdevError(error) && error.details.failure === 'not-published';
+    if (notPublished && clientVersion?.includes('-')) return fetchExecutor(clientVersion);
+    throw error;
+  }
+}
+
+/** The executor for `minor`: on this machine already, else fetched from the npm registry (once, whoever asks). */
+async function executorFor(minor: string, clientVersion: string | undefined): Promise<ExecutorInfo> {
+  const found = findExecutor(minor);
+  if (found) return found;
+  const failed = failures.get(minor);
+  if (failed && Date.now() - failed.at < FETCH_RETRY_MS) throw failed.error;
+  let fetch = fetching.get(minor);
+  if (!fetch) {
+    fetch = fetchFor(minor, clientVersion).then(
+      (executor) => {
+        failures.delete(minor);
+        return executor;
+      },
+      (error: unknown) => {
+        failures.set(minor, { at: Date.now(), error });
+        throw error;
+      },
+    );
+    fetch.finally(() => fetching.delete(minor)).catch(() => undefined);
+    fetching.set(minor, fetch);
+  }
+  return fetch;
+}
+
+/** The client's version: Prisma Client 7 sends it as `Prisma-Engine-Hash` (and the engines' commit as `Prisma-Engine-Version`). */
 function clientVersionOf(c: Context): string | undefined {
   return c.req.header('prisma-engine-hash');
 }
 
-function servedRange(): string {
-  const [major, minor] = PRISMA_EXECUTOR_VERSION.split('.');
-  return `${major}.${minor}.x`;
-}
+/** Why a client cannot be served: it said no version, or its minor's executor is not published or not reachable. */
+export type Unservable = 'no-version' | FetchFailure;
 
-export function versionMismatchMessage(clientVersion: string | undefined, databaseUrl: string): string {
-  return (
-    `Prisma Client ${clientVersion ?? '(unknown version)'} cannot use this pgdev server over HTTP: its query plan executor is ` +
-    `version ${PRISMA_EXECUTOR_VERSION} and serves only Prisma Client ${servedRange()}. ` +
-    `Install prisma and @prisma/client ${PRISMA_EXECUTOR_VERSION}, or connect over TCP instead with @prisma/adapter-pg ` +
-    `and the database URL ${databaseUrl}`
-  );
+/** The message a refused client shows its user: what is missing, and the two ways on (pre-fetch, or the TCP URL). */
+export function unservableMessage(clientVersion: string | undefined, databaseUrl: string, why: Unservable, minor = executorMinorFor(clientVersion)): string {
+  const client = `Prisma Client ${clientVersion ?? '(unknown version)'} cannot use this pgdev server over HTTP`;
+  const tcp = `connect over TCP with @prisma/adapter-pg and the database URL ${databaseUrl}`;
+  switch (why) {
+    case 'no-version':
+      return `${client}: the request does not say which Prisma version sent it (Prisma-Engine-Hash header); ${tcp}`;
+    case 'not-published':
+      return `${client}: Prisma published no query plan executor for ${minor}.x on the npm registry (pgdev bundles ${BUNDLED_EXECUTOR_VERSION}); use another Prisma version, or ${tcp}`;
+    case 'cache-unwritable':
+      return (
+        `${client}: the query plan executor for Prisma ${minor}.x is not on this machine and pgdev cannot write its cache folder ` +
+        `${executorCacheDir()}; fix its permissions or set XDG_CACHE_HOME, or ${tcp}`
+      );
+    case 'unreachable':
+      return (
+        `${client}: the query plan executor for Prisma ${minor}.x is not on this machine and the npm registry cannot be reached; ` +
+        `run \`pgdev prisma-executors --fetch ${minor}\` once online, or ${tcp}`
+      );
+    default:
+      return why satisfies never;
+  }
 }
 
 export function createPrismaRoutes(context: HttpContext): Hono {
@@ -130,17 +188,24 @@ export function createPrismaRoutes(context: HttpContext): Hono {
         return c.json({ error: 'unauthorised: use the api_key of this server\'s prisma+postgres:// URL', code: 'P6002' }, 401);
       }
       const clientVersion = clientVersionOf(c);
-      if (!canServeClient(clientVersion)) {
-        return c.json({ error: versionMismatchMessage(clientVersion, context.urls.databaseUrl), code: 'P6000' }, 400);
-      }
-      let executor: Server;
+      const minor = executorMinorFor(clientVersion);
+      if (!minor) return c.json({ error: unservableMessage(clientVersion, context.urls.databaseUrl, 'no-version'), code: 'P6000' }, 400);
+      let executor: ExecutorInfo;
       try {
-        executor = await executorFor(context);
+        executor = await executorFor(minor, clientVersion);
+      } catch (error) {
+        const failure = isPgdevError(error) ? (error.details.failure as FetchFailure | undefined) : undefined;
+        const why = failure ?? 'unreachable';
+        return c.json({ error: unservableMessage(clientVersion, context.urls.databaseUrl, why, minor), code: 'P6000' }, why === 'not-published' ? 400 : 503);
+      }
+      let server: Server;
+      try {
+        server = await serverFor(context, executor);
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
-        return c.json({ error: `the query plan executor could not start: ${message}`, code: 'P6008' }, 503);
+        return c.json({ error: `the query plan executor ${executor.version} could not start: ${message}`, code: 'P6008' }, 503);
       }
-      return executor.fetch(c.req.raw);
+      return server.fetch(c.req.raw);
     });
   }
 

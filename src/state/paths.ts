@@ -37,6 +37,8 @@ export type ServerPaths = {
   readonly serverFile: string;
   readonly logFile: string;
   readonly lockTarget: string;
+  readonly tlsKeyFile: string;
+  readonly tlsCertFile: string;
 };
 
 export function serverPaths(name: string): ServerPaths {
@@ -48,5 +50,7 @@ export function serverPaths(name: string): ServerPaths {
     serverFile: path.join(root, 'server.json'),
     logFile: path.join(root, 'server.log'),
     lockTarget: root,
+    tlsKeyFile: path.join(root, 'tls-key.pem'),
+    tlsCertFile: path.join(root, 'tls-cert.pem'),
   };
 }

@@ -1,0 +1,61 @@
+/**
+ * @module
+ * Who a connection is: the role named in its startup packet, looked up in the engine's catalog before
+ * authentication. `postgres` always exists and is never looked up (no cost for the default user). An unknown role,
+ * or one without LOGIN, is refused with 28000 as Postgres refuses it. A role with a SCRAM password must give it
+ * (pg-gateway runs the exchange against the stored verifier); any other role is trusted with any password.
+ * @see https://www.postgresql.org/docs/current/sasl-authentication.html
+ */
+import type { ScramSha256Data } from 'pg-gateway';
+import { ENGINE_SUPERUSER, quoteLiteral, type Engine } from '../engine/engine.js';
+import { SqlState, type BackendErrorFields } from './backend-error.js';
+
+export type LoginRole = {
+  readonly name: string;
+  readonly superuser: boolean;
+  /** The stored SCRAM verifier, when the role has a password. */
+  readonly scram?: ScramSha256Data;
+};
+
+/** The user named in a StartupMessage (Postgres' default when it names none is the empty string, refused later). */
+export function startupUser(packet: Buffer): string {
+  const fields = packet.toString('utf8', 8).split('\0');
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'user') return fields[i + 1]!;
+  return '';
+}
+
+/** The role a client logs in as, or the FATAL error refusing it. Waits for the engine unless the role is `postgres`. */
+export async function findLoginRole(engine: Engine, name: string): Promise<LoginRole | { refused: Omit<BackendErrorFields, 'severity'> }> {
+  if (name === ENGINE_SUPERUSER) return { name, superuser: true };
+  const rows = await engine.exclusive((lease) =>
+    lease.run(`SELECT rolsuper, rolcanlogin, rolpassword FROM pg_catalog.pg_authid WHERE rolname = ${quoteLiteral(name)}`),
+  );
+  const [row] = rows;
+  if (!row) {
+    return {
+      refused: {
+        code: SqlState.InvalidAuthorization,
+        message: `role "${name}" does not exist`,
+        hint: `connect as postgres and run CREATE ROLE "${name.replaceAll('"', '""')}" LOGIN;`,
+      },
+    };
+  }
+  const [superuser, canLogin, password] = row;
+  if (canLogin !== 't') {
+    return {
+      refused: {
+        code: SqlState.InvalidAuthorization,
+        message: `role "${name}" is not permitted to log in`,
+        hint: `connect as postgres and run ALTER ROLE "${name.replaceAll('"', '""')}" LOGIN;`,
+      },
+    };
+  }
+  return { name, superuser: superuser === 't', scram: password ? parseScramVerifier(password) : undefined };
+}
+
+/** `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, as pg_authid keeps it; undefined for anything else. */
+function parseScramVerifier(verifier: string): ScramSha256Data | undefined {
+  const match = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(verifier);
+  if (!match) return undefined;
+  return { iterations: Number(match[1]), salt: match[2]!, storedKey: match[3]!, serverKey: match[4]! };
+}
