@@ -57,7 +57,8 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-prisma-'));
   fs.symlinkSync(path.resolve('node_modules'), path.join(dir, 'node_modules'), 'dir');
   fs.writeFileSync(path.join(dir, 'schema.prisma'), SCHEMA);
-  await promisify(execFile)(path.resolve('node_modules/.bin/prisma'), ['generate', '--schema', 'schema.prisma'], {
+  // The CLI by its path: node_modules/.bin/prisma may be the 7.2 CLI that http-prisma.test.ts installs beside it.
+  await promisify(execFile)(process.execPath, [path.resolve('node_modules/prisma/build/index.js'), 'generate', '--schema', 'schema.prisma'], {
     cwd: dir,
     env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false', PRISMA_HIDE_UPDATE_MESSAGE: '1' },
   });
