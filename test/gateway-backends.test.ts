@@ -494,6 +494,23 @@ describe('gateway: every connection is its own backend', () => {
       ]);
     });
 
+    it('a deadlock through three connections is detected too', async () => {
+      const [a, b, c, observer] = [await connect(), await connect(), await connect(), await connect()];
+      await a.query('SELECT pg_advisory_lock(711)');
+      await b.query('SELECT pg_advisory_lock(712)');
+      await c.query('SELECT pg_advisory_lock(713)');
+      const aWaits = pending(a.query('SELECT pg_advisory_lock(712)'));
+      const bWaits = pending(b.query('SELECT pg_advisory_lock(713)'));
+      await waitsForLock(observer, a.processID);
+      await waitsForLock(observer, b.processID);
+      expect(await failure(c.query('SELECT pg_advisory_lock(711)'))).toEqual({ code: '40P01', message: 'deadlock detected' });
+      await c.query('SELECT pg_advisory_unlock_all()');
+      await bWaits;
+      await b.query('SELECT pg_advisory_unlock_all()');
+      await aWaits;
+      expect((await advisoryLocks(observer)).map((row) => [row.pid, row.objid])).toEqual([[a.processID, 711], [a.processID, 712]]);
+    });
+
     it('pg_cancel_backend ends a wait with 57014 and leaves the connection usable', async () => {
       const [a, b, c] = [await connect(), await connect(), await connect()];
       await a.query('SELECT pg_advisory_lock(801)');
@@ -782,6 +799,24 @@ describe('gateway: every connection is its own backend', () => {
       // A transaction lock through the extended protocol ends with its (autocommit) statement.
       expect([...(await sql`SELECT pg_try_advisory_xact_lock(${1304}::bigint) AS got`)]).toEqual([{ got: true }]);
       expect(await tryLock(observer, 1304)).toBe(true);
+    });
+
+    // Product bug: the query text is taken from Parse, so a prepared statement run again (Bind/Execute only, as
+    // postgres.js and pg's named statements do) shows the text of whatever the connection parsed last.
+    it.fails('postgres.js: pg_stat_activity shows the text of a prepared statement run again', async () => {
+      const [a, observer] = [await connect(), await connect()];
+      const sql = sqlClient();
+      const pid = await backendPid(sql);
+      await sql`SELECT pg_advisory_lock(${1311}::bigint)`;
+      await sql`SELECT pg_advisory_unlock(${1311}::bigint)`;
+      await sql`SELECT 2 AS two`;
+      await a.query('SELECT pg_advisory_lock(1311)');
+      const waiting = pending(sql`SELECT pg_advisory_lock(${1311}::bigint)`.execute());
+      await waitsForLock(observer, pid);
+      const query = await value(observer, 'SELECT query FROM pg_stat_activity WHERE pid = $1', [pid]);
+      await a.query('SELECT pg_advisory_unlock(1311)');
+      await waiting;
+      expect(query).toBe('SELECT pg_advisory_lock($1::bigint)');
     });
 
     it('postgres.js: a transaction lock taken inside sql.begin waits, is held to the commit, and the transaction commits', async () => {
