@@ -890,6 +890,37 @@ describe('gateway: every connection is its own backend', () => {
     });
   });
 
+  it('a wait inside a transaction is not idle in transaction (no idle timeout); closing the server ends a wait with 57P01', async () => {
+    const own = await startTestGateway({ label: 'backends-idle', idleInTransactionTimeoutMs: 300 });
+    const clients = [new pg.Client(own.url), new pg.Client(own.url), new pg.Client(own.url)];
+    const [a, b, c] = clients as [pg.Client, pg.Client, pg.Client];
+    try {
+      for (const client of clients) {
+        client.on('error', () => undefined);
+        await client.connect();
+      }
+      await a.query('SELECT pg_advisory_lock(1701)');
+      await b.query('BEGIN');
+      const waiting = pending(b.query('SELECT pg_advisory_xact_lock(1701)'));
+      await until(async () => (await a.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rowCount === 1, 'B to wait');
+      // Well past the idle-in-transaction timeout, with C using the database meanwhile: B's transaction goes on.
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect(await value(c, 'SELECT 1')).toBe(1);
+      await a.query('SELECT pg_advisory_unlock(1701)');
+      await waiting;
+      await b.query('COMMIT');
+
+      await a.query('SELECT pg_advisory_lock(1702)');
+      const cut = pending(b.query('SELECT pg_advisory_lock(1702)'));
+      await until(async () => (await a.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rowCount === 1, 'B to wait');
+      await own.close();
+      expect(await failure(cut)).toEqual({ code: '57P01', message: 'terminating connection due to administrator command' });
+    } finally {
+      await own.close();
+      await Promise.all(clients.map((client) => client.end().catch(() => undefined)));
+    }
+  });
+
   it("Prisma Migrate's lock pattern: two processes at once, five rounds, each migration applied exactly once", async () => {
     const setup = await connect();
     await setup.query('DROP TABLE IF EXISTS _migrations');
