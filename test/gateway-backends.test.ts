@@ -424,18 +424,17 @@ describe('gateway: every connection is its own backend', () => {
       await observer.query('DROP TABLE backends_once');
     });
 
-    // Product bug: the whole query string runs again after the wait, so what a COMMIT inside it made durable before
-    // the lock call is done twice (Postgres runs each statement once: rows 1, 2, 3).
-    it.fails('a query string that commits before its lock call waits does not repeat what it committed', async () => {
+    // A query string that ends a transaction cannot be run again after a wait (what it committed would be done
+    // twice), so its lock call does not wait: 55P03 at once, and only what it committed before stays.
+    it('a query string that commits before its lock call fails at once with 55P03 and repeats nothing', async () => {
       const [a, b, observer] = [await connect(), await connect(), await connect()];
       await a.query('CREATE TABLE IF NOT EXISTS backends_twice (id int)');
       await a.query('SELECT pg_advisory_lock(571)');
       try {
-        const waiting = pending(b.query('INSERT INTO backends_twice VALUES (1); COMMIT; INSERT INTO backends_twice VALUES (2); SELECT pg_advisory_xact_lock(571); INSERT INTO backends_twice VALUES (3)'));
-        await waitsForLock(observer, b.processID);
+        const error = await failure(b.query('INSERT INTO backends_twice VALUES (1); COMMIT; INSERT INTO backends_twice VALUES (2); SELECT pg_advisory_xact_lock(571); INSERT INTO backends_twice VALUES (3)'));
+        expect(error).toMatchObject({ code: '55P03', message: 'could not obtain lock on advisory lock 571' });
         await a.query('SELECT pg_advisory_unlock(571)');
-        await waiting;
-        expect((await observer.query('SELECT id FROM backends_twice ORDER BY id')).rows).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+        expect((await observer.query('SELECT id FROM backends_twice ORDER BY id')).rows).toEqual([{ id: 1 }]);
       } finally {
         await observer.query('DROP TABLE backends_twice');
       }
@@ -584,8 +583,7 @@ describe('gateway: every connection is its own backend', () => {
       expect((await advisoryLocks(observer)).map((row) => [row.pid, row.granted])).toEqual([[a.processID, true]]);
     });
 
-    // Product bug: the replayed SET LOCAL becomes the connection's session value, so it outlives the transaction.
-    it.fails('a SET LOCAL replayed after a wait still ends with its transaction, as a SET ends with a ROLLBACK', async () => {
+    it('a SET LOCAL replayed after a wait still ends with its transaction, as a SET ends with a ROLLBACK', async () => {
       const [a, b, observer] = [await connect(), await connect(), await connect()];
       await a.query('SELECT pg_advisory_lock(951)');
       await b.query('BEGIN');
@@ -609,9 +607,8 @@ describe('gateway: every connection is its own backend', () => {
       expect(await value(b, 'SHOW application_name')).toBe('');
     });
 
-    // Product bug: the private error that makes a lock call wait (SQLSTATE PDW01) reaches PL/pgSQL's EXCEPTION WHEN
-    // OTHERS; what the handler does is committed with the first attempt (Postgres waits: 'locked', nothing caught).
-    it.fails("an EXCEPTION handler around a lock call that waits does not see pgdev's private wait error", async () => {
+    // The private error that makes a lock call wait is query_canceled, which EXCEPTION WHEN OTHERS does not catch.
+    it("an EXCEPTION handler around a lock call that waits does not see pgdev's private wait error", async () => {
       const [a, b, observer] = [await connect(), await connect(), await connect()];
       await a.query('CREATE TABLE IF NOT EXISTS backends_caught (state text, message text)');
       await a.query(`CREATE OR REPLACE FUNCTION backends_lock_or_log(k bigint) RETURNS text LANGUAGE plpgsql AS $$
@@ -685,6 +682,9 @@ describe('gateway: every connection is its own backend', () => {
 
   describe('pg_stat_activity and pg_terminate_backend', () => {
     it('pg_stat_activity lists every connection with its user, application, address, times, state and query', async () => {
+      const setup = await connect();
+      await setup.query('DROP ROLE IF EXISTS ann; CREATE ROLE ann LOGIN');
+      await setup.end();
       const url = server.url.replace('postgres:postgres@', 'ann:secret@');
       const a = await connect({ url, application_name: 'alpha' });
       await a.query('SELECT 40 + 2');
@@ -702,8 +702,7 @@ describe('gateway: every connection is its own backend', () => {
       expect(times).toEqual({ ordered: true });
     });
 
-    // Product bug: pg_stat_activity keeps the application_name of the start-up packet; Postgres shows the current one.
-    it.fails('pg_stat_activity shows an application_name changed by SET', async () => {
+    it('pg_stat_activity shows an application_name changed by SET', async () => {
       const [b, c] = [await connect({ application_name: 'beta' }), await connect()];
       await b.query("SET application_name = 'beta renamed'");
       expect(await value(b, 'SHOW application_name')).toBe('beta renamed');
@@ -801,9 +800,8 @@ describe('gateway: every connection is its own backend', () => {
       expect(await tryLock(observer, 1304)).toBe(true);
     });
 
-    // Product bug: the query text is taken from Parse, so a prepared statement run again (Bind/Execute only, as
-    // postgres.js and pg's named statements do) shows the text of whatever the connection parsed last.
-    it.fails('postgres.js: pg_stat_activity shows the text of a prepared statement run again', async () => {
+    // A prepared statement run again (Bind/Execute only, as postgres.js and pg's named statements do) shows its text.
+    it('postgres.js: pg_stat_activity shows the text of a prepared statement run again', async () => {
       const [a, observer] = [await connect(), await connect()];
       const sql = sqlClient();
       const pid = await backendPid(sql);
@@ -864,9 +862,8 @@ describe('gateway: every connection is its own backend', () => {
       expect(await tryLock(observer, 1502)).toBe(false);
     });
 
-    // Product bug: the wait reads lock_timeout as the connection had it before the query string, so a SET earlier in
-    // the same string is ignored and the call waits for ever (Postgres applies it to the statements after it).
-    it.fails('psql: lock_timeout SET earlier in the same query string ends the wait', async () => {
+    // The lock call tells the wait the lock_timeout in force, so a SET earlier in the same string applies.
+    it('psql: lock_timeout SET earlier in the same query string ends the wait', async () => {
       const [a, observer] = [await connect(), await connect()];
       await a.query('SELECT pg_advisory_lock(1503)');
       const started = Date.now();

@@ -10,7 +10,7 @@
  * `pg_dump` leaves out. The catalog is installed once per database and marked with {@link CATALOG_VERSION}.
  */
 
-export const CATALOG_VERSION = 'pgdev backend catalog 3';
+export const CATALOG_VERSION = 'pgdev backend catalog 4';
 
 /** Answers a bridge request whose text starts like this with an error: `E<sqlstate> <message>[\t<detail>]`. */
 export const BRIDGE_ERROR = 'E';
@@ -23,6 +23,9 @@ const KEY_VARIANTS: Variant[] = [
   { args: 'integer, integer', key: "'4.' || $1 || '.' || $2" },
 ];
 const CALL_ARGS: Record<string, string> = { bigint: '$1', 'integer, integer': '$1, $2' };
+
+/** What a blocking lock call also tells the gateway: the timeouts in force, which end a wait. */
+const TIMEOUTS = "':' || current_setting('lock_timeout') || ':' || current_setting('statement_timeout')";
 
 /** [function, bridge operation, mode (x exclusive, s shared), scope, return type] */
 const ADVISORY_FUNCTIONS: Array<[string, string, string, string, 'void' | 'boolean']> = [
@@ -92,7 +95,10 @@ export function backendCatalogSql(): string {
     for (const variant of KEY_VARIANTS) {
       statements.push(original(name, variant.args));
       statements.push(
-        bridged(`${name}(${variant.args})`, returns, `'advisory:${op}:${mode}:${scope}:' || ${variant.key}`, name, CALL_ARGS[variant.args]!),
+        bridged(
+          `${name}(${variant.args})`, returns, `'advisory:${op}:${mode}:${scope}:' || ${variant.key}${op === 'lock' ? ` || ${TIMEOUTS}` : ''}`,
+          name, CALL_ARGS[variant.args]!,
+        ),
       );
     }
   }

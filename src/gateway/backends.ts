@@ -16,8 +16,11 @@ import type { EngineBackends, EngineSession } from '../engine/engine.js';
 import { BRIDGE_ERROR, BRIDGE_WARNING } from '../engine/backend-catalog.js';
 import { Frontend, eachMessage, message, query, sync } from '../engine/protocol.js';
 
-/** Raised inside the engine when a lock call must wait; never reaches a client. */
-export const WAIT_SQLSTATE = 'PDW01';
+/**
+ * Raised inside the engine when a lock call must wait; never reaches a client. It is query_canceled, the one error
+ * (with assert_failure) that a PL/pgSQL `EXCEPTION WHEN OTHERS` handler does not catch.
+ */
+export const WAIT_SQLSTATE = '57014';
 
 export type BackendState = 'active' | 'idle' | 'idle in transaction' | 'idle in transaction (aborted)';
 
@@ -69,6 +72,8 @@ type Mode = 'x' | 's';
 type Scope = 'session' | 'xact';
 type Counts = Record<Mode, Record<Scope, number>>;
 type Request = { key: string; mode: Mode };
+/** A lock a statement waits for, with the `lock_timeout` and `statement_timeout` in force when it asked. */
+export type LockWait = Request & { lockTimeoutMs: number; statementTimeoutMs: number };
 type Backend = {
   activity: BackendActivity;
   control: BackendControl;
@@ -76,7 +81,7 @@ type Backend = {
   journal: Array<Request & { scope: Scope }> | undefined;
   canWait: boolean;
   /** Set when the running statement asked to wait. */
-  wants: Request | undefined;
+  wants: LockWait | undefined;
   /** The outcome of the last wait, for the retried statement's lock call. */
   failNext: Exclude<WaitOutcome, 'free'> | undefined;
   waiting: (Request & { since: Date; wake: () => void }) | undefined;
@@ -146,7 +151,7 @@ export class Backends implements EngineBackends {
   }
 
   /** After a statement ran: the lock it asked to wait for, if it did, with the attempt's grants undone. */
-  takeWait(processId: number): Request | undefined {
+  takeWait(processId: number): LockWait | undefined {
     const backend = this.#backends.get(processId);
     if (!backend) return undefined;
     const wants = backend.wants;
@@ -162,7 +167,7 @@ export class Backends implements EngineBackends {
    * Waits, without holding the engine, until `request` may be granted (or the wait ends otherwise). Whatever the
    * outcome, the caller runs its statement again: the lock call then takes the lock, or fails with the outcome.
    */
-  async wait(processId: number, request: Request, limits: { lockTimeoutMs: number; statementTimeoutMs: number; signal: AbortSignal }): Promise<WaitOutcome> {
+  async wait(processId: number, request: LockWait, limits: { waitedMs: number; signal: AbortSignal }): Promise<WaitOutcome> {
     const backend = this.#backends.get(processId);
     if (!backend) return 'cancelled';
     const outcome = await new Promise<WaitOutcome>((resolve) => {
@@ -176,11 +181,15 @@ export class Backends implements EngineBackends {
       const onAbort = () => finish('cancelled');
       if (limits.signal.aborted) return finish('cancelled');
       limits.signal.addEventListener('abort', onAbort);
-      backend.waiting = { ...request, since: new Date(), wake: () => finish('free') };
+      backend.waiting = { key: request.key, mode: request.mode, since: new Date(), wake: () => finish('free') };
       if (this.#conflicts(processId, request).length === 0) return finish('free');
       if (this.#deadlocked(processId)) return finish('deadlock');
-      if (limits.lockTimeoutMs > 0) timers.push(setTimeout(() => finish('lock-timeout'), limits.lockTimeoutMs));
-      if (limits.statementTimeoutMs > 0) timers.push(setTimeout(() => finish('statement-timeout'), limits.statementTimeoutMs));
+      // A statement may wait several times (woken, then beaten to the lock): the timeouts count from its first wait.
+      const limit = (timeoutMs: number, outcome: WaitOutcome) => {
+        if (timeoutMs > 0) timers.push(setTimeout(() => finish(outcome), Math.max(0, timeoutMs - limits.waitedMs)));
+      };
+      limit(request.lockTimeoutMs, 'lock-timeout');
+      limit(request.statementTimeoutMs, 'statement-timeout');
     });
     if (outcome !== 'free') backend.failNext = outcome;
     return outcome;
@@ -225,7 +234,7 @@ export class Backends implements EngineBackends {
     return 't';
   }
 
-  #advisory(processId: number, [op, mode, scope, key]: string[]): string {
+  #advisory(processId: number, [op, mode, scope, key, lockTimeout, statementTimeout]: string[]): string {
     if (op === 'unlock_all') {
       this.#releaseWhere(processId, (lockScope) => lockScope === 'session');
       return 't';
@@ -246,7 +255,7 @@ export class Backends implements EngineBackends {
     const backend = this.#backends.get(processId);
     if (backend?.failNext) return BRIDGE_ERROR + FAILURES[backend.failNext];
     if (backend?.canWait) {
-      backend.wants = request;
+      backend.wants = { ...request, lockTimeoutMs: settingMs(lockTimeout), statementTimeoutMs: settingMs(statementTimeout) };
       return `${BRIDGE_ERROR}${WAIT_SQLSTATE} waiting for an advisory lock held by process ${holders[0]}`;
     }
     return `${BRIDGE_ERROR}55P03 could not obtain lock on advisory lock ${describeKey(request.key)}\t`

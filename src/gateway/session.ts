@@ -21,7 +21,7 @@ import {
 } from '../engine/protocol.js';
 import { AbortedTransaction } from './aborted-transaction.js';
 import { backendError, SqlState, type BackendErrorFields } from './backend-error.js';
-import { settingMs, statementSummary, undoForRetry, type BackendActivity, type Backends } from './backends.js';
+import { statementSummary, undoForRetry, type BackendActivity, type Backends } from './backends.js';
 import { EarlyTerminate, FrameReader, FramingError } from './framing.js';
 import { createHandshake, StartupCode, type Handshake } from './handshake.js';
 import { findLoginRole, startupUser } from './roles.js';
@@ -67,6 +67,8 @@ const COPY_FROM_STDIN = /\bcopy\b[^;]*\bfrom\s+stdin\b/i;
 const SINGLE_COPY_FROM_STDIN = /^\s*copy\b[^;]*\bfrom\s+stdin\b[^;]*;?\s*$/i;
 /** A connection that waits this long for the database is reported in the server's log, with who holds it. */
 const LONG_WAIT_MS = 5_000;
+/** A statement that ends a transaction: a query string with one cannot be run again after a lock wait. */
+const ENDS_TRANSACTION = /(?:^|;)\s*(?:commit|rollback|abort|end|prepare\s+transaction)\b/i;
 /** Statements that can run again with the same effect: a transaction made only of them can be replayed. */
 const REPLAYABLE = /^\s*(?:begin|start\s+transaction|set)\b[^;]*;?\s*$/i;
 
@@ -112,6 +114,8 @@ export class Session {
   readonly #activity: BackendActivity;
   /** The statement text of the batch being collected, for pg_stat_activity. */
   #batchText = '';
+  /** Each prepared statement's text (the unnamed one under ''), for pg_stat_activity when Bind runs it again. */
+  #statementTexts = new Map<string, string>();
   /**
    * The batches of the open transaction, while they can all be run again (BEGIN, SET): a lock wait inside such a
    * transaction rolls it back, waits without holding the engine, and replays them. `null` once it cannot.
@@ -449,6 +453,7 @@ export class Session {
       if (this.#observe(sql)) this.#observedStatements.set(name.toString(), sql);
       else if (this.#observedStatements.size) this.#observedStatements.delete(name.toString());
       this.#batchText = sql;
+      this.#statementTexts.set(name.toString(), sql);
       if (name.length) this.#statements.add(rename(name).toString());
       else {
         this.#unnamedParse = msg;
@@ -459,7 +464,9 @@ export class Session {
       const portalEnd = at(0);
       const statementEnd = at(portalEnd + 1);
       if (statementEnd === portalEnd + 1 && !this.#batchParsesUnnamed) this.#batchUsesEarlierUnnamed = true;
-      const observed = this.#observedStatements.size ? this.#observedStatements.get(body.toString('utf8', portalEnd + 1, statementEnd)) : undefined;
+      const statement = body.toString('utf8', portalEnd + 1, statementEnd);
+      this.#batchText = this.#statementTexts.get(statement) ?? this.#batchText;
+      const observed = this.#observedStatements.size ? this.#observedStatements.get(statement) : undefined;
       if (observed !== undefined) this.#observe(observed);
       parts = [rename(body.subarray(0, portalEnd)), Buffer.from([0]), rename(body.subarray(portalEnd + 1, statementEnd)), body.subarray(statementEnd)];
     } else if (type === Frontend.Execute) {
@@ -514,7 +521,8 @@ export class Session {
     this.#transition(SessionPhase.InBatch, 'running');
     let output: Uint8Array;
     try {
-      ({ lease, output } = await this.#execWaitingForLocks(lease, batch, complete && (wasIdle || this.#replayable !== null)));
+      const canRetry = complete && (wasIdle || this.#replayable !== null) && !(hasQuery && ENDS_TRANSACTION.test(this.#batchText));
+      ({ lease, output } = await this.#execWaitingForLocks(lease, batch, canRetry));
       if (parsesUnnamed || replay) engine.unnamedStatementOwner = this.engineSession;
       else if (hasQuery) engine.unnamedStatementOwner = undefined;
       if (replay && output[0] === Backend.ParseComplete) output = output.subarray(5);
@@ -526,7 +534,7 @@ export class Session {
       ]);
     }
     this.#deliver(lease, output);
-    if (complete) this.#noteForReplay(batch, hasQuery);
+    if (complete) this.#noteForReplay(batch, hasQuery, wasIdle);
   }
 
   #markActive(startsTransaction: boolean): void {
@@ -544,22 +552,20 @@ export class Session {
    */
   async #execWaitingForLocks(lease: Lease, batch: Buffer, canWait: boolean): Promise<{ lease: Lease; output: Uint8Array }> {
     const backends = this.#host.backends;
+    let firstWait: number | undefined;
     for (;;) {
       backends.beginAttempt(this.processId, canWait);
       const output = lease.exec(batch);
       const wanted = backends.takeWait(this.processId);
       if (!wanted) return { lease, output };
       lease.exec(undoForRetry(batch, lastReadyStatus(output) !== TransactionStatus.Idle));
+      lease.captureSettings(); // as the undo left them: a SET in the undone attempt is gone, and is made again
       this.#lease = undefined;
       lease.release();
       this.#waiting = new AbortController();
-      const settings = this.engineSession.settings;
+      firstWait ??= Date.now();
       try {
-        await backends.wait(this.processId, wanted, {
-          lockTimeoutMs: settingMs(settings.get('lock_timeout')),
-          statementTimeoutMs: settingMs(settings.get('statement_timeout')),
-          signal: this.#waiting.signal,
-        });
+        await backends.wait(this.processId, wanted, { waitedMs: Date.now() - firstWait, signal: this.#waiting.signal });
       } finally {
         this.#waiting = undefined;
       }
@@ -569,10 +575,10 @@ export class Session {
   }
 
   /** Keeps the batches of an open transaction while they can be replayed (see {@link #replayable}). */
-  #noteForReplay(batch: Buffer, isSimpleQuery: boolean): void {
+  #noteForReplay(batch: Buffer, isSimpleQuery: boolean, startedIdle: boolean): void {
+    const before = startedIdle ? [] : this.#replayable;
     if (this.#phase === SessionPhase.Idle) this.#replayable = [];
-    else if (this.#replayable && isSimpleQuery && REPLAYABLE.test(this.#activity.query)) this.#replayable.push(batch);
-    else this.#replayable = null;
+    else this.#replayable = before && isSimpleQuery && REPLAYABLE.test(this.#activity.query) ? [...before, batch] : null;
   }
 
   /** Writes the engine's answer to the client: notifications fanned out, session state read back, lease released at idle. */
@@ -619,6 +625,7 @@ export class Session {
     const extra: Buffer[] = [];
     if (this.#settingsDirty || (this.#settingsAtEnd && status === TransactionStatus.Idle)) {
       for (const [name, value] of lease.captureSettings()) extra.push(parameterStatus(name, value));
+      this.#activity.applicationName = this.engineSession.settings.get('application_name') ?? '';
       this.#settingsDirty = false;
       this.#settingsAtEnd = status !== TransactionStatus.Idle;
     }
