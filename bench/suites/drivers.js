@@ -1,0 +1,91 @@
+/**
+ * Runs each driver's suite against a server whose connection is in `env` (PG* variables), and returns one result
+ * per node-postgres test file or per postgres.js test: { id, status, ms, detail }, status being pass, fail,
+ * timeout, never finished or set aside.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runCommand } from '../lib/proc.js';
+import { lastLines } from '../lib/tcp.js';
+import { NODE_POSTGRES_SET_ASIDE, POSTGRESJS_SET_ASIDE } from './set-aside.js';
+
+const FILE_TIMEOUT_MS = 120_000;
+const POSTGRESJS_TIMEOUT_MS = 20 * 60_000;
+const REGISTER = fileURLToPath(new URL('./postgresjs/register.js', import.meta.url));
+
+function integrationFiles(dir, prefix = 'test/integration') {
+  return fs
+    .readdirSync(path.join(dir, prefix), { withFileTypes: true })
+    .flatMap((entry) => {
+      const rel = `${prefix}/${entry.name}`;
+      if (entry.isDirectory()) return integrationFiles(dir, rel);
+      return entry.name.endsWith('-tests.js') ? [rel] : [];
+    })
+    .sort();
+}
+
+function checkSetAside(names, setAside, suite) {
+  const stale = Object.keys(setAside).filter((name) => !names.includes(name));
+  if (stale.length) throw new Error(`${suite}: set-aside entries that match no test of the pinned commit: ${stale.join(', ')}`);
+}
+
+/** node-postgres: every `packages/pg/test/integration/**\/*-tests.js`, each as `node FILE` (as its Makefile does). */
+export async function runNodePostgres(repoDir, env, { grep, log }) {
+  const pgDir = path.join(repoDir, 'packages', 'pg');
+  const files = integrationFiles(pgDir);
+  checkSetAside(files, NODE_POSTGRES_SET_ASIDE, 'node-postgres');
+  const results = [];
+  for (const file of files) {
+    if (Object.hasOwn(NODE_POSTGRES_SET_ASIDE, file)) {
+      results.push({ id: file, status: 'set aside', detail: NODE_POSTGRES_SET_ASIDE[file] });
+      continue;
+    }
+    if (grep && !file.includes(grep)) continue;
+    const r = await runCommand(process.execPath, [file], { cwd: pgDir, env, timeoutMs: FILE_TIMEOUT_MS });
+    const status = r.timedOut ? 'timeout' : r.code === 0 ? 'pass' : 'fail';
+    const detail = status === 'pass' ? undefined : failureLine(`${r.stdout}\n${r.stderr}`);
+    results.push({ id: file, status, ms: Math.round(r.ms), detail });
+    log(`  ${status.padEnd(7)} ${(r.ms / 1000).toFixed(1).padStart(5)} s  ${file}${detail ? `  (${detail})` : ''}`);
+  }
+  return results;
+}
+
+/** The most telling line of a failed file's output: the first error or assertion message. */
+function failureLine(output) {
+  const lines = output.split('\n').map((l) => l.trim()).filter(Boolean);
+  const hit = lines.find((l) => /^(Error|AssertionError|Message|TypeError|error:)|did not complete|Expected/.test(l));
+  return (hit ?? lastLines(output, 1)).slice(0, 200);
+}
+
+/** postgres.js: `node tests/index.js` with its runner replaced (postgresjs/harness.js), so every test runs. */
+export async function runPostgresjs(repoDir, env, { grep, log }) {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-suites-pjs-')), 'results.json');
+  const r = await runCommand(process.execPath, ['--import', REGISTER, 'tests/index.js'], {
+    cwd: repoDir,
+    env: { ...env, PGDEV_SUITES_RESULTS: out, PGDEV_SUITES_SET_ASIDE: JSON.stringify(POSTGRESJS_SET_ASIDE), PGDEV_SUITES_GREP: grep ?? '' },
+    timeoutMs: POSTGRESJS_TIMEOUT_MS,
+  });
+  let tests = [];
+  try {
+    tests = JSON.parse(fs.readFileSync(out, 'utf8'));
+  } catch {}
+  fs.rmSync(path.dirname(out), { recursive: true, force: true });
+  if (!tests.length) throw new Error(`postgres.js: the suite ran no test (exit ${r.code}): ${lastLines(`${r.stdout}\n${r.stderr}`, 4)}`);
+  checkSetAside(tests.map((x) => x.name), POSTGRESJS_SET_ASIDE, 'postgres.js');
+  const ended = r.timedOut ? 'the suite was ended after its time limit' : r.code !== 0 ? `the suite exited ${r.code}: ${lastLines(r.stderr, 1)}` : undefined;
+  const seen = new Map();
+  const results = [];
+  for (const test of tests) {
+    if (test.status === 'not selected') continue;
+    // A few names occur twice in tests/index.js; the line tells them apart.
+    const count = (seen.get(test.name) ?? 0) + 1;
+    seen.set(test.name, count);
+    const id = count > 1 ? `${test.name} (#${count})` : test.name;
+    const detail = test.status === 'never finished' ? ended : (test.error ?? test.reason);
+    results.push({ id, line: test.line, status: test.status, ms: test.ms, detail: detail?.split('\n')[0].slice(0, 200) });
+    if (test.status !== 'pass' && test.status !== 'set aside') log(`  ${test.status.padEnd(7)} ${id}${detail ? `  (${results.at(-1).detail})` : ''}`);
+  }
+  return results;
+}

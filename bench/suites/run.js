@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+/**
+ * Runs the integration suites of node-postgres and postgres.js, unchanged, against a fresh pgdev (default) or a
+ * throw-away real PostgreSQL (`--against postgres`), and prints a table and one line of totals. See README.md.
+ *
+ *   npm run suites                                   # against pgdev (this checkout's dist/)
+ *   npm run suites -- --against postgres             # against Debian's PostgreSQL (installed if missing)
+ *   npm run suites -- --suite postgres.js --grep cancel     # one suite, only the tests whose name has "cancel"
+ *   npm run suites -- --compare                      # the last full run of each, side by side, as Markdown
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO } from '../lib/subjects.js';
+import { ensureSuite, SUITES } from './archives.js';
+import { runNodePostgres, runPostgresjs } from './drivers.js';
+import { compareMarkdown, summaryLine, summaryTable } from './report.js';
+import { startPgdev, startPostgres } from './servers.js';
+
+const OUT = path.join(REPO, 'bench', 'out');
+const RUNNERS = { 'node-postgres': runNodePostgres, 'postgres.js': runPostgresjs };
+const TARGETS = { pgdev: startPgdev, postgres: startPostgres };
+const log = (line) => console.error(line);
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      against: { type: 'string', default: 'pgdev' },
+      suite: { type: 'string', multiple: true },
+      grep: { type: 'string' },
+      compare: { type: 'boolean', default: false },
+    },
+  });
+  if (values.compare) {
+    const load = (target) => JSON.parse(fs.readFileSync(path.join(OUT, `suites-${target}.json`), 'utf8'));
+    console.log(compareMarkdown(load('pgdev'), load('postgres')));
+    return;
+  }
+  const start = TARGETS[values.against];
+  if (!start) throw new Error(`--against must be one of: ${Object.keys(TARGETS).join(', ')}`);
+  const suites = values.suite ?? Object.keys(SUITES);
+  for (const id of suites) if (!RUNNERS[id]) throw new Error(`--suite must be one of: ${Object.keys(RUNNERS).join(', ')}`);
+
+  // The suites take their connection from PG* variables: none of the caller's may leak in.
+  for (const key of Object.keys(process.env)) {
+    if ((key.startsWith('PG') && !key.startsWith('PGDEV_')) || key === 'DATABASE_URL') delete process.env[key];
+  }
+  const dirs = {};
+  for (const id of suites) dirs[id] = await ensureSuite(id, log);
+
+  const server = await start(log);
+  const run = { against: values.against, version: server.version, date: new Date().toISOString(), node: process.version, suites: {} };
+  try {
+    for (const id of suites) {
+      log(`${id}: running against ${server.label} (${server.env.PGHOST}:${server.env.PGPORT})`);
+      run.suites[id] = await RUNNERS[id](dirs[id], server.env, { grep: values.grep, log });
+    }
+  } finally {
+    await server.stop();
+  }
+  console.log(summaryTable(run));
+  if (!values.grep && suites.length === Object.keys(SUITES).length) {
+    fs.mkdirSync(OUT, { recursive: true });
+    fs.writeFileSync(path.join(OUT, `suites-${values.against}.json`), `${JSON.stringify(run, null, 1)}\n`);
+    log(`results: ${path.relative(process.cwd(), path.join(OUT, `suites-${values.against}.json`))}`);
+  }
+  console.log(summaryLine(run));
+}
+
+main().catch((error) => {
+  console.error(`suites: ${error.message}`);
+  process.exitCode = 1;
+});
