@@ -48,21 +48,36 @@ async function main() {
   const dirs = {};
   for (const id of suites) dirs[id] = await ensureSuite(id, log);
 
-  const server = await start(log);
-  const run = { against: values.against, version: server.version, date: new Date().toISOString(), node: process.version, suites: {} };
+  const logDir = path.join(OUT, `suites-logs-${values.against}`);
+  fs.rmSync(logDir, { recursive: true, force: true });
+  // The server the suites use now, and a fresh one in its place after a failure (see drivers.js).
+  const servers = {
+    current: await start(log),
+    starts: 1,
+    async fresh() {
+      const old = this.current;
+      this.current = undefined;
+      await old.stop();
+      this.current = await start(log);
+      this.starts++;
+    },
+  };
+  const run = { against: values.against, version: servers.current.version, date: new Date().toISOString(), node: process.version, suites: {} };
   try {
     for (const id of suites) {
-      log(`${id}: running against ${server.label} (${server.env.PGHOST}:${server.env.PGPORT})`);
-      run.suites[id] = await RUNNERS[id](dirs[id], server.env, { grep: values.grep, log });
+      log(`${id}: running against ${values.against} (${servers.current.version})`);
+      run.suites[id] = await RUNNERS[id](dirs[id], servers, { grep: values.grep, log, logDir });
+      if (suites.indexOf(id) < suites.length - 1) await servers.fresh();
     }
   } finally {
-    await server.stop();
+    await servers.current?.stop();
   }
+  run.serverStarts = servers.starts;
   console.log(summaryTable(run));
   if (!values.grep && suites.length === Object.keys(SUITES).length) {
     fs.mkdirSync(OUT, { recursive: true });
     fs.writeFileSync(path.join(OUT, `suites-${values.against}.json`), `${JSON.stringify(run, null, 1)}\n`);
-    log(`results: ${path.relative(process.cwd(), path.join(OUT, `suites-${values.against}.json`))}`);
+    log(`results: bench/out/suites-${values.against}.json; each run's output: bench/out/suites-logs-${values.against}/`);
   }
   console.log(summaryLine(run));
 }

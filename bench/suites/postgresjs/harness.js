@@ -1,8 +1,11 @@
 /**
  * A stand-in for postgres.js's tests/test.js with the same exports (`t`, `nt`, `ot`, `t.timeout`) and the same
  * semantics for one test (a per-test timeout on the test function, then `[expected, got]` compared with `===`),
- * except that a failure does not stop the run: upstream, the first failure marks every later test as ignored, so
- * one failing test would hide the rest. Each result is written to $PGDEV_SUITES_RESULTS as soon as it is known.
+ * except where the run starts and how it ends. Upstream, the first failure marks every later test as ignored;
+ * here the process saves its results and exits at the first failure, and the runner starts the suite again on a
+ * fresh server from the next test ($PGDEV_SUITES_FROM, a position in the order tests are declared), so that one
+ * failure neither hides the tests after it nor breaks them with what it left behind (a table, a running statement).
+ * Each result is written to $PGDEV_SUITES_RESULTS as soon as it is known.
  *
  * $PGDEV_SUITES_SET_ASIDE (JSON: name -> reason) lists tests not to run; $PGDEV_SUITES_GREP runs only the tests
  * whose name contains it.
@@ -14,6 +17,7 @@ import util from 'node:util';
 const OUT = process.env.PGDEV_SUITES_RESULTS;
 const SET_ASIDE = JSON.parse(process.env.PGDEV_SUITES_SET_ASIDE || '{}');
 const GREP = process.env.PGDEV_SUITES_GREP;
+const FROM = Number(process.env.PGDEV_SUITES_FROM || 0);
 // Once every test has ended, the process gets this long to exit by itself before it is ended.
 const EXIT_GRACE_MS = 3000;
 
@@ -44,6 +48,10 @@ async function test(o, name, options, fn) {
     Object.assign(entry, { status: 'set aside', reason: SET_ASIDE[name] });
     return save();
   }
+  if (results.length - 1 < FROM) {
+    entry.status = 'earlier run';
+    return save();
+  }
   if (GREP && !name.includes(GREP)) {
     entry.status = 'not selected';
     return save();
@@ -69,6 +77,7 @@ async function test(o, name, options, fn) {
     }
     entry.ms = Math.round(performance.now() - started);
     save();
+    if (entry.status === 'fail') process.exit(0);
     if (++ended === registered) setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
   });
 }
