@@ -60,6 +60,8 @@ export async function runNodePostgres(repoDir, servers, { grep, log, logDir }) {
   return results;
 }
 
+const firstLine = (text) => text?.split('\n')[0].slice(0, 200);
+
 /** Keeps a run's whole output, for reading a failure by hand. */
 function keepLog(logDir, name, r) {
   if (!logDir) return;
@@ -121,6 +123,8 @@ export async function runPostgresjs(repoDir, servers, { grep, log, logDir }) {
           break;
         }
       }
+      const last = final[next - 1];
+      if (last && last.status !== 'pass' && last.status !== 'set aside') log(`  ${last.status.padEnd(7)} ${last.name}  (${firstLine(last.error)})`);
       if (next >= tests.length) break;
       from = next;
     }
@@ -135,9 +139,7 @@ export async function runPostgresjs(repoDir, servers, { grep, log, logDir }) {
     const count = (seen.get(test.name) ?? 0) + 1;
     seen.set(test.name, count);
     const id = count > 1 ? `${test.name} (#${count})` : test.name;
-    const detail = (test.error ?? test.reason)?.split('\n')[0].slice(0, 200);
-    results.push({ id, line: test.line, status: test.status, ms: test.ms, detail });
-    if (test.status !== 'pass' && test.status !== 'set aside') log(`  ${test.status.padEnd(7)} ${id}${detail ? `  (${detail})` : ''}`);
+    results.push({ id, line: test.line, status: test.status, ms: test.ms, detail: firstLine(test.error ?? test.reason) });
   }
   return results;
 }

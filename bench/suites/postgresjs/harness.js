@@ -77,7 +77,10 @@ async function test(o, name, options, fn) {
     }
     entry.ms = Math.round(performance.now() - started);
     save();
-    if (entry.status === 'fail') process.exit(0);
+    if (entry.status === 'fail') {
+      process.stderr.write(`failed: ${name} (line ${line}): ${entry.error}\n`);
+      process.exit(0);
+    }
     if (++ended === registered) setTimeout(() => process.exit(0), EXIT_GRACE_MS).unref();
   });
 }
