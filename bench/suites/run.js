@@ -32,7 +32,11 @@ async function main() {
     },
   });
   if (values.compare) {
-    const load = (target) => JSON.parse(fs.readFileSync(path.join(OUT, `suites-${target}.json`), 'utf8'));
+    const load = (target) => {
+      const file = path.join(OUT, `suites-${target}.json`);
+      if (!fs.existsSync(file)) throw new Error(`no results in ${file}: run \`npm run suites -- --against ${target}\` first`);
+      return JSON.parse(fs.readFileSync(file, 'utf8'));
+    };
     console.log(compareMarkdown(load('pgdev'), load('postgres')));
     return;
   }
