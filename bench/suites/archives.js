@@ -42,9 +42,9 @@ export async function ensureSuite(id, log) {
   try {
     if (JSON.parse(fs.readFileSync(path.join(dir, MARKER), 'utf8')).commit === suite.commit) return dir;
   } catch {}
+  const archive = await findArchive(id, suite, log);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
-  const archive = await findArchive(id, suite, log);
   log(`${id}: extracting ${archive} into ${dir}`);
   await must(runCommand('tar', ['xzf', archive, '-C', dir, '--strip-components=1'], { timeoutMs: 120_000 }), `extracting ${archive}`);
   for (const [cmd, args] of suite.install) {
@@ -68,6 +68,7 @@ async function findArchive(id, suite, log) {
   if (fs.existsSync(shared)) return shared;
   const downloaded = path.join(CACHE, suite.archive);
   if (fs.existsSync(downloaded)) return downloaded;
+  fs.mkdirSync(CACHE, { recursive: true });
   const url = `https://codeload.github.com/${suite.repo}/tar.gz/${suite.commit}`;
   log(`${id}: ${shared} is missing; downloading ${url}`);
   try {

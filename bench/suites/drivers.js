@@ -4,11 +4,11 @@
  * timeout, never finished or set aside.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '../lib/proc.js';
 import { lastLines } from '../lib/tcp.js';
+import { removeDir, temporaryDir } from './servers.js';
 import { NODE_POSTGRES_SET_ASIDE, POSTGRESJS_SET_ASIDE } from './set-aside.js';
 
 const FILE_TIMEOUT_MS = 120_000;
@@ -82,7 +82,7 @@ function failureLine(output) {
  * failure; the suite then starts again on a fresh server from the next test, until every test has a result.
  */
 export async function runPostgresjs(repoDir, servers, { grep, log, logDir }) {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-suites-pjs-'));
+  const tmp = temporaryDir('pgdev-suites-pjs-');
   const final = [];
   try {
     for (let from = 0, round = 1; ; round++) {
@@ -129,7 +129,7 @@ export async function runPostgresjs(repoDir, servers, { grep, log, logDir }) {
       from = next;
     }
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    removeDir(tmp);
   }
   const seen = new Map();
   const results = [];

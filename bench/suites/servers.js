@@ -12,6 +12,23 @@ import { REPO, freePorts } from '../lib/subjects.js';
 import { lastLines, waitForSelect1 } from '../lib/tcp.js';
 
 const READY_MS = 120_000;
+
+// Temporary folders still in use, removed however the runner exits (Ctrl-C included).
+const temporary = new Set();
+process.on('exit', () => {
+  for (const dir of temporary) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+export function temporaryDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  temporary.add(dir);
+  return dir;
+}
+
+export function removeDir(dir) {
+  fs.rmSync(dir, { recursive: true, force: true });
+  temporary.delete(dir);
+}
 const HOST = '127.0.0.1';
 
 /** The connection every suite gets, through the PG* variables that both drivers read. */
@@ -30,7 +47,7 @@ async function ready(child, port, what) {
 export async function startPgdev(log) {
   const bin = path.join(REPO, 'bin', 'pgdev.js');
   if (!fs.existsSync(path.join(REPO, 'dist', 'cli', 'main.bundle.js'))) throw new Error('dist/ is missing: run `npm run build` first');
-  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-suites-'));
+  const home = temporaryDir('pgdev-suites-');
   const [http, db, shadow] = await freePorts(3);
   const args = [bin, '--name', 'suites', '--port', String(http), '--db-port', String(db), '--shadow-db-port', String(shadow)];
   log(`pgdev: starting on port ${db} (XDG_DATA_HOME=${home})`);
@@ -42,7 +59,7 @@ export async function startPgdev(log) {
     env: pgEnv(db),
     stop: async () => {
       await stopGroup(child);
-      fs.rmSync(home, { recursive: true, force: true });
+      removeDir(home);
     },
   };
 }
@@ -76,7 +93,7 @@ async function postgresBin(log) {
 export async function startPostgres(log) {
   const bin = await postgresBin(log);
   const asRoot = process.getuid?.() === 0;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-suites-pg-'));
+  const dir = temporaryDir('pgdev-suites-pg-');
   const data = path.join(dir, 'data');
   let as = (cmd, args) => [cmd, args];
   if (asRoot) {
@@ -110,7 +127,7 @@ export async function startPostgres(log) {
     stop: async () => {
       child.kill('SIGINT'); // fast shutdown; stopGroup follows with SIGTERM and, if needed, SIGKILL to the group
       await stopGroup(child);
-      fs.rmSync(dir, { recursive: true, force: true });
+      removeDir(dir);
     },
   };
 }
