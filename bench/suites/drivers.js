@@ -1,7 +1,7 @@
 /**
- * Runs each driver's suite against a server whose connection is in `env` (PG* variables), and returns one result
- * per node-postgres test file or per postgres.js test: { id, status, ms, detail }, status being pass, fail,
- * timeout, never finished or set aside.
+ * Runs each driver's suite against `servers.current` (its connection in `env`, as PG* variables; `servers.fresh()`
+ * replaces it with a new one), and returns one result per node-postgres test file or per postgres.js test:
+ * { id, status, ms, detail }, status being pass, fail, timeout, never finished or set aside.
  */
 import fs from 'node:fs';
 import path from 'node:path';
