@@ -12,6 +12,7 @@ import { REPO, freePorts } from '../lib/subjects.js';
 import { lastLines, waitForSelect1 } from '../lib/tcp.js';
 
 const READY_MS = 120_000;
+const HOST = '127.0.0.1';
 
 // Temporary folders still in use, removed however the runner exits (Ctrl-C included).
 const temporary = new Set();
@@ -29,7 +30,6 @@ export function removeDir(dir) {
   fs.rmSync(dir, { recursive: true, force: true });
   temporary.delete(dir);
 }
-const HOST = '127.0.0.1';
 
 /** The connection every suite gets, through the PG* variables that both drivers read. */
 const pgEnv = (port) => ({ PGHOST: HOST, PGPORT: String(port), PGUSER: 'postgres', PGPASSWORD: 'postgres', PGDATABASE: 'postgres' });
@@ -54,7 +54,6 @@ export async function startPgdev(log) {
   const child = spawnGroup(process.execPath, args, { env: { XDG_DATA_HOME: home }, cwd: REPO });
   await ready(child, db, 'pgdev');
   return {
-    label: 'pgdev',
     version: JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')).version,
     env: pgEnv(db),
     stop: async () => {
@@ -121,7 +120,6 @@ export async function startPostgres(log) {
   const child = spawnGroup(...as(path.join(bin, 'postgres'), args), { cwd: dir });
   await ready(child, port, 'postgres');
   return {
-    label: 'postgres',
     version: execFileSync(path.join(bin, 'postgres'), ['--version'], { encoding: 'utf8' }).trim(),
     env: pgEnv(port),
     stop: async () => {
