@@ -97,10 +97,11 @@ export async function stopGroup(child, timeoutMs = 10_000) {
 }
 
 /** Runs a command to completion with a time limit; resolves { code, stdout, stderr, timedOut, ms }. */
-export function runCommand(cmd, args, { env, timeoutMs = 60_000 } = {}) {
+export function runCommand(cmd, args, { env, cwd, timeoutMs = 60_000 } = {}) {
+  hookExit();
   return new Promise((resolve) => {
     const started = performance.now();
-    const child = spawn(cmd, args, { env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: { ...process.env, ...env }, cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     if (child.pid) groups.add(child.pid);
     let stdout = '';
     let stderr = '';
