@@ -7,12 +7,13 @@
  * deadlock, cancel), `pg_locks` and `pg_stat_activity` showing every connection, and `pg_cancel_backend` /
  * `pg_terminate_backend` aimed at one connection.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
+import { startTool, type ToolRun } from './support/tools.js';
 import { waitFor } from './support/wait.js';
 
 const MIGRATE_LOCK = fileURLToPath(new URL('./fixtures/migrate-lock.mjs', import.meta.url));
@@ -124,33 +125,15 @@ async function tryLock(client: pg.Client, key: number): Promise<boolean> {
   return got;
 }
 
-type Run = { status: number | null; stdout: string; stderr: string };
-
 /** Runs a program without blocking the event loop (the gateway lives in this process); no PG* variables leak in. */
-function start(command: string, args: string[], timeoutMs = 30_000): { child: ChildProcess; done: Promise<Run> } {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('PG')));
-  const child = spawn(command, args, { env: { ...env, PGCONNECT_TIMEOUT: '10' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const done = new Promise<Run>((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ status, stdout, stderr });
-    });
-  });
-  return { child, done };
+function start(command: string, args: string[], timeoutMs = 30_000): { child: ChildProcess; done: Promise<ToolRun> } {
+  const started = startTool(command, args, '', timeoutMs);
+  children.add(started.child);
+  void started.done.finally(() => children.delete(started.child)).catch(() => undefined);
+  return started;
 }
 
-function run(command: string, args: string[]): Promise<Run> {
+function run(command: string, args: string[]): Promise<ToolRun> {
   return start(command, args).done;
 }
 
@@ -158,7 +141,7 @@ function psqlArgs(commands: string[]): string[] {
   return [server.url, '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', ...commands.flatMap((command) => ['-c', command])];
 }
 
-function psql(...commands: string[]): Promise<Run> {
+function psql(...commands: string[]): Promise<ToolRun> {
   return run('psql', psqlArgs(commands));
 }
 
