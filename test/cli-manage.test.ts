@@ -73,7 +73,9 @@ describe('pgdev stop', { timeout: 180_000 }, () => {
     const home = createDataHome();
     for (const command of ['stop', 'start', 'rm']) {
       const unknown = await runCli([command, 'nope'], { env: home.env });
-      expect(unknown.stderr, command).toBe('pgdev: no server named "nope"; see `pgdev ls`, or create it with `pgdev -n nope`\n');
+      // Only `start` suggests creating the server: stopping or removing one that does not exist needs nothing done.
+      const create = command === 'start' ? ', or create it with `pgdev -n nope -d`' : '';
+      expect(unknown.stderr, command).toBe(`pgdev: no server named "nope"; see \`pgdev ls\`${create}\n`);
       expect(unknown.stdout, command).toBe('');
       expect(unknown.status, command).toBe(1);
 
@@ -98,7 +100,7 @@ describe('pgdev start', { timeout: 180_000 }, () => {
 
     // An unknown name among known ones starts nothing.
     const mixed = await runCli(['start', 'proj-b', 'nope'], { env: home.env });
-    expect(mixed.stderr).toBe('pgdev: no server named "nope"; see `pgdev ls`, or create it with `pgdev -n nope`\n');
+    expect(mixed.stderr).toBe('pgdev: no server named "nope"; see `pgdev ls`, or create it with `pgdev -n nope -d`\n');
     expect(mixed.status).toBe(1);
     expect(Object.values(await statuses(home))).toEqual(['stopped', 'stopped', 'stopped', 'stopped']);
 
@@ -213,6 +215,7 @@ describe('pgdev ls', { timeout: 180_000 }, () => {
   it('lists name, status, pid, ports, size and last start, as a table and as --json', async () => {
     const home = createDataHome();
     const s = await startServers(home, ['alpha', 'beta']);
+    const betaStartedAt = readServerJson(home, 'beta')!.startedAt;
     expect(await runCli(['stop', 'beta'], { env: home.env })).toMatchObject({ status: 0, stdout: 'beta stopped\n' });
     const alphaRecord = readServerJson(home, 'alpha')!;
 
@@ -223,7 +226,8 @@ describe('pgdev ls', { timeout: 180_000 }, () => {
     ]);
     const [alpha, beta] = json;
     expect(alpha).toMatchObject({ name: 'alpha', status: 'running', pid: s['alpha']!.pid, ports: s['alpha']!.ports, lastStart: alphaRecord.startedAt });
-    expect(beta).toMatchObject({ name: 'beta', status: 'stopped', pid: null, ports: s['beta']!.ports });
+    // A stopped server's last start is when it started, not when it stopped.
+    expect(beta).toMatchObject({ name: 'beta', status: 'stopped', pid: null, ports: s['beta']!.ports, lastStart: betaStartedAt });
     for (const server of json) {
       expect(server.sizeBytes, server.name).toBeGreaterThan(1024 * 1024); // a real PGlite data directory
       expect(Number.isInteger(server.sizeBytes)).toBe(true);

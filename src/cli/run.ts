@@ -4,10 +4,12 @@
  * cleanly), or with `-d` starts it in the background and returns once it is ready.
  */
 import { reportToParent, spawnDetached } from '../daemon/detach.js';
+import { PORT_FLAGS } from '../daemon/ports.js';
 import { startServer, type PgdevServer } from '../daemon/server.js';
 import { isPgdevError } from '../errors.js';
 import { validateName } from '../state/paths.js';
 import { portRange, reportError, urlLines } from './output.js';
+import { pgdevCommand } from '../command-name.js';
 
 export type RunOptions = {
   name: string;
@@ -35,7 +37,7 @@ export async function run(options: RunOptions): Promise<void> {
     const started = performance.now();
     const record = await spawnDetached(options.name, runArgs(options));
     const ms = Math.round(performance.now() - started);
-    process.stdout.write(`✔ pgdev server ${record.name} is running in the background on ${portRange(record.ports)} (pid ${record.pid}, ready in ${ms} ms).\n\n${urlLines(record.urls)}\n\nStop it with: pgdev stop ${record.name}\n`);
+    process.stdout.write(`✔ pgdev server ${record.name} is running in the background on ${portRange(record.ports)} (pid ${record.pid}, ready in ${ms} ms).\n\n${urlLines(record.urls)}\n\nStop it with: ${pgdevCommand()} stop ${record.name}\n`);
     return;
   }
   const detachedChild = process.env.PGDEV_DETACHED === '1';
@@ -47,6 +49,7 @@ export async function run(options: RunOptions): Promise<void> {
       databasePort: options.dbPort,
       shadowDatabasePort: options.shadowDbPort,
       debug: options.debug,
+      portNames: PORT_FLAGS,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeout === undefined ? undefined : options.idleInTransactionTimeout * 1000,
     });
   } catch (error) {

@@ -17,14 +17,15 @@ import {
 } from '../state/files.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
 import { dataDirError, serverPaths } from '../state/paths.js';
-import { LOOPBACK, choosePorts, portInUse, type RequestedPorts } from './ports.js';
+import { LOOPBACK, PORT_OPTIONS, choosePorts, portInUse, type PortNames, type RequestedPorts } from './ports.js';
 import { readRunning } from './registry.js';
 import { PGDEV_VERSION } from './version.js';
+import { pgdevCommand } from '../command-name.js';
 
 export type StartServerOptions = {
   /** Server name; default `default`. Letters, digits, `-`, `_` and `.`. */
   readonly name?: string;
-  /** HTTP port; `0` picks a free one. Omitted: the last run's port, else 51213, else the next free block. */
+  /** HTTP port; `0` picks a free one. Omitted: the last run's port (an error if busy), else 51213, else the next free block. */
   readonly port?: number;
   readonly databasePort?: number;
   readonly shadowDatabasePort?: number;
@@ -39,6 +40,9 @@ export type StartServerOptions = {
   /** Called if the server shuts itself down (lock lost, fatal error), with the reason. */
   readonly onShutdown?: (reason: string) => void;
 };
+
+/** What the CLI adds to the options: errors name its flags and commands instead of the API's options. */
+export type CliStartOptions = StartServerOptions & { readonly portNames?: PortNames };
 
 export type PgdevServer = ServerUrls & {
   readonly name: string;
@@ -73,7 +77,7 @@ export function serverUrls(name: string, ports: Ports, secret: string): ServerUr
   };
 }
 
-export async function startServer(options: StartServerOptions = {}): Promise<PgdevServer> {
+export async function startServer(options: CliStartOptions = {}): Promise<PgdevServer> {
   const started = performance.now();
   const name = options.name ?? 'default';
   const paths = serverPaths(name);
@@ -98,7 +102,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     if (!isPgdevError(error, ErrorCode.Locked)) throw error;
     const running = readRunning(name);
     const where = running ? ` (pid ${running.pid}, ports ${running.ports.http}, ${running.ports.database}, ${running.ports.shadowDatabase})` : '';
-    throw new PgdevError(ErrorCode.Locked, `server "${name}" is already running${where}; stop it with \`pgdev stop ${name}\``, {
+    throw new PgdevError(ErrorCode.Locked, `server "${name}" is already running${where}; stop it with \`${pgdevCommand()} stop ${name}\``, {
       cause: error,
       details: running ? { ...running.urls, pid: running.pid, ports: running.ports } : {},
     });
@@ -119,7 +123,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     };
     const requested: RequestedPorts = { http: options.port, database: options.databasePort, shadowDatabase: options.shadowDatabasePort };
     const remembered = config.ports.http ? config.ports : undefined;
-    const { ports: wanted, source: portSource } = await choosePorts(requested, remembered);
+    const portNames = options.portNames ?? PORT_OPTIONS;
+    const { ports: wanted, source: portSource } = await choosePorts(name, requested, remembered, portNames);
 
     const dataDir = persistence === 'persistent' ? paths.dataDir : undefined;
     // The database opens while the ports are bound: a client that connects meanwhile waits for it instead of being
@@ -141,7 +146,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
       try {
         return await create();
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portInUse(key, wanted[key]);
+        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw portInUse({ key, port: wanted[key], server: name, remembered: remembered !== undefined && requested[key] === undefined }, portNames);
+        }
         throw error;
       }
     };
@@ -161,7 +168,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     urls = serverUrls(name, ports, config.secret);
     Object.assign(context, { urls });
 
-    writeJsonAtomic(paths.configFile, { ...config, ports });
+    const startedAt = new Date().toISOString();
+    writeJsonAtomic(paths.configFile, { ...config, ports, lastStartedAt: startedAt });
     const record: ServerRecord = {
       version: STATE_VERSION,
       name,
@@ -169,7 +177,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
       ports,
       urls,
       pgdevVersion: PGDEV_VERSION,
-      startedAt: new Date().toISOString(),
+      startedAt,
       persistence,
     };
     writeJsonAtomic(paths.serverFile, record);
