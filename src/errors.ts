@@ -16,6 +16,7 @@ export const ErrorCode = {
   StartFailed: 'E_START_FAILED',
   Confirm: 'E_CONFIRM',
   State: 'E_STATE',
+  UnknownCommand: 'E_UNKNOWN_COMMAND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
