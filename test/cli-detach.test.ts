@@ -50,7 +50,7 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
     expect(lines[0]).toMatch(new RegExp(`^✔ pgdev server bg is running in the background on ${portText(ports)} \\(pid ${pid}, ready in \\d+ ms\\)\\.$`));
     expect(lines).toContain(`DATABASE_URL=${dbUrl(ports.database)}`);
     expect(lines).toContain(`SHADOW_DATABASE_URL=${dbUrl(ports.shadowDatabase)}`);
-    expect(result.stdout).toMatch(new RegExp(`^Prisma Postgres URL \\(for prisma\\+postgres clients\\): prisma\\+postgres://localhost:${ports.http}/\\?api_key=[A-Za-z0-9_-]+$`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^# for Prisma Client's accelerateUrl \\(HTTP\\) instead: DATABASE_URL=prisma\\+postgres://localhost:${ports.http}/\\?api_key=[A-Za-z0-9_-]+$`, 'm'));
     expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('Stop it with: pgdev stop bg');
 
     // Ready means ready: all three ports answer right away, from a process that is not the command's.

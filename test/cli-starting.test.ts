@@ -67,8 +67,12 @@ describe.skipIf(!hasScript())('the foreground session on a terminal', () => {
     const out = result.stdout.replaceAll('\r', '');
     const urls = parseUrls(out);
     expect(out).toContain('[q]uit  [h]ttp url  [t]cp urls');
+    // The key box is square: its three lines are as wide as each other.
+    const box = out.split('\n').filter((line) => /^[╭│╰]/.test(line));
+    expect(box).toHaveLength(3);
+    expect(new Set(box.map((line) => line.length)).size, box.join('\n')).toBe(1);
     const afterBox = out.slice(out.indexOf('╰'));
-    expect(afterBox).toContain(`${urls.prismaPostgresUrl}\n`);
+    expect(afterBox).toContain(`\nDATABASE_URL=${urls.prismaPostgresUrl}\n`);
     expect(afterBox).toContain(`DATABASE_URL=${urls.databaseUrl}\nSHADOW_DATABASE_URL=${urls.shadowDatabaseUrl}\n`);
     expect(out).toContain('pgdev server keys stopped (quit).');
     expect(result.status).toBe(0);

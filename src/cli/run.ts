@@ -8,7 +8,7 @@ import { PORT_FLAGS } from '../daemon/ports.js';
 import { startServer, type PgdevServer } from '../daemon/server.js';
 import { isPgdevError } from '../errors.js';
 import { validateName } from '../state/paths.js';
-import { portRange, reportError, urlLines } from './output.js';
+import { httpUrlLine, portRange, reportError, urlLines } from './output.js';
 import { pgdevCommand } from '../command-name.js';
 
 export type RunOptions = {
@@ -78,11 +78,12 @@ export async function run(options: RunOptions): Promise<void> {
 }
 
 function listenForKeys(server: PgdevServer, shutdown: (reason: string) => void): () => void {
-  process.stdout.write('╭──────────────────────────────────╮\n│ [q]uit  [h]ttp url  [t]cp urls  │\n╰──────────────────────────────────╯\n');
+  const keys = ' [q]uit  [h]ttp url  [t]cp urls ';
+  process.stdout.write(`╭${'─'.repeat(keys.length)}╮\n│${keys}│\n╰${'─'.repeat(keys.length)}╯\n`);
   const onKey = (key: Buffer) => {
     const text = key.toString();
     if (text === 'q' || text === '\u0003') shutdown('quit');
-    else if (text === 'h') process.stdout.write(`${server.prismaPostgresUrl}\n`);
+    else if (text === 'h') process.stdout.write(`${httpUrlLine(server)}\n`);
     else if (text === 't') process.stdout.write(`DATABASE_URL=${server.databaseUrl}\nSHADOW_DATABASE_URL=${server.shadowDatabaseUrl}\n`);
   };
   process.stdin.setRawMode(true);
