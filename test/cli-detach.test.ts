@@ -218,7 +218,7 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
     const { pid } = await startDetached(home, 'stuck', args);
     await query(ports.database, 'create table t (id int); insert into t values (1)');
     process.kill(pid, 'SIGSTOP'); // SIGTERM stays pending: the graceful stop cannot finish
-    const stop = await runCli(['stop', 'stuck'], { env: home.env });
+    const stop = await runCli(['stop', 'stuck', '--timeout', '1'], { env: home.env });
     expect(stop.stderr).toBe('pgdev: warning: stuck did not stop in time and was killed; its last transactions may be lost\n');
     expect(stop.stdout).toBe('stuck stopped\n');
     expect(stop.status).toBe(0);

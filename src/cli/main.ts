@@ -22,7 +22,7 @@ function port(flag: string) {
 
 function seconds(value: string): number {
   const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed < 0) throw new InvalidArgumentError('takes a number of seconds (0 disables it)');
+  if (!Number.isFinite(parsed) || parsed < 0) throw new InvalidArgumentError('takes a number of seconds');
   return parsed;
 }
 
@@ -108,7 +108,8 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (names, options) => (await manage()).start(names, options));
   subcommand('stop', 'stop running servers')
     .argument('<names...>', 'names or glob patterns')
-    .action(async (names) => (await manage()).stop(names));
+    .addOption(new Option('--timeout <seconds>', 'how long to wait for a clean shutdown before killing the server').argParser(seconds).default(10))
+    .action(async (names, options) => (await manage()).stop(names, options));
   subcommand('rm', "delete servers' data")
     .argument('<names...>', 'names or glob patterns')
     .option('--force', 'stop running servers first')

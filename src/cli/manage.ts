@@ -55,14 +55,14 @@ export async function start(patterns: string[], options: { debug?: boolean }): P
   }
 }
 
-export async function stop(patterns: string[]): Promise<void> {
+export async function stop(patterns: string[], options: { timeout?: number } = {}): Promise<void> {
   for (const name of resolveNames(patterns)) {
     const running = await settledRecord(name);
     if (!running) {
       process.stdout.write(`${name} is not running\n`);
       continue;
     }
-    const forced = await stopProcess(running);
+    const forced = await stopProcess(running, options.timeout === undefined ? undefined : options.timeout * 1000);
     if (forced) process.stderr.write(`pgdev: warning: ${name} did not stop in time and was killed; its last transactions may be lost\n`);
     process.stdout.write(`${name} stopped\n`);
   }
