@@ -32,7 +32,7 @@ const COMMANDS = ['ls', 'start', 'stop', 'rm', 'url', 'help'] as const;
 const SYNONYMS: Record<string, string> = { list: 'ls', status: 'ls', ps: 'ls', remove: 'rm', delete: 'rm', run: 'start', up: 'start', down: 'stop', kill: 'stop' };
 
 /** The command closest to `word`: a synonym, else one at most two edits away. */
-export function closestCommand(word: string): string | undefined {
+function closestCommand(word: string): string | undefined {
   if (SYNONYMS[word]) return SYNONYMS[word];
   const distance = (a: string, b: string): number => {
     let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<void> {
     const hint = closest ? `did you mean \`${pgdev} ${closest}\`?` : `the commands are ${COMMANDS.join(', ')}, and \`${pgdev}\` alone starts a server`;
     return new PgdevError(ErrorCode.UnknownCommand, `unknown command "${command}"; ${hint} (see \`${pgdev} --help\`)`);
   };
-  // `pgdev dev` is what a `prisma dev` user types: the same as bare `pgdev`.
+  // `pgdev dev` is what a `prisma dev` user types: the same as bare `pgdev` (and `pgdev dev ls` as `pgdev ls`).
   if (argv[0] === 'dev') argv = argv.slice(1);
   if (argv[0] === 'help' && argv[1] === 'dev') argv = ['--help'];
   if (argv[0] === 'help' && argv[1] !== undefined && !(COMMANDS as readonly string[]).includes(argv[1])) return reportError(unknownCommand(argv[1]), debug);
@@ -90,8 +90,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--debug', debugHelp)
     .helpCommand('help [command]', 'print the help of a command')
     .addHelpText('after', '\n`pgdev dev` is the same as `pgdev`, as `prisma dev` is.')
-    .action(async (command: string | undefined, options) => {
-      if (command !== undefined) throw unknownCommand(command);
+    .action(async (_command: string | undefined, options, self: Command) => {
+      // `dev` after an option (`pgdev --debug dev`) is still the alias.
+      const extra = self.args.filter((word, index) => !(word === 'dev' && index === 0));
+      if (extra.length > 0) throw unknownCommand(extra[0]!);
       // A server in this process will need PGlite's WebAssembly: compile it while the server's modules load.
       if (!options.detach) void compiledPglite().catch(() => undefined);
       await (await import('./run.js')).run(options);
