@@ -52,11 +52,14 @@ export type PgdevServer = ServerUrls & {
   readonly portSource: string;
   /** Milliseconds from the call to ready. */
   readonly startupMs: number;
-  /** Empties the main database; connected clients are disconnected (they get SQLSTATE 57P01 and may reconnect). */
+  /**
+   * Empties the main database. Idle connections carry on (their settings, prepared statements and LISTENs are kept);
+   * one inside a transaction, or with temporary tables, is disconnected with SQLSTATE 57P01.
+   */
   reset(): Promise<void>;
   /** Keeps a copy of the main database under `label`, in memory. */
   snapshot(label: string): Promise<void>;
-  /** Puts the main database back to the snapshot `label`; connected clients are disconnected as by `reset`. */
+  /** Puts the main database back to the snapshot `label`; after a schema change, connections are treated as by `reset`. */
   restore(label: string): Promise<void>;
   /** Shuts down: connections closed, data flushed, lock released, ports free. Idempotent. */
   close(reason?: string): Promise<void>;
@@ -189,19 +192,21 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     const snapshots = new Map<string, { data: DataSnapshot; full: Blob }>();
     const replaceMain = async (next: () => Promise<Engine>, reason: string) => {
       const previous = main;
-      // Disconnect every client first: one idle in a transaction holds the engine, and dump() below would wait for
-      // it (up to the idle-in-transaction timeout) instead of disconnecting it.
-      await mainGateway.replaceEngine(previous, reason);
-      const snapshotFirst = await previous.dump().catch(() => undefined);
-      await previous.close();
+      // Clients inside a transaction are disconnected first (one idle in a transaction holds the engine, and dump()
+      // below would wait for it); idle ones wait, and carry on with the new engine.
+      const resume = await mainGateway.suspend(reason);
       try {
-        main = await next();
-      } catch (error) {
-        // Never leave the server without a database: fall back to what it had.
-        main = await Engine.open({ label: 'main', dataDir, from: snapshotFirst, log: debugLog });
-        throw error;
+        const snapshotFirst = await previous.dump().catch(() => undefined);
+        await previous.close();
+        try {
+          main = await next();
+        } catch (error) {
+          // Never leave the server without a database: fall back to what it had.
+          main = await Engine.open({ label: 'main', dataDir, from: snapshotFirst, log: debugLog });
+          throw error;
+        }
       } finally {
-        await mainGateway.replaceEngine(main, reason);
+        await resume(main);
       }
     };
 
