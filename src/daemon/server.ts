@@ -185,7 +185,6 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     };
     writeJsonAtomic(paths.serverFile, record);
     cleanups.push(() => fs.rmSync(paths.serverFile, { force: true }));
-    if (persistence === 'memory' && !existedBefore) cleanups.push(() => fs.rmSync(paths.root, { recursive: true, force: true }));
 
     // A snapshot is the data (restored in one transaction while the schema is unchanged) and a full copy of the
     // data directory (reopened when the schema changed since).
@@ -217,6 +216,9 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       closing ??= (async () => {
         debugLog(`${name}: shutting down (${reason})`);
         await undo();
+        // An in-memory server leaves nothing behind; only once its lock is released, which would otherwise see its
+        // folder vanish and report the lock lost.
+        if (persistence === 'memory' && !existedBefore) fs.rmSync(paths.root, { recursive: true, force: true });
         resolveClosed(reason);
       })();
       return closing;

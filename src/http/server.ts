@@ -37,9 +37,23 @@ export async function startHttp(context: HttpContext, host: string, port: number
   });
   // The socket is a plain TCP server that hands HTTP to `server`, so that a Postgres client pointed at this port by
   // mistake (psql -p 51213) gets a Postgres error naming the database port instead of "received invalid response".
+  // `server` never listens itself, so it does not track its connections: close() ends the idle keep-alive ones here.
+  const inFlight = new Map<net.Socket, number>();
+  let closing = false;
+  const settle = (socket: net.Socket, delta: number) => {
+    const count = (inFlight.get(socket) ?? 0) + delta;
+    inFlight.set(socket, count);
+    if (closing && count === 0) socket.destroy();
+  };
+  server.on('request', (request: http.IncomingMessage, response: http.ServerResponse) => {
+    settle(request.socket, 1);
+    response.once('close', () => settle(request.socket, -1));
+  });
   const front = net.createServer((socket) => {
     socket.once('data', (first: Buffer) => {
       if (isPostgresOpening(first)) return refusePostgres(socket, first, context);
+      inFlight.set(socket, 0);
+      socket.once('close', () => inFlight.delete(socket));
       socket.pause();
       socket.unshift(first);
       server.emit('connection', socket);
@@ -58,7 +72,10 @@ export async function startHttp(context: HttpContext, host: string, port: number
     port: (front.address() as AddressInfo).port,
     async close() {
       if (app) await (await import('./prisma.js')).shutdownPrismaExecutor(context);
-      await Promise.all([new Promise((resolve) => front.close(resolve)), new Promise((resolve) => server.close(resolve))]);
+      const closed = new Promise((resolve) => front.close(resolve));
+      closing = true;
+      for (const [socket, count] of inFlight) if (count === 0) socket.destroy();
+      await closed;
     },
   };
 }
