@@ -233,7 +233,7 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
 });
 
 describe('pgdev url', { timeout: 180_000 }, () => {
-  it('prints the database URL, --shadow, --http and --json of a running server', async () => {
+  it('prints the database URL, --shadow, --http and --json of a running server, of "default" without a name, and errors for a stopped or unknown one', async () => {
     const home = createDataHome();
     const { ports, args } = await serverPorts();
     const { result } = await startDetached(home, 'web', args);
@@ -256,27 +256,18 @@ describe('pgdev url', { timeout: 180_000 }, () => {
       httpUrl: `http://localhost:${ports.http}`,
     });
 
-    // Without a name: the server named "default".
+    // Without a name: the server named "default", once there is one.
     const noDefault = await runCli(['url'], { env: home.env });
     expect(noDefault.stderr).toBe('pgdev: no server named "default"; create it with `pgdev -n default`\n');
     expect(noDefault.status).toBe(1);
-  });
+    const other = await serverPorts();
+    await startDetached(home, 'default', other.args);
+    expect(await runCli(['url'], { env: home.env })).toMatchObject({ status: 0, stdout: `${dbUrl(other.ports.database)}\n`, stderr: '' });
 
-  it('without a name, prints the URL of the server named "default"', async () => {
-    const home = createDataHome();
-    const { ports, args } = await serverPorts();
-    await startDetached(home, 'default', args);
-    expect(await runCli(['url'], { env: home.env })).toMatchObject({ status: 0, stdout: `${dbUrl(ports.database)}\n`, stderr: '' });
-  });
-
-  it('errors for a stopped server and for an unknown one', async () => {
-    const home = createDataHome();
-    const { args } = await serverPorts();
-    await startDetached(home, 'sleepy', args);
-    expect(await runCli(['stop', 'sleepy'], { env: home.env })).toMatchObject({ status: 0, stdout: 'sleepy stopped\n' });
-
-    const stopped = await runCli(['url', 'sleepy'], { env: home.env });
-    expect(stopped.stderr).toBe('pgdev: server "sleepy" is not running; start it with `pgdev start sleepy`\n');
+    // A stopped server (web, stopped now, rather than a third server), and an unknown one.
+    expect(await runCli(['stop', 'web'], { env: home.env })).toMatchObject({ status: 0, stdout: 'web stopped\n' });
+    const stopped = await runCli(['url', 'web'], { env: home.env });
+    expect(stopped.stderr).toBe('pgdev: server "web" is not running; start it with `pgdev start web`\n');
     expect(stopped.stdout).toBe('');
     expect(stopped.status).toBe(1);
 
