@@ -46,6 +46,7 @@ describe('commands', { timeout: 120_000 }, () => {
     await fails(['stpo', 'x'], 'pgdev: unknown command "stpo"; did you mean `pgdev stop`? (see `pgdev --help`)');
     await fails(['frobnicate'], 'pgdev: unknown command "frobnicate"; the commands are ls, start, stop, rm, url, help, and `pgdev` alone starts a server (see `pgdev --help`)');
     await fails(['help', 'lst'], 'pgdev: unknown command "lst"; did you mean `pgdev ls`? (see `pgdev --help`)');
+    await fails(['-n', 'x', 'dev', 'ls'], 'pgdev: "ls" must come before the options: `pgdev ls ...` (see `pgdev --help`)');
   });
 });
 

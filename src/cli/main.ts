@@ -67,6 +67,9 @@ export async function main(argv: string[]): Promise<void> {
   const debugHelp = 'log protocol and lifecycle events, and print stack traces with errors';
   const pgdev = pgdevCommand();
   const unknownCommand = (command: string) => {
+    if ((COMMANDS as readonly string[]).includes(command)) {
+      return new PgdevError(ErrorCode.UnknownCommand, `"${command}" must come before the options: \`${pgdev} ${command} ...\` (see \`${pgdev} --help\`)`);
+    }
     const closest = closestCommand(command);
     const hint = closest ? `did you mean \`${pgdev} ${closest}\`?` : `the commands are ${COMMANDS.join(', ')}, and \`${pgdev}\` alone starts a server`;
     return new PgdevError(ErrorCode.UnknownCommand, `unknown command "${command}"; ${hint} (see \`${pgdev} --help\`)`);
