@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { diskUsage, groupCpuSeconds, groupRss, killAllGroups, mainThreadCpuSeconds, runCommand, signalGroup } from './lib/proc.js';
 import { median, percentile } from './lib/stats.js';
-import { detectPgdev, ensurePrismaDev, freePorts, Instance, makeSubjects, randomName, REPO, versions } from './lib/subjects.js';
+import { detectPgdev, ensureBenchDeps, ensurePrismaDev, freePorts, Instance, makeSubjects, randomName, REPO, versions } from './lib/subjects.js';
 import * as tcp from './lib/tcp.js';
 import { findUniqueLatencies, loadPrismaClient, prepareSchema } from './lib/prisma-client.js';
 
@@ -112,6 +112,10 @@ let subjects = makeSubjects(pgdevMode);
 if (process.env.BENCH_SUBJECTS) {
   const keep = process.env.BENCH_SUBJECTS.split(',');
   subjects = subjects.filter((s) => keep.includes(s.id));
+}
+if (subjects.some((s) => s.id === 'socket')) {
+  const socket = await ensureBenchDeps(log);
+  if (!socket.ok) subjects.find((s) => s.id === 'socket').unavailable = socket.reason;
 }
 if (subjects.some((s) => s.id === 'prisma')) {
   const prisma = await ensurePrismaDev(log);

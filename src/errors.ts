@@ -24,6 +24,7 @@ export const ErrorCode = {
   DiskFull: 'E_DISK_FULL',
   ExecutorFetch: 'E_EXECUTOR_FETCH',
   InvalidVersion: 'E_INVALID_VERSION',
+  UnknownCommand: 'E_UNKNOWN_COMMAND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -132,6 +132,27 @@ describe('startServer', () => {
     const server = await start({ name: 'fixed', persistence: 'memory', port: http, databasePort: database, shadowDatabasePort: shadowDatabase });
     expect(server.ports).toEqual({ http, database, shadowDatabase });
     expect(server.databaseUrl).toContain(`:${database}/`);
+    // In memory, nothing is left for `pgdev ls` once closed, whatever the ports.
+    await server.close();
+    expect(fs.existsSync(serverDir('fixed'))).toBe(false);
+    expect(JSON.parse((await runCli(['ls', '--json'])).stdout).map((listed: { name: string }) => listed.name)).not.toContain('fixed');
+  });
+
+  it('names its own options in a busy-port error (databasePort, not the CLI flag), and one port given twice', async () => {
+    const [http, database, shadowDatabase] = await freePorts(3);
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(database, '127.0.0.1', resolve));
+    try {
+      const busy = await rejection(start({ name: 'busy', persistence: 'memory', port: http, databasePort: database, shadowDatabasePort: shadowDatabase }));
+      expect(isPgdevError(busy, ErrorCode.PortInUse)).toBe(true);
+      expect((busy as PgdevError).message).toBe(`port ${database} is in use; set databasePort to a free port (or 0 for any free port)`);
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
+    const twice = await rejection(start({ name: 'twice', persistence: 'memory', port: http, databasePort: http, shadowDatabasePort: shadowDatabase }));
+    expect(isPgdevError(twice, ErrorCode.InvalidPort)).toBe(true);
+    expect((twice as PgdevError).message).toBe(`port ${http} was given twice (port and databasePort); give each its own port`);
+    expect(fs.existsSync(serverDir('busy')) || fs.existsSync(serverDir('twice'))).toBe(false);
   });
 
   it('serves a client that connects while the database is still opening, once it is open', async () => {

@@ -50,7 +50,7 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
     expect(lines[0]).toMatch(new RegExp(`^✔ pgdev server bg is running in the background on ${portText(ports)} \\(pid ${pid}, ready in \\d+ ms\\)\\.$`));
     expect(lines).toContain(`DATABASE_URL=${dbUrl(ports.database)}`);
     expect(lines).toContain(`SHADOW_DATABASE_URL=${dbUrl(ports.shadowDatabase)}`);
-    expect(result.stdout).toMatch(new RegExp(`^Prisma Postgres URL \\(for prisma\\+postgres clients\\): prisma\\+postgres://localhost:${ports.http}/\\?api_key=[A-Za-z0-9_-]+$`, 'm'));
+    expect(result.stdout).toMatch(new RegExp(`^# for Prisma Client's accelerateUrl \\(HTTP\\) instead: DATABASE_URL=prisma\\+postgres://localhost:${ports.http}/\\?api_key=[A-Za-z0-9_-]+$`, 'm'));
     expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('Stop it with: pgdev stop bg');
 
     // Ready means ready: all three ports answer right away, from a process that is not the command's.
@@ -218,7 +218,7 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
     const { pid } = await startDetached(home, 'stuck', args);
     await query(ports.database, 'create table t (id int); insert into t values (1)');
     process.kill(pid, 'SIGSTOP'); // SIGTERM stays pending: the graceful stop cannot finish
-    const stop = await runCli(['stop', 'stuck'], { env: home.env });
+    const stop = await runCli(['stop', 'stuck', '--timeout', '1'], { env: home.env });
     expect(stop.stderr).toBe('pgdev: warning: stuck did not stop in time and was killed; its last transactions may be lost\n');
     expect(stop.stdout).toBe('stuck stopped\n');
     expect(stop.status).toBe(0);
@@ -233,7 +233,7 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
 });
 
 describe('pgdev url', { timeout: 180_000 }, () => {
-  it('prints the database URL, --shadow, --http and --json of a running server', async () => {
+  it('prints the database URL, --shadow, --http and --json of a running server, of "default" without a name, and errors for a stopped or unknown one', async () => {
     const home = createDataHome();
     const { ports, args } = await serverPorts();
     const { result } = await startDetached(home, 'web', args);
@@ -256,27 +256,18 @@ describe('pgdev url', { timeout: 180_000 }, () => {
       httpUrl: `http://localhost:${ports.http}`,
     });
 
-    // Without a name: the server named "default".
+    // Without a name: the server named "default", once there is one.
     const noDefault = await runCli(['url'], { env: home.env });
     expect(noDefault.stderr).toBe('pgdev: no server named "default"; create it with `pgdev -n default`\n');
     expect(noDefault.status).toBe(1);
-  });
+    const other = await serverPorts();
+    await startDetached(home, 'default', other.args);
+    expect(await runCli(['url'], { env: home.env })).toMatchObject({ status: 0, stdout: `${dbUrl(other.ports.database)}\n`, stderr: '' });
 
-  it('without a name, prints the URL of the server named "default"', async () => {
-    const home = createDataHome();
-    const { ports, args } = await serverPorts();
-    await startDetached(home, 'default', args);
-    expect(await runCli(['url'], { env: home.env })).toMatchObject({ status: 0, stdout: `${dbUrl(ports.database)}\n`, stderr: '' });
-  });
-
-  it('errors for a stopped server and for an unknown one', async () => {
-    const home = createDataHome();
-    const { args } = await serverPorts();
-    await startDetached(home, 'sleepy', args);
-    expect(await runCli(['stop', 'sleepy'], { env: home.env })).toMatchObject({ status: 0, stdout: 'sleepy stopped\n' });
-
-    const stopped = await runCli(['url', 'sleepy'], { env: home.env });
-    expect(stopped.stderr).toBe('pgdev: server "sleepy" is not running; start it with `pgdev start sleepy`\n');
+    // A stopped server (web, stopped now, rather than a third server), and an unknown one.
+    expect(await runCli(['stop', 'web'], { env: home.env })).toMatchObject({ status: 0, stdout: 'web stopped\n' });
+    const stopped = await runCli(['url', 'web'], { env: home.env });
+    expect(stopped.stderr).toBe('pgdev: server "web" is not running; start it with `pgdev start web`\n');
     expect(stopped.stdout).toBe('');
     expect(stopped.status).toBe(1);
 

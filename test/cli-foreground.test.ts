@@ -55,7 +55,7 @@ describe('pgdev (foreground)', { timeout: 180_000 }, () => {
     expect(lines).toContain(`DATABASE_URL=${dbUrl(ports.database)}`);
     expect(lines).toContain(`SHADOW_DATABASE_URL=${dbUrl(ports.shadowDatabase)}`);
 
-    const match = /^Prisma Postgres URL \(for prisma\+postgres clients\): prisma\+postgres:\/\/localhost:(\d+)\/\?api_key=([A-Za-z0-9_-]+)$/m.exec(server.stdout);
+    const match = /^# for Prisma Client's accelerateUrl \(HTTP\) instead: DATABASE_URL=prisma\+postgres:\/\/localhost:(\d+)\/\?api_key=([A-Za-z0-9_-]+)$/m.exec(server.stdout);
     expect(match, server.stdout).not.toBeNull();
     expect(Number(match![1])).toBe(ports.http);
     const key = JSON.parse(Buffer.from(match![2]!, 'base64url').toString('utf8'));
@@ -96,7 +96,7 @@ describe('pgdev (foreground)', { timeout: 180_000 }, () => {
     expect(await server.stop()).toEqual({ code: 0, signal: null });
   });
 
-  it('lets psql connect with its default sslmode (prefer) on both ports', async () => {
+  it('lets psql connect with its default sslmode (prefer) on both ports, and tells it the database port when given the HTTP one', async () => {
     const home = createDataHome();
     const { ports, args } = await serverPorts();
     const server = await startForeground(['-n', 'psql', ...args], { env: home.env });
@@ -109,10 +109,24 @@ describe('pgdev (foreground)', { timeout: 180_000 }, () => {
       expect(result.stdout).toBe('42\n');
       expect(result.status).toBe(0);
     }
+
+    // Pointed at the HTTP port by mistake, psql (SSL request first) and pg (startup at once) are told which port to
+    // use, in a Postgres error, and the HTTP endpoint goes on serving.
+    const told = `this is the HTTP port of pgdev server "psql"; connect Postgres clients to its database port ${ports.database}`;
+    const wrongPort = await runCli([], {
+      env: { ...home.env, PGPASSWORD: 'postgres' },
+      command: { file: 'psql', args: ['-h', 'localhost', '-p', String(ports.http), '-U', 'postgres', '-X', '-c', 'select 1'] },
+    });
+    expect(wrongPort.stderr).toContain(`FATAL:  ${told}\nHINT:  use ${dbUrl(ports.database)}\n`);
+    expect(wrongPort.status).toBe(2);
+    const client = new pg.Client({ host: '127.0.0.1', port: ports.http, user: 'postgres' });
+    client.on('error', () => undefined);
+    expect(await client.connect().then(() => 'connected', (error: unknown) => error)).toMatchObject({ code: '08P01', message: told });
+    expect((await fetch(`http://127.0.0.1:${ports.http}/health`)).status).toBe(200);
     expect(await server.stop()).toEqual({ code: 0, signal: null });
   });
 
-  it('serves GET /health (200) and GET /info (name, version, URLs) on the HTTP port', async () => {
+  it('serves GET /health (200) and GET /info (name, version, URLs; the api_key only to a request that has it) on the HTTP port', async () => {
     const home = createDataHome();
     const { ports, args } = await serverPorts();
     const server = await startForeground(['-n', 'http-info', ...args], { env: home.env });
@@ -121,14 +135,19 @@ describe('pgdev (foreground)', { timeout: 180_000 }, () => {
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: 'ok' });
 
-    const info = await fetch(`http://127.0.0.1:${ports.http}/info`);
+    const urls = expectedUrls('http-info', ports, secretOf(home, 'http-info'));
+    const apiKey = new URL(urls.prismaPostgresUrl).searchParams.get('api_key')!;
+    const info = await fetch(`http://127.0.0.1:${ports.http}/info`, { headers: { authorization: `Bearer ${apiKey}` } });
     expect(info.status).toBe(200);
-    expect(await info.json()).toEqual({
-      name: 'http-info',
-      version: VERSION,
-      ...expectedUrls('http-info', ports, secretOf(home, 'http-info')),
-      httpUrl: `http://localhost:${ports.http}`,
-    });
+    expect(await info.json()).toEqual({ name: 'http-info', version: VERSION, ...urls, httpUrl: `http://localhost:${ports.http}` });
+    // Without the key (or with a wrong one), everything but the prisma+postgres:// URL, whose api_key is the secret.
+    for (const headers of [{}, { authorization: 'Bearer nope' }] as Array<Record<string, string>>) {
+      const open = await fetch(`http://127.0.0.1:${ports.http}/info`, { headers });
+      expect(open.status).toBe(200);
+      const { prismaPostgresUrl: _secret, ...rest } = urls;
+      expect(await open.json()).toEqual({ name: 'http-info', version: VERSION, ...rest, httpUrl: `http://localhost:${ports.http}` });
+    }
+
     expect(await server.stop()).toEqual({ code: 0, signal: null });
   });
 

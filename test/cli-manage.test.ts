@@ -45,10 +45,12 @@ async function statuses(home: DataHome): Promise<Record<string, string>> {
   return Object.fromEntries((await lsJson(home)).map((server) => [server.name, server.status]));
 }
 
-describe('pgdev stop', { timeout: 180_000 }, () => {
-  it('stops by glob and by name, returns with the ports free; a stopped server is reported', async () => {
+describe('pgdev stop and start', { timeout: 180_000 }, () => {
+  // One set of four servers for both commands: stopped by glob and by name, then started again by name and by glob.
+  it('stop by glob and by name returns with the ports free; start brings stopped servers back on their remembered ports, running ones reported and left alone', async () => {
     const home = createDataHome();
-    const s = await startServers(home, ['proj-a', 'proj-b', 'test-1', 'other']);
+    const s = await startServers(home, ['proj-a', 'proj-b', 'test-1', 'test-22']);
+    await query(s['proj-b']!.ports.database, 'create table kept (id int); insert into kept values (7)');
 
     const byGlob = await runCli(['stop', 'proj-*'], { env: home.env });
     expect(byGlob).toMatchObject({ status: 0, stdout: 'proj-a stopped\nproj-b stopped\n', stderr: '' });
@@ -56,61 +58,33 @@ describe('pgdev stop', { timeout: 180_000 }, () => {
       expect(isAlive(s[name]!.pid), name).toBe(false);
       expect(await allFree(s[name]!.ports), name).toBe(true);
     }
-    expect(await statuses(home)).toEqual({ other: 'running', 'proj-a': 'stopped', 'proj-b': 'stopped', 'test-1': 'running' });
+    expect(await statuses(home)).toEqual({ 'proj-a': 'stopped', 'proj-b': 'stopped', 'test-1': 'running', 'test-22': 'running' });
 
-    const byName = await runCli(['stop', 'test-1', 'other'], { env: home.env });
-    expect(byName).toMatchObject({ status: 0, stdout: 'test-1 stopped\nother stopped\n', stderr: '' });
-    for (const name of ['test-1', 'other']) {
+    const byName = await runCli(['stop', 'test-1', 'test-22'], { env: home.env });
+    expect(byName).toMatchObject({ status: 0, stdout: 'test-1 stopped\ntest-22 stopped\n', stderr: '' });
+    for (const name of ['test-1', 'test-22']) {
       expect(isAlive(s[name]!.pid), name).toBe(false);
       expect(await allFree(s[name]!.ports), name).toBe(true);
     }
 
     const again = await runCli(['stop', 'proj-a'], { env: home.env });
     expect(again).toMatchObject({ status: 0, stdout: 'proj-a is not running\n', stderr: '' });
-  }, 240_000);
-
-  it('errors for an unknown name and for a glob that matches nothing (stop, start, rm)', async () => {
-    const home = createDataHome();
-    for (const command of ['stop', 'start', 'rm']) {
-      const unknown = await runCli([command, 'nope'], { env: home.env });
-      expect(unknown.stderr, command).toBe('pgdev: no server named "nope"; see `pgdev ls`, or create it with `pgdev -n nope`\n');
-      expect(unknown.stdout, command).toBe('');
-      expect(unknown.status, command).toBe(1);
-
-      const glob = await runCli([command, 'zz-*'], { env: home.env });
-      expect(glob.stderr, command).toBe('pgdev: no server matches "zz-*"; see `pgdev ls`\n');
-      expect(glob.stdout, command).toBe('');
-      expect(glob.status, command).toBe(1);
-    }
-  });
-});
-
-describe('pgdev start', { timeout: 180_000 }, () => {
-  it('starts stopped servers by name and by glob on their remembered ports; running ones are reported and left alone', async () => {
-    const home = createDataHome();
-    const s = await startServers(home, ['proj-a', 'proj-b', 'test-1', 'test-22']);
-    await query(s['proj-b']!.ports.database, 'create table kept (id int); insert into kept values (7)');
-    expect(await runCli(['stop', '*'], { env: home.env })).toMatchObject({
-      status: 0,
-      stdout: 'proj-a stopped\nproj-b stopped\ntest-1 stopped\ntest-22 stopped\n',
-      stderr: '',
-    });
 
     // An unknown name among known ones starts nothing.
     const mixed = await runCli(['start', 'proj-b', 'nope'], { env: home.env });
-    expect(mixed.stderr).toBe('pgdev: no server named "nope"; see `pgdev ls`, or create it with `pgdev -n nope`\n');
+    expect(mixed.stderr).toBe('pgdev: no server named "nope"; see `pgdev ls`, or create it with `pgdev -n nope -d`\n');
     expect(mixed.status).toBe(1);
     expect(Object.values(await statuses(home))).toEqual(['stopped', 'stopped', 'stopped', 'stopped']);
 
-    const byName = await runCli(['start', 'proj-b'], { env: home.env });
+    const startByName = await runCli(['start', 'proj-b'], { env: home.env });
     const pidB = readServerJson(home, 'proj-b')!.pid;
-    expect(byName).toMatchObject({ status: 0, stdout: `proj-b started on ${portText(s['proj-b']!.ports)} (pid ${pidB})\n`, stderr: '' });
+    expect(startByName).toMatchObject({ status: 0, stdout: `proj-b started on ${portText(s['proj-b']!.ports)} (pid ${pidB})\n`, stderr: '' });
     expect(await query(s['proj-b']!.ports.database, 'select id from kept')).toEqual([{ id: 7 }]);
 
     // A glob over a stopped and a running server: one started, the other reported and left alone.
-    const byGlob = await runCli(['start', 'proj-*'], { env: home.env });
+    const startByGlob = await runCli(['start', 'proj-*'], { env: home.env });
     const pidA = readServerJson(home, 'proj-a')!.pid;
-    expect(byGlob).toMatchObject({
+    expect(startByGlob).toMatchObject({
       status: 0,
       stdout: `proj-a started on ${portText(s['proj-a']!.ports)} (pid ${pidA})\nproj-b is already running on ${portText(s['proj-b']!.ports)} (pid ${pidB})\n`,
       stderr: '',
@@ -129,6 +103,23 @@ describe('pgdev start', { timeout: 180_000 }, () => {
       stdout: 'proj-a stopped\nproj-b stopped\ntest-1 stopped\ntest-22 is not running\n',
     });
   }, 240_000);
+
+  it('errors for an unknown name and for a glob that matches nothing (stop, start, rm)', async () => {
+    const home = createDataHome();
+    for (const command of ['stop', 'start', 'rm']) {
+      const unknown = await runCli([command, 'nope'], { env: home.env });
+      // Only `start` suggests creating the server: stopping or removing one that does not exist needs nothing done.
+      const create = command === 'start' ? ', or create it with `pgdev -n nope -d`' : '';
+      expect(unknown.stderr, command).toBe(`pgdev: no server named "nope"; see \`pgdev ls\`${create}\n`);
+      expect(unknown.stdout, command).toBe('');
+      expect(unknown.status, command).toBe(1);
+
+      const glob = await runCli([command, 'zz-*'], { env: home.env });
+      expect(glob.stderr, command).toBe('pgdev: no server matches "zz-*"; see `pgdev ls`\n');
+      expect(glob.stdout, command).toBe('');
+      expect(glob.status, command).toBe(1);
+    }
+  });
 });
 
 describe('pgdev rm', { timeout: 180_000 }, () => {
@@ -213,6 +204,7 @@ describe('pgdev ls', { timeout: 180_000 }, () => {
   it('lists name, status, pid, ports, size and last start, as a table and as --json', async () => {
     const home = createDataHome();
     const s = await startServers(home, ['alpha', 'beta']);
+    const betaStartedAt = readServerJson(home, 'beta')!.startedAt;
     expect(await runCli(['stop', 'beta'], { env: home.env })).toMatchObject({ status: 0, stdout: 'beta stopped\n' });
     const alphaRecord = readServerJson(home, 'alpha')!;
 
@@ -223,7 +215,8 @@ describe('pgdev ls', { timeout: 180_000 }, () => {
     ]);
     const [alpha, beta] = json;
     expect(alpha).toMatchObject({ name: 'alpha', status: 'running', pid: s['alpha']!.pid, ports: s['alpha']!.ports, lastStart: alphaRecord.startedAt });
-    expect(beta).toMatchObject({ name: 'beta', status: 'stopped', pid: null, ports: s['beta']!.ports });
+    // A stopped server's last start is when it started, not when it stopped.
+    expect(beta).toMatchObject({ name: 'beta', status: 'stopped', pid: null, ports: s['beta']!.ports, lastStart: betaStartedAt });
     for (const server of json) {
       expect(server.sizeBytes, server.name).toBeGreaterThan(1024 * 1024); // a real PGlite data directory
       expect(Number.isInteger(server.sizeBytes)).toBe(true);

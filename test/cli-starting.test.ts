@@ -4,6 +4,7 @@
  * wait for it and then stop it, leaving no process and (for rm) no folder behind. Also the foreground session's keys
  * on a terminal (issue 2): `h` prints the HTTP URL, `t` the TCP URLs, `q` quits cleanly.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -56,19 +57,30 @@ describe.skipIf(!hasScript())('the foreground session on a terminal', () => {
   it('h prints the HTTP URL, t the TCP URLs, q quits with exit code 0', async () => {
     const home = createDataHome();
     const { args } = await serverPorts();
-    // `script` gives pgdev a terminal; the keys arrive once the server had time to start.
-    const keys = `sleep 8; printf h; sleep 0.5; printf t; sleep 0.5; printf q`;
+    // `script` gives pgdev a terminal; each key is pressed once the output shows the previous one was handled.
     const quoted = [process.execPath, path.resolve('bin/pgdev.js'), '-n', 'keys', ...args].map((arg) => `'${arg}'`).join(' ');
-    const result = await runCli([], {
-      env: home.env,
-      command: { file: 'sh', args: ['-c', `(${keys}) | script -qec "${quoted}" /dev/null`] },
-      timeoutMs: 60_000,
-    });
-    const out = result.stdout.replaceAll('\r', '');
+    const child = spawn('script', ['-qec', quoted, '/dev/null'], { env: home.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const press = async (key: string, until: (afterBox: string) => boolean) => {
+      child.stdin.write(key);
+      await waitFor(() => until(stdout.replaceAll('\r', '').split('╰').at(-1)!), 30_000, `the answer to key ${key}`);
+    };
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    await waitFor(() => stdout.includes('╰'), 60_000, 'the key box');
+    await press('h', (afterBox) => afterBox.includes('prisma+postgres://'));
+    await press('t', (afterBox) => afterBox.includes('SHADOW_DATABASE_URL='));
+    child.stdin.write('q');
+    const result = { status: await exited };
+    const out = stdout.replaceAll('\r', '');
     const urls = parseUrls(out);
     expect(out).toContain('[q]uit  [h]ttp url  [t]cp urls');
+    // The key box is square: its three lines are as wide as each other.
+    const box = out.split('\n').filter((line) => /^[╭│╰]/.test(line));
+    expect(box).toHaveLength(3);
+    expect(new Set(box.map((line) => line.length)).size, box.join('\n')).toBe(1);
     const afterBox = out.slice(out.indexOf('╰'));
-    expect(afterBox).toContain(`${urls.prismaPostgresUrl}\n`);
+    expect(afterBox).toContain(`\nDATABASE_URL=${urls.prismaPostgresUrl}\n`);
     expect(afterBox).toContain(`DATABASE_URL=${urls.databaseUrl}\nSHADOW_DATABASE_URL=${urls.shadowDatabaseUrl}\n`);
     expect(out).toContain('pgdev server keys stopped (quit).');
     expect(result.status).toBe(0);

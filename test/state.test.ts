@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { pgdevCommand } from '../src/command-name.js';
 import { describeServer } from '../src/daemon/registry.js';
 import { startServer } from '../src/index.js';
 import { STATE_VERSION, readVersioned } from '../src/state/files.js';
@@ -56,6 +57,7 @@ describe('state fixtures', () => {
   it('names a corrupt state file', () => {
     const file = path.join(home, 'config.json');
     fs.writeFileSync(file, '{ not json');
-    expect(() => readVersioned(file)).toThrow(`${file} is not valid JSON; delete it or run \`pgdev rm\``);
+    // The command is named the way this process was run (`npx pgdev` under `npm test`, see src/command-name.ts).
+    expect(() => readVersioned(file)).toThrow(`${file} is not valid JSON; delete it or run \`${pgdevCommand()} rm\``);
   });
 });

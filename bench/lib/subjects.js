@@ -62,6 +62,20 @@ export async function detectPgdev() {
   return { mode: 'internal' };
 }
 
+const BENCH_DIR = path.join(REPO, 'bench');
+
+/**
+ * Installs the benchmark's own package (bench/package.json: @electric-sql/pglite-socket, which needs an override of
+ * its exact PGlite peer), once. It is kept out of pgdev's package so that `npm install` of pgdev prints no warnings.
+ */
+export async function ensureBenchDeps(log) {
+  if (fs.existsSync(path.join(BENCH_DIR, 'node_modules', '@electric-sql', 'pglite-socket', 'package.json'))) return { ok: true };
+  log('installing the benchmark subjects (bench/package.json) ...');
+  const r = await runCommand('npm', ['ci', '--prefix', BENCH_DIR, '--no-audit', '--no-fund', '--loglevel=error'], { timeoutMs: 600_000 });
+  if (r.code !== 0) return { ok: false, reason: `npm ci in bench/ failed: ${r.stderr.trim().split('\n').slice(-2).join(' ')}` };
+  return { ok: true };
+}
+
 /** Installs Node 22 and @prisma/dev into the cache folder outside the repo, once. */
 export async function ensurePrismaDev(log) {
   if (fs.existsSync(NODE22) && fs.existsSync(PRISMA_DEV_ENTRY)) return { ok: true };
@@ -92,7 +106,7 @@ export function versions() {
   return {
     node: process.version,
     pglite: packageVersion(path.join(nm, '@electric-sql', 'pglite')),
-    pgliteSocket: packageVersion(path.join(nm, '@electric-sql', 'pglite-socket')),
+    pgliteSocket: packageVersion(path.join(BENCH_DIR, 'node_modules', '@electric-sql', 'pglite-socket')),
     prismaDev: packageVersion(path.join(CACHE, 'node_modules', '@prisma', 'dev')),
     prismaDevPglite: packageVersion(path.join(CACHE, 'node_modules', '@electric-sql', 'pglite')),
     node22,

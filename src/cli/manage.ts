@@ -9,6 +9,7 @@ import { describeServer, readRunning, resolveNames, serverNames, type ServerList
 import { ErrorCode, PgdevError } from '../errors.js';
 import { serverPaths, validateName } from '../state/paths.js';
 import { formatSize, portRange, table, urlLines } from './output.js';
+import { pgdevCommand } from '../command-name.js';
 
 export async function ls(options: { json?: boolean }): Promise<void> {
   const servers = await Promise.all(serverNames().map((name) => describeServer(name)));
@@ -17,7 +18,7 @@ export async function ls(options: { json?: boolean }): Promise<void> {
     return;
   }
   if (servers.length === 0) {
-    process.stdout.write('no servers yet; start one with `pgdev` (or `pgdev -n NAME`)\n');
+    process.stdout.write(`no servers yet; start one with \`${pgdevCommand()}\` (or \`${pgdevCommand()} -n NAME\`)\n`);
     return;
   }
   const rows = servers.map((server) => [
@@ -33,7 +34,7 @@ export async function ls(options: { json?: boolean }): Promise<void> {
 
 
 export async function start(patterns: string[], options: { debug?: boolean }): Promise<void> {
-  for (const name of resolveNames(patterns)) {
+  for (const name of resolveNames(patterns, { suggestCreate: true })) {
     const running = readRunning(name);
     if (running) {
       process.stdout.write(`${name} is already running on ${portRange(running.ports)} (pid ${running.pid})\n`);
@@ -44,14 +45,14 @@ export async function start(patterns: string[], options: { debug?: boolean }): P
   }
 }
 
-export async function stop(patterns: string[]): Promise<void> {
+export async function stop(patterns: string[], options: { timeout?: number } = {}): Promise<void> {
   for (const name of resolveNames(patterns)) {
     const running = await settledRecord(name);
     if (!running) {
       process.stdout.write(`${name} is not running\n`);
       continue;
     }
-    const forced = await stopProcess(running);
+    const forced = await stopProcess(running, options.timeout === undefined ? undefined : options.timeout * 1000);
     if (forced) process.stderr.write(`pgdev: warning: ${name} did not stop in time and was killed; its last transactions may be lost\n`);
     process.stdout.write(`${name} stopped\n`);
   }
@@ -93,7 +94,7 @@ export function url(name: string, options: { shadow?: boolean; http?: boolean; j
   const running = readRunning(name);
   if (!running) {
     const exists = serverNames().includes(name);
-    throw new PgdevError(ErrorCode.NotRunning, exists ? `server "${name}" is not running; start it with \`pgdev start ${name}\`` : `no server named "${name}"; create it with \`pgdev -n ${name}\``);
+    throw new PgdevError(ErrorCode.NotRunning, exists ? `server "${name}" is not running; start it with \`${pgdevCommand()} start ${name}\`` : `no server named "${name}"; create it with \`${pgdevCommand()} -n ${name}\``);
   }
   if (options.json) process.stdout.write(`${JSON.stringify({ name, ...running.urls }, null, 2)}\n`);
   else if (options.shadow) process.stdout.write(`${running.urls.shadowDatabaseUrl}\n`);

@@ -5,12 +5,21 @@
 import { isPgdevError } from '../errors.js';
 import type { Ports, ServerUrls } from '../state/files.js';
 
+/**
+ * The URLs as `.env` lines. The prisma+postgres:// one goes in DATABASE_URL too when Prisma Client is given it as
+ * `accelerateUrl` (as Prisma's docs for local Prisma Postgres name it): it is printed as a comment, so that pasting
+ * all three lines into `.env` keeps the postgres:// URL that `prisma migrate dev` and every other client need.
+ */
 export function urlLines(urls: ServerUrls): string {
   return [
     `DATABASE_URL=${urls.databaseUrl}`,
     `SHADOW_DATABASE_URL=${urls.shadowDatabaseUrl}`,
-    `Prisma Postgres URL (for prisma+postgres clients): ${urls.prismaPostgresUrl}`,
+    `# for Prisma Client's accelerateUrl (HTTP) instead: ${httpUrlLine(urls)}`,
   ].join('\n');
+}
+
+export function httpUrlLine(urls: ServerUrls): string {
+  return `DATABASE_URL=${urls.prismaPostgresUrl}`;
 }
 
 export function portRange(ports: Ports): string {

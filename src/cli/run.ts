@@ -4,10 +4,12 @@
  * cleanly), or with `-d` starts it in the background and returns once it is ready.
  */
 import { reportToParent, spawnDetached } from '../daemon/detach.js';
+import { PORT_FLAGS } from '../daemon/ports.js';
 import { startServer, type PgdevServer } from '../daemon/server.js';
 import { isPgdevError } from '../errors.js';
 import { validateName } from '../state/paths.js';
-import { portRange, reportError, urlLines } from './output.js';
+import { httpUrlLine, portRange, reportError, urlLines } from './output.js';
+import { pgdevCommand } from '../command-name.js';
 
 export type RunOptions = {
   name: string;
@@ -35,7 +37,7 @@ export async function run(options: RunOptions): Promise<void> {
     const started = performance.now();
     const record = await spawnDetached(options.name, runArgs(options));
     const ms = Math.round(performance.now() - started);
-    process.stdout.write(`✔ pgdev server ${record.name} is running in the background on ${portRange(record.ports)} (pid ${record.pid}, ready in ${ms} ms).\n\n${urlLines(record.urls)}\n\nStop it with: pgdev stop ${record.name}\n`);
+    process.stdout.write(`✔ pgdev server ${record.name} is running in the background on ${portRange(record.ports)} (pid ${record.pid}, ready in ${ms} ms).\n\n${urlLines(record.urls)}\n\nStop it with: ${pgdevCommand()} stop ${record.name}\n`);
     return;
   }
   const detachedChild = process.env.PGDEV_DETACHED === '1';
@@ -47,6 +49,7 @@ export async function run(options: RunOptions): Promise<void> {
       databasePort: options.dbPort,
       shadowDatabasePort: options.shadowDbPort,
       debug: options.debug,
+      portNames: PORT_FLAGS,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeout === undefined ? undefined : options.idleInTransactionTimeout * 1000,
     });
   } catch (error) {
@@ -75,11 +78,12 @@ export async function run(options: RunOptions): Promise<void> {
 }
 
 function listenForKeys(server: PgdevServer, shutdown: (reason: string) => void): () => void {
-  process.stdout.write('╭──────────────────────────────────╮\n│ [q]uit  [h]ttp url  [t]cp urls  │\n╰──────────────────────────────────╯\n');
+  const keys = ' [q]uit  [h]ttp url  [t]cp urls ';
+  process.stdout.write(`╭${'─'.repeat(keys.length)}╮\n│${keys}│\n╰${'─'.repeat(keys.length)}╯\n`);
   const onKey = (key: Buffer) => {
     const text = key.toString();
     if (text === 'q' || text === '\u0003') shutdown('quit');
-    else if (text === 'h') process.stdout.write(`${server.prismaPostgresUrl}\n`);
+    else if (text === 'h') process.stdout.write(`${httpUrlLine(server)}\n`);
     else if (text === 't') process.stdout.write(`DATABASE_URL=${server.databaseUrl}\nSHADOW_DATABASE_URL=${server.shadowDatabaseUrl}\n`);
   };
   process.stdin.setRawMode(true);

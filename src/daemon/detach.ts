@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode, PgdevError } from '../errors.js';
+import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
 import { isPidAlive, type ServerRecord } from '../state/files.js';
 import { lockOwnerPid } from '../state/lock.js';
 import { dataDirError, serverPaths } from '../state/paths.js';
@@ -23,6 +23,7 @@ export const STOP_TIMEOUT_MS = 10_000;
 
 export async function spawnDetached(name: string, args: string[]): Promise<ServerRecord> {
   const paths = serverPaths(name);
+  const existedBefore = fs.existsSync(paths.root);
   let logFd: number;
   try {
     fs.mkdirSync(paths.root, { recursive: true });
@@ -53,6 +54,12 @@ export async function spawnDetached(name: string, args: string[]): Promise<Serve
     });
   } catch (error) {
     if (child.pid && isPidAlive(child.pid)) child.kill('SIGKILL');
+    // A server that never became ready leaves nothing behind (its folder held only this attempt's log), unless
+    // another process holds it now (two starts racing: the winner's folder stays).
+    if (!existedBefore && child.pid && !isPgdevError(error, ErrorCode.Locked)) {
+      await waitForExit(child.pid, STOP_TIMEOUT_MS);
+      if (lockOwnerPid(paths.root) === undefined) fs.rmSync(paths.root, { recursive: true, force: true });
+    }
     throw error;
   } finally {
     child.removeAllListeners();

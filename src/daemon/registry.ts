@@ -10,6 +10,7 @@ import { ErrorCode, PgdevError } from '../errors.js';
 import { isPidAlive, readVersioned, type ServerConfig, type ServerRecord } from '../state/files.js';
 import { isLocked, lockOwnerPid } from '../state/lock.js';
 import { serverPaths, stateRoot } from '../state/paths.js';
+import { pgdevCommand } from '../command-name.js';
 
 export type ServerStatus = 'running' | 'stopped';
 
@@ -34,6 +35,14 @@ export function readRunning(name: string): ServerRecord | undefined {
   }
   if (!record || !isPidAlive(record.pid) || lockOwnerPid(paths.root) !== record.pid) return undefined;
   return record;
+}
+
+/** The name of the running pgdev server listening on `port`, if any. */
+export function serverOnPort(port: number): string | undefined {
+  return serverNames().find((name) => {
+    const ports = readRunning(name)?.ports;
+    return ports !== undefined && (ports.http === port || ports.database === port || ports.shadowDatabase === port);
+  });
 }
 
 /** Names of every server with a state folder, sorted. */
@@ -64,7 +73,7 @@ export async function describeServer(name: string): Promise<ServerListing> {
   } catch {
     config = undefined;
   }
-  const lastStart = running?.startedAt ?? (fs.existsSync(paths.logFile) ? fs.statSync(paths.logFile).mtime.toISOString() : null);
+  const lastStart = running?.startedAt ?? config?.lastStartedAt ?? null;
   return {
     name,
     status: running || (await isLocked(paths.root)) ? 'running' : 'stopped',
@@ -78,9 +87,10 @@ export async function describeServer(name: string): Promise<ServerListing> {
 
 /**
  * Resolves names and globs (`mydb*`, `test-?`) to existing servers, in order, without duplicates.
- * A plain name that does not exist, or a glob that matches nothing, is an error.
+ * A plain name that does not exist, or a glob that matches nothing, is an error (suggesting to create the server
+ * only where that makes sense: `start`, not `stop` or `rm`).
  */
-export function resolveNames(patterns: string[]): string[] {
+export function resolveNames(patterns: string[], options: { suggestCreate?: boolean } = {}): string[] {
   const existing = serverNames();
   const found: string[] = [];
   for (const pattern of patterns) {
@@ -88,9 +98,11 @@ export function resolveNames(patterns: string[]): string[] {
     const matcher = isGlob ? picomatch(pattern, { dot: true }) : (name: string) => name === pattern;
     const matches = existing.filter((name) => matcher(name));
     if (matches.length === 0) {
+      const pgdev = pgdevCommand();
+      const create = options.suggestCreate ? `, or create it with \`${pgdev} -n ${pattern} -d\`` : '';
       throw isGlob
-        ? new PgdevError(ErrorCode.NoMatch, `no server matches "${pattern}"; see \`pgdev ls\``)
-        : new PgdevError(ErrorCode.NotFound, `no server named "${pattern}"; see \`pgdev ls\`, or create it with \`pgdev -n ${pattern}\``);
+        ? new PgdevError(ErrorCode.NoMatch, `no server matches "${pattern}"; see \`${pgdev} ls\``)
+        : new PgdevError(ErrorCode.NotFound, `no server named "${pattern}"; see \`${pgdev} ls\`${create}`);
     }
     for (const name of matches) if (!found.includes(name)) found.push(name);
   }

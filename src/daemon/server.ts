@@ -19,14 +19,15 @@ import { ensureCertificate, type Certificate } from '../state/certificate.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
 import { dataDirError, serverPaths } from '../state/paths.js';
 import { DatabaseRole, resolveDatabase } from './databases.js';
-import { LOOPBACK, choosePorts, portInUse, type RequestedPorts } from './ports.js';
+import { LOOPBACK, PORT_OPTIONS, choosePorts, portInUse, type PortNames, type RequestedPorts } from './ports.js';
 import { readRunning } from './registry.js';
 import { PGDEV_VERSION } from './version.js';
+import { pgdevCommand } from '../command-name.js';
 
 export type StartServerOptions = {
   /** Server name; default `default`. Letters, digits, `-`, `_` and `.`. */
   readonly name?: string;
-  /** HTTP port; `0` picks a free one. Omitted: the last run's port, else 51213, else the next free block. */
+  /** HTTP port; `0` picks a free one. Omitted: the last run's port (an error if busy), else 51213, else the next free block. */
   readonly port?: number;
   readonly databasePort?: number;
   readonly shadowDatabasePort?: number;
@@ -42,6 +43,9 @@ export type StartServerOptions = {
   readonly onShutdown?: (reason: string) => void;
 };
 
+/** What the CLI adds to the options: errors name its flags and commands instead of the API's options. */
+export type CliStartOptions = StartServerOptions & { readonly portNames?: PortNames };
+
 export type PgdevServer = ServerUrls & {
   readonly name: string;
   readonly ports: Ports;
@@ -50,11 +54,14 @@ export type PgdevServer = ServerUrls & {
   readonly portSource: string;
   /** Milliseconds from the call to ready. */
   readonly startupMs: number;
-  /** Empties the main database; connected clients are disconnected (they get SQLSTATE 57P01 and may reconnect). */
+  /**
+   * Empties the main database. Idle connections carry on (their settings, prepared statements and LISTENs are kept);
+   * one inside a transaction, or with temporary tables, is disconnected with SQLSTATE 57P01.
+   */
   reset(): Promise<void>;
   /** Keeps a copy of the main database under `label`, in memory. */
   snapshot(label: string): Promise<void>;
-  /** Puts the main database back to the snapshot `label`; connected clients are disconnected as by `reset`. */
+  /** Puts the main database back to the snapshot `label`; after a schema change, connections are treated as by `reset`. */
   restore(label: string): Promise<void>;
   /** Shuts down: connections closed, data flushed, lock released, ports free. Idempotent. */
   close(reason?: string): Promise<void>;
@@ -75,7 +82,7 @@ export function serverUrls(name: string, ports: Ports, secret: string): ServerUr
   };
 }
 
-export async function startServer(options: StartServerOptions = {}): Promise<PgdevServer> {
+export async function startServer(options: CliStartOptions = {}): Promise<PgdevServer> {
   const started = performance.now();
   const name = options.name ?? 'default';
   const paths = serverPaths(name);
@@ -100,7 +107,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     if (!isPgdevError(error, ErrorCode.Locked)) throw error;
     const running = readRunning(name);
     const where = running ? ` (pid ${running.pid}, ports ${running.ports.http}, ${running.ports.database}, ${running.ports.shadowDatabase})` : '';
-    throw new PgdevError(ErrorCode.Locked, `server "${name}" is already running${where}; stop it with \`pgdev stop ${name}\``, {
+    throw new PgdevError(ErrorCode.Locked, `server "${name}" is already running${where}; stop it with \`${pgdevCommand()} stop ${name}\``, {
       cause: error,
       details: running ? { ...running.urls, pid: running.pid, ports: running.ports } : {},
     });
@@ -121,7 +128,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     };
     const requested: RequestedPorts = { http: options.port, database: options.databasePort, shadowDatabase: options.shadowDatabasePort };
     const remembered = config.ports.http ? config.ports : undefined;
-    const { ports: wanted, source: portSource } = await choosePorts(requested, remembered);
+    const portNames = options.portNames ?? PORT_OPTIONS;
+    const { ports: wanted, source: portSource } = await choosePorts(name, requested, remembered, portNames);
 
     const dataDir = persistence === 'persistent' ? paths.dataDir : undefined;
     // The database opens while the ports are bound: a client that connects meanwhile waits for it instead of being
@@ -149,7 +157,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
       try {
         return await create();
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') throw portInUse(key, wanted[key]);
+        if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+          throw portInUse({ key, port: wanted[key], server: name, remembered: remembered !== undefined && requested[key] === undefined }, portNames);
+        }
         throw error;
       }
     };
@@ -174,7 +184,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
     urls = serverUrls(name, ports, config.secret);
     Object.assign(context, { urls });
 
-    writeJsonAtomic(paths.configFile, { ...config, ports });
+    const startedAt = new Date().toISOString();
+    writeJsonAtomic(paths.configFile, { ...config, ports, lastStartedAt: startedAt });
     const record: ServerRecord = {
       version: STATE_VERSION,
       name,
@@ -182,31 +193,32 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
       ports,
       urls,
       pgdevVersion: PGDEV_VERSION,
-      startedAt: new Date().toISOString(),
+      startedAt,
       persistence,
     };
     writeJsonAtomic(paths.serverFile, record);
     cleanups.push(() => fs.rmSync(paths.serverFile, { force: true }));
-    if (persistence === 'memory' && !existedBefore) cleanups.push(() => fs.rmSync(paths.root, { recursive: true, force: true }));
 
     // A snapshot is the data (restored in one transaction while the schema is unchanged) and a full copy of the
     // data directory (reopened when the schema changed since).
     const snapshots = new Map<string, { data: DataSnapshot; full: Blob }>();
     const replaceMain = async (next: () => Promise<Engine>, reason: string) => {
       const previous = main;
-      // Disconnect every client first: one idle in a transaction holds the engine, and dump() below would wait for
-      // it (up to the idle-in-transaction timeout) instead of disconnecting it.
-      await mainGateway.replaceEngine(previous, reason);
-      const snapshotFirst = await previous.dump().catch(() => undefined);
-      await previous.close();
+      // Clients inside a transaction are disconnected first (one idle in a transaction holds the engine, and dump()
+      // below would wait for it); idle ones wait, and carry on with the new engine.
+      const resume = await mainGateway.suspend(reason);
       try {
-        main = await next();
-      } catch (error) {
-        // Never leave the server without a database: fall back to what it had.
-        main = await Engine.open({ label: 'main', dataDir, from: snapshotFirst, log: debugLog });
-        throw error;
+        const snapshotFirst = await previous.dump().catch(() => undefined);
+        await previous.close();
+        try {
+          main = await next();
+        } catch (error) {
+          // Never leave the server without a database: fall back to what it had.
+          main = await Engine.open({ label: 'main', dataDir, from: snapshotFirst, log: debugLog });
+          throw error;
+        }
       } finally {
-        await mainGateway.replaceEngine(main, reason);
+        await resume(main);
       }
     };
 
@@ -217,6 +229,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Pgd
       closing ??= (async () => {
         debugLog(`${name}: shutting down (${reason})`);
         await undo();
+        // An in-memory server leaves nothing behind; only once its lock is released, which would otherwise see its
+        // folder vanish and report the lock lost.
+        if (persistence === 'memory' && !existedBefore) fs.rmSync(paths.root, { recursive: true, force: true });
         resolveClosed(reason);
       })();
       return closing;

@@ -7,6 +7,7 @@ import net from 'node:net';
 import type { Engine } from '../engine/engine.js';
 import { SqlState } from './backend-error.js';
 import { Backends, type SessionReport } from './backends.js';
+import { createEngineSwap } from './engine-swap.js';
 import { Session, type SessionHost } from './session.js';
 import { createTlsServer, type TlsCertificate } from './tls.js';
 
@@ -30,8 +31,11 @@ export type Gateway = {
   readonly connections: number;
   /** Every connection: its backend's state, whether it holds the database, what it waits for. */
   sessions(): SessionReport[];
-  /** Serves a different engine from now on (after a reset or restore); existing sessions are ended first. */
-  replaceEngine(engine: Engine, reason: string): Promise<void>;
+  /**
+   * Starts serving a different engine (a reset, or a restore after a schema change): sessions that lose something
+   * are ended, the others wait; call the returned `resume` with the new engine to let them go on (engine-swap.ts).
+   */
+  suspend(reason: string): Promise<(next: Engine) => Promise<void>>;
   /** Stops accepting, ends every session (FATAL 57P01 to each client) and waits for their clean-up. */
   close(): Promise<void>;
 };
@@ -48,11 +52,14 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
 
   let engine: Engine | undefined;
   let opening: Promise<Engine> | undefined;
+  const swap = createEngineSwap({ sessions: () => sessions.values(), use: (next) => useEngine(next), log });
   const host: SessionHost = {
     get engine() {
       return engine!;
     },
     backends,
+    tryAcquire: (session) => swap.tryAcquire(engine!, session),
+    acquire: (session, signal) => swap.acquire(() => engine!, session, signal),
     idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     debug: options.debug ?? false,
     tls: options.tls && createTlsServer(options.tls),
@@ -141,10 +148,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return sessions.size;
     },
     sessions: () => backends.report(engine?.ownerId),
-    async replaceEngine(next, reason) {
-      await endSessions(`terminating connection because the database was ${reason}`, reason);
-      useEngine(next);
-    },
+    suspend: (reason) => swap.suspend(reason),
     close() {
       closing ??= (async () => {
         stopListening();

@@ -43,6 +43,10 @@ export type SessionHost = {
   readonly engine: Engine;
   /** Every connection's backend: activity, advisory locks, cancel and terminate. */
   readonly backends: Backends;
+  /** The engine's lease at once, if free (none while the engine is being swapped). */
+  tryAcquire(session: EngineSession): Lease | undefined;
+  /** Waits for the engine (past a swap in progress, onto the new one); a cancel request aborts the wait. */
+  acquire(session: EngineSession, signal?: AbortSignal): Promise<Lease>;
   readonly idleInTransactionTimeoutMs: number;
   readonly debug: boolean;
   /** TLS for clients that ask for it; without it their SSLRequest is declined. */
@@ -99,7 +103,8 @@ export class Session {
   #batchParsesUnnamed = false;
   #batchUsesEarlierUnnamed = false;
   #batchHasQuery = false;
-  #statements = new Set<string>();
+  /** Named prepared statements (prefixed name -> their Parse), to close them at the end or replay them elsewhere. */
+  #statements = new Map<string, Buffer>();
   /** The SQL of this connection's prepared statements with effects the gateway follows, by the client's name. */
   #observedStatements = new Map<string, string>();
   #settingsDirty = false;
@@ -140,6 +145,11 @@ export class Session {
 
   get phase(): SessionPhase {
     return this.#phase;
+  }
+
+  /** The Parse messages of this connection's named prepared statements, as sent to the engine. */
+  namedParses(): Buffer[] {
+    return [...this.#statements.values()];
   }
 
   #debug(line: string): void {
@@ -338,13 +348,13 @@ export class Session {
   /** Waits for the engine unless this session already owns it; a cancel request aborts the wait. */
   async #acquire(): Promise<Lease> {
     if (this.#lease) return this.#lease;
-    this.#lease = this.#host.engine.tryAcquire(this.engineSession);
+    this.#lease = this.#host.tryAcquire(this.engineSession);
     if (this.#lease) return this.#lease;
     this.#waiting = new AbortController();
     this.#activity.wait = { type: 'Lock', event: 'database', since: new Date() };
     const longWait = setTimeout(() => this.#reportLongWait(), LONG_WAIT_MS).unref();
     try {
-      this.#lease = await this.#host.engine.acquire(this.engineSession, this.#waiting.signal);
+      this.#lease = await this.#host.acquire(this.engineSession, this.#waiting.signal);
     } finally {
       clearTimeout(longWait);
       this.#waiting = undefined;
@@ -454,12 +464,14 @@ export class Session {
       else if (this.#observedStatements.size) this.#observedStatements.delete(name.toString());
       this.#batchText = sql;
       this.#statementTexts.set(name.toString(), sql);
-      if (name.length) this.#statements.add(rename(name).toString());
-      else {
-        this.#unnamedParse = msg;
-        this.#batchParsesUnnamed = true;
+      if (name.length) {
+        const parse = message(type, rename(name), body.subarray(nameEnd));
+        this.#statements.set(rename(name).toString(), parse);
+        return parse;
       }
-      parts = [rename(name), body.subarray(nameEnd)];
+      this.#unnamedParse = msg;
+      this.#batchParsesUnnamed = true;
+      parts = [name, body.subarray(nameEnd)];
     } else if (type === Frontend.Bind) {
       const portalEnd = at(0);
       const statementEnd = at(portalEnd + 1);
@@ -477,6 +489,7 @@ export class Session {
       const nameEnd = at(1);
       if (type === Frontend.Describe && body[0] === 0x53 && nameEnd === 1 && !this.#batchParsesUnnamed) this.#batchUsesEarlierUnnamed = true;
       parts = [body.subarray(0, 1), rename(body.subarray(1, nameEnd)), body.subarray(nameEnd)];
+      if (type === Frontend.Close && body[0] === 0x53) this.#statements.delete(parts[1]!.toString());
     }
     // Unnamed statements and portals (what most drivers use) pass through without a copy.
     return renamed ? message(type, ...parts) : msg;
@@ -569,7 +582,7 @@ export class Session {
       } finally {
         this.#waiting = undefined;
       }
-      lease = this.#lease = await this.#host.engine.acquire(this.engineSession);
+      lease = this.#lease = await this.#host.acquire(this.engineSession);
       if (this.#replayable?.length) lease.exec(Buffer.concat(this.#replayable));
     }
   }
@@ -781,7 +794,7 @@ export class Session {
       lease.exec(Buffer.concat([query('ROLLBACK'), sync(), query('ROLLBACK')]));
     }
     if (this.#statements.size) {
-      const closes = [...this.#statements].map((name) => message(Frontend.Close, [0x53], cstring(name)));
+      const closes = [...this.#statements.keys()].map((name) => message(Frontend.Close, [0x53], cstring(name)));
       lease.exec(Buffer.concat([...closes, sync()]));
     }
     dropRelations(lease, this.engineSession.tempRelations);

@@ -10,7 +10,8 @@ import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
 import { createDataRoutes } from './data.js';
 import { createPrismaRoutes } from './prisma.js';
-import { createSqlRoutes, unauthorised } from './sql.js';
+import { isAuthorised } from './api-key.js';
+import { bearerToken, createSqlRoutes, unauthorised } from './sql.js';
 
 export type HttpContext = {
   readonly name: string;
@@ -59,16 +60,13 @@ export function createHttpApp(context: HttpContext): Hono {
 
   app.get('/health', (c) => (context.isReady() ? c.json({ status: 'ok' }) : c.json({ status: 'starting' }, 503)));
 
-  app.get('/info', (c) =>
-    c.json({
-      name: context.name,
-      version: context.version,
-      databaseUrl: context.urls.databaseUrl,
-      shadowDatabaseUrl: context.urls.shadowDatabaseUrl,
-      prismaPostgresUrl: context.urls.prismaPostgresUrl,
-      httpUrl: context.urls.httpUrl,
-    }),
-  );
+  // The postgres:// URLs carry no secret (the database ports ask for none, on loopback); the prisma+postgres:// URL
+  // does (its api_key opens this endpoint), so it is shown only to a request that already has it.
+  app.get('/info', (c) => {
+    const { databaseUrl, shadowDatabaseUrl, prismaPostgresUrl, httpUrl } = context.urls;
+    const withKey = isAuthorised(bearerToken(c.req.header('authorization')), context.secret);
+    return c.json({ name: context.name, version: context.version, databaseUrl, shadowDatabaseUrl, ...(withKey ? { prismaPostgresUrl } : {}), httpUrl });
+  });
 
   app.get('/sessions', (c) => unauthorised(c, context.secret) ?? c.json({ sessions: context.sessions?.() ?? [] }));
 

@@ -79,7 +79,9 @@ describe('Prisma routes', () => {
 
   for (const path of ['/connection-info', '/query', '/transaction/start', '/transaction/abc/query', '/transaction/abc/commit', '/transaction/abc/rollback']) {
     it(`answers 401 on ${path} without a valid api_key, as an error Prisma Client reads (P6002)`, async () => {
-      for (const authorization of ['', 'Bearer nope', `Bearer ${encodeApiKey({ databaseUrl, name: 'default', shadowDatabaseUrl: databaseUrl, secret: 'wrong' })}`]) {
+      // The last: an api_key as `prisma dev` makes it, without pgdev's secret (a URL kept in .env from prisma dev).
+      const fromPrismaDev = Buffer.from(JSON.stringify({ databaseUrl, name: 'default', shadowDatabaseUrl: databaseUrl })).toString('base64url');
+      for (const authorization of ['', 'Bearer nope', `Bearer ${encodeApiKey({ databaseUrl, name: 'default', shadowDatabaseUrl: databaseUrl, secret: 'wrong' })}`, `Bearer ${fromPrismaDev}`]) {
         const response = await prismaRequest(path, { authorization });
         expect(response.status).toBe(401);
         const body = (await response.json()) as { error: string; code: string };

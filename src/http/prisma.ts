@@ -185,7 +185,7 @@ export function createPrismaRoutes(context: HttpContext): Hono {
       // Prisma Client reads `error` (a string) and `code` from an error body and throws a known error with them.
       if (!isAuthorised(bearerToken(c.req.header('authorization')), context.secret)) {
         c.header('WWW-Authenticate', 'Bearer');
-        return c.json({ error: 'unauthorised: use the api_key of this server\'s prisma+postgres:// URL', code: 'P6002' }, 401);
+        return c.json({ error: 'unauthorised: use the api_key of this server\'s prisma+postgres:// URL as pgdev prints it (one kept from `prisma dev` lacks its secret)', code: 'P6002' }, 401);
       }
       const clientVersion = clientVersionOf(c);
       const minor = executorMinorFor(clientVersion);

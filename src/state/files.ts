@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, PgdevError } from '../errors.js';
+import { pgdevCommand } from '../command-name.js';
 
 /** Bump when the layout of the state folder or of these files changes, and add a fixture under `state/`. */
 export const STATE_VERSION = 1;
@@ -19,6 +20,8 @@ export type ServerConfig = {
   readonly createdAt: string;
   readonly secret: string;
   readonly ports: Ports;
+  /** When the last run started (absent in files written before pgdev kept it). */
+  readonly lastStartedAt?: string;
 };
 
 export type ServerUrls = {
@@ -58,7 +61,7 @@ export function readJson<T>(file: string): T | undefined {
   try {
     return JSON.parse(text) as T;
   } catch (cause) {
-    throw new PgdevError(ErrorCode.State, `${file} is not valid JSON; delete it or run \`pgdev rm\``, { cause });
+    throw new PgdevError(ErrorCode.State, `${file} is not valid JSON; delete it or run \`${pgdevCommand()} rm\``, { cause });
   }
 }
 

@@ -40,11 +40,14 @@ export type DataHome = {
 const homes = new Set<string>();
 const children = new Set<ChildProcess>();
 
-/** The environment every CLI process gets: the test runner's, without anything that would change pgdev or libpq. */
+/**
+ * The environment every CLI process gets: the test runner's, without anything that would change pgdev or libpq
+ * (npm's variables would make pgdev suggest `npx pgdev ...` when the tests run under `npm test`).
+ */
 export function baseEnv(overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of Object.keys(env)) {
-    if (key.startsWith('PG') || key === 'XDG_DATA_HOME' || key === 'DATABASE_URL') delete env[key];
+    if (key.startsWith('PG') || key.startsWith('npm_') || key === 'XDG_DATA_HOME' || key === 'DATABASE_URL') delete env[key];
   }
   return { ...env, ...overrides };
 }
