@@ -44,7 +44,8 @@ describe('commands', { timeout: 120_000 }, () => {
     await fails(['status'], 'pgdev: unknown command "status"; did you mean `pgdev ls`? (see `pgdev --help`)');
     await fails(['list'], 'pgdev: unknown command "list"; did you mean `pgdev ls`? (see `pgdev --help`)');
     await fails(['stpo', 'x'], 'pgdev: unknown command "stpo"; did you mean `pgdev stop`? (see `pgdev --help`)');
-    await fails(['frobnicate'], 'pgdev: unknown command "frobnicate"; the commands are ls, start, stop, rm, url, help, and `pgdev` alone starts a server (see `pgdev --help`)');
+    await fails(['frobnicate'], 'pgdev: unknown command "frobnicate"; the commands are ls, start, stop, rm, url, sessions, dump, load, prisma-executors, help, and `pgdev` alone starts a server (see `pgdev --help`)');
+    await fails(['sesions'], 'pgdev: unknown command "sesions"; did you mean `pgdev sessions`? (see `pgdev --help`)');
     await fails(['help', 'lst'], 'pgdev: unknown command "lst"; did you mean `pgdev ls`? (see `pgdev --help`)');
     await fails(['-n', 'x', 'dev', 'ls'], 'pgdev: "ls" must come before the options: `pgdev ls ...` (see `pgdev --help`)');
   });
