@@ -743,6 +743,18 @@ describe('gateway: every connection is its own backend', () => {
       expect(await tryLock(c, 1202)).toBe(true);
     });
 
+    it('a connection that cancels its own statement gets 57014; one that terminates itself gets 57P01, then FATAL', async () => {
+      const a = await connect();
+      expect(await failure(a.query('SELECT pg_cancel_backend(pg_backend_pid())'))).toEqual({ code: '57014', message: 'canceling statement due to user request' });
+      expect(await value(a, 'SELECT 1')).toBe(1);
+      const closed = new Promise<void>((resolve) => a.once('end', () => resolve()));
+      const terminated = failure(a.query('SELECT pg_terminate_backend(pg_backend_pid())'));
+      const next = failure(a.query('SELECT 2'));
+      expect(await terminated).toEqual({ code: '57P01', message: 'terminating connection due to administrator command' });
+      expect((await next).code).not.toBe(undefined);
+      await closed;
+    });
+
     it('an unknown pid: pg_cancel_backend and pg_terminate_backend answer false with a WARNING', async () => {
       const a = await connect();
       expect((await a.query('SELECT pg_cancel_backend(999999) AS cancelled, pg_terminate_backend(999998) AS terminated')).rows).toEqual([

@@ -76,6 +76,18 @@ describe('gateway: roles', () => {
     }
   });
 
+  it('any role may create in schema public (every database name is the one database, owned by postgres)', async () => {
+    const alice = await connectAs('alice');
+    try {
+      await alice.query('CREATE TABLE alice_own (v int); INSERT INTO alice_own VALUES (1)');
+      expect((await alice.query('SELECT v FROM alice_own')).rows).toEqual([{ v: 1 }]);
+      expect((await admin.query('SELECT tableowner FROM pg_tables WHERE tablename = $1', ['alice_own'])).rows).toEqual([{ tableowner: 'alice' }]);
+    } finally {
+      await admin.query('DROP TABLE IF EXISTS alice_own');
+      await alice.end();
+    }
+  });
+
   it('temporary tables of connections with different roles stay apart', async () => {
     const alice = await connectAs('alice');
     const bob = await connectAs('bob');

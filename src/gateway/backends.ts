@@ -220,18 +220,24 @@ export class Backends implements EngineBackends {
         return JSON.stringify(this.#lockRows());
       case 'cancel':
       case 'terminate':
-        return this.#signal(kind, Number(args[0]));
+        return this.#signal(kind, Number(args[0]), session.id);
       default:
         return `${BRIDGE_ERROR}XX000 unknown pgdev bridge request "${request}"`;
     }
   }
 
-  #signal(kind: 'cancel' | 'terminate', processId: number): string {
+  #signal(kind: 'cancel' | 'terminate', processId: number, caller: number): string {
     const target = this.#backends.get(processId);
     if (!target) return `${BRIDGE_WARNING}PID ${processId} is not a PostgreSQL backend process`;
-    if (kind === 'cancel') target.control.cancel();
-    else target.control.terminate();
-    return 't';
+    if (kind === 'cancel') {
+      // The caller's own statement is the one running: it is cancelled, as on Postgres.
+      if (processId === caller) return `${BRIDGE_ERROR}57014 canceling statement due to user request`;
+      target.control.cancel();
+      return 't';
+    }
+    target.control.terminate();
+    // Terminating itself, the caller's statement fails at once and the FATAL follows.
+    return processId === caller ? `${BRIDGE_ERROR}57P01 terminating connection due to administrator command` : 't';
   }
 
   #advisory(processId: number, [op, mode, scope, key, lockTimeout, statementTimeout]: string[]): string {
