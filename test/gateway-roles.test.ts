@@ -76,11 +76,13 @@ describe('gateway: roles', () => {
     }
   });
 
-  it('any role may create in schema public (every database name is the one database, owned by postgres)', async () => {
+  it('any role may create in schema public (every database name is the one database, owned by postgres), and COPY', async () => {
     const alice = await connectAs('alice');
     try {
       await alice.query('CREATE TABLE alice_own (v int); INSERT INTO alice_own VALUES (1)');
-      expect((await alice.query('SELECT v FROM alice_own')).rows).toEqual([{ v: 1 }]);
+      const copy = await runTool('psql', [urlFor('alice'), '-v', 'ON_ERROR_STOP=1', '-c', '\\copy alice_own from stdin'], '2\n3\n\\.\n');
+      expect(copy).toMatchObject({ status: 0, stdout: 'COPY 2\n' });
+      expect((await alice.query('SELECT v FROM alice_own ORDER BY v')).rows).toEqual([{ v: 1 }, { v: 2 }, { v: 3 }]);
       expect((await admin.query('SELECT tableowner FROM pg_tables WHERE tablename = $1', ['alice_own'])).rows).toEqual([{ tableowner: 'alice' }]);
     } finally {
       await admin.query('DROP TABLE IF EXISTS alice_own');

@@ -7,7 +7,7 @@
  * @see https://www.postgresql.org/docs/current/sasl-authentication.html
  */
 import type { ScramSha256Data } from 'pg-gateway';
-import { ENGINE_SUPERUSER, quoteLiteral, type Engine } from '../engine/engine.js';
+import { ENGINE_SUPERUSER, quoteIdent, quoteLiteral, type Engine } from '../engine/engine.js';
 import { SqlState, type BackendErrorFields } from './backend-error.js';
 
 export type LoginRole = {
@@ -27,9 +27,14 @@ export function startupUser(packet: Buffer): string {
 /** The role a client logs in as, or the FATAL error refusing it. Waits for the engine unless the role is `postgres`. */
 export async function findLoginRole(engine: Engine, name: string): Promise<LoginRole | { refused: Omit<BackendErrorFields, 'severity'> }> {
   if (name === ENGINE_SUPERUSER) return { name, superuser: true };
-  const rows = await engine.exclusive((lease) =>
-    lease.run(`SELECT rolsuper, rolcanlogin, rolpassword FROM pg_catalog.pg_authid WHERE rolname = ${quoteLiteral(name)}`),
-  );
+  const rows = await engine.exclusive((lease) => {
+    const found = lease.run(`SELECT rolsuper, rolcanlogin, rolpassword, pg_has_role(oid, 'pg_read_server_files', 'MEMBER')
+      FROM pg_catalog.pg_authid WHERE rolname = ${quoteLiteral(name)}`);
+    // The gateway runs COPY FROM STDIN as a read of a server file (PGlite cannot take COPY data from the wire), which
+    // needs pg_read_server_files: a role that logs in is given it, so that its COPY works as on Postgres.
+    if (found[0]?.[1] === 't' && found[0][3] === 'f') lease.run(`GRANT pg_read_server_files TO ${quoteIdent(name)}`);
+    return found;
+  });
   const [row] = rows;
   if (!row) {
     return {
