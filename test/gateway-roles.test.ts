@@ -80,6 +80,7 @@ describe('gateway: roles', () => {
     const alice = await connectAs('alice');
     try {
       await alice.query('CREATE TABLE alice_own (v int); INSERT INTO alice_own VALUES (1)');
+      await alice.query('CREATE SCHEMA alice_schema; DROP SCHEMA alice_schema');
       const copy = await runTool('psql', [urlFor('alice'), '-v', 'ON_ERROR_STOP=1', '-c', '\\copy alice_own from stdin'], '2\n3\n\\.\n');
       expect(copy).toMatchObject({ status: 0, stdout: 'COPY 2\n' });
       expect((await alice.query('SELECT v FROM alice_own ORDER BY v')).rows).toEqual([{ v: 1 }, { v: 2 }, { v: 3 }]);

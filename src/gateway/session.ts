@@ -69,6 +69,7 @@ const MAX_COPY_BYTES = 1024 * 1024 * 1024;
 const LISTEN_COMMAND = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|[a-z_][\w$]*|\*)/gi;
 const COPY_FROM_STDIN = /\bcopy\b[^;]*\bfrom\s+stdin\b/i;
 const SINGLE_COPY_FROM_STDIN = /^\s*copy\b[^;]*\bfrom\s+stdin\b[^;]*;?\s*$/i;
+const TERMINATED = { code: SqlState.AdminShutdown, message: 'terminating connection due to administrator command' } as const;
 /** A connection that waits this long for the database is reported in the server's log, with who holds it. */
 const LONG_WAIT_MS = 5_000;
 /** A statement that ends a transaction: a query string with one cannot be run again after a lock wait. */
@@ -126,6 +127,8 @@ export class Session {
    * transaction rolls it back, waits without holding the engine, and replays them. `null` once it cannot.
    */
   #replayable: Buffer[] | null = [];
+  /** Set when the connection's own statement called pg_terminate_backend on it. */
+  #terminating = false;
 
   constructor(host: SessionHost, socket: net.Socket) {
     this.#host = host;
@@ -283,7 +286,11 @@ export class Session {
     this.#activity.applicationName = this.engineSession.settings.get('application_name') ?? '';
     this.#host.backends.register(this.#activity, {
       cancel: () => this.cancel(),
-      terminate: () => setImmediate(() => this.fatal({ code: SqlState.AdminShutdown, message: 'terminating connection due to administrator command' })),
+      terminate: () => {
+        // A connection that terminates itself holds the engine: its statement is answered with the FATAL (#runBatch).
+        if (this.#lease) this.#terminating = true;
+        else setImmediate(() => this.fatal(TERMINATED));
+      },
     });
     this.#transition(SessionPhase.Idle, `startup as ${params.user}`);
     void this.#drain();
@@ -546,6 +553,7 @@ export class Session {
         ...(complete ? [readyForQuery(TransactionStatus.Idle)] : []),
       ]);
     }
+    if (this.#terminating) return this.fatal(TERMINATED);
     this.#deliver(lease, output);
     if (complete) this.#noteForReplay(batch, hasQuery, wasIdle);
   }
