@@ -547,6 +547,7 @@ export class Session {
       else if (hasQuery) engine.unnamedStatementOwner = undefined;
       if (replay && output[0] === Backend.ParseComplete) output = output.subarray(5);
     } catch (error) {
+      if (this.#phase === SessionPhase.Closed) return; // it went away while waiting for a lock: nothing to answer
       this.#host.log(`[${this.#host.engine.label} #${this.processId}] engine error: ${String(error)}`);
       output = Buffer.concat([
         backendError({ severity: 'ERROR', code: SqlState.InternalError, message: `database engine error: ${String(error)}` }),
@@ -590,6 +591,7 @@ export class Session {
       } finally {
         this.#waiting = undefined;
       }
+      if (this.#phase === SessionPhase.Closed) throw new CancelledError('connection closed while waiting for a lock');
       lease = this.#lease = await this.#host.acquire(this.engineSession);
       if (this.#replayable?.length) lease.exec(Buffer.concat(this.#replayable));
     }
