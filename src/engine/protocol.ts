@@ -38,6 +38,14 @@ export const Backend = {
   ReadyForQuery: 0x5a, // Z
 } as const;
 
+/** The request codes a client's first message carries (after its length), before any message type byte exists. */
+export const StartupCode = {
+  Protocol3: 196608,
+  SslRequest: 80877103,
+  GssEncRequest: 80877104,
+  CancelRequest: 80877102,
+} as const;
+
 /** The transaction status byte of ReadyForQuery. */
 export const TransactionStatus = { Idle: 0x49, InTransaction: 0x54, Failed: 0x45 } as const; // I T E
 export type TransactionStatus = (typeof TransactionStatus)[keyof typeof TransactionStatus];

@@ -8,12 +8,6 @@
  */
 import { PostgresConnection, type ClientParameters, type ScramSha256Data } from 'pg-gateway';
 
-/** Request codes of the initial packets pg-gateway does not handle itself. */
-export const StartupCode = {
-  CancelRequest: 80877102,
-  GssEncRequest: 80877104,
-} as const;
-
 export type Handshake = {
   /** Hands one framed startup-phase message to pg-gateway. */
   feed(message: Uint8Array): void;

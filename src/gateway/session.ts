@@ -16,14 +16,14 @@ import type { ClientParameters } from 'pg-gateway';
 import { ENGINE_SUPERUSER, Engine, EngineError, EngineSession, quoteIdent, type Lease } from '../engine/engine.js';
 import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations } from '../engine/session-state.js';
 import {
-  Backend, Frontend, TransactionStatus, cstring, decode, eachMessage, int16, int32, lastReadyStatus, message,
-  parameterStatus, query, readyForQuery, sync,
+  Backend, Frontend, StartupCode, TransactionStatus, cstring, decode, eachMessage, int16, int32, lastReadyStatus,
+  message, parameterStatus, query, readyForQuery, sync,
 } from '../engine/protocol.js';
 import { AbortedTransaction } from './aborted-transaction.js';
 import { backendError, SqlState, type BackendErrorFields } from './backend-error.js';
 import { statementSummary, undoForRetry, type BackendActivity, type Backends } from './backends.js';
 import { EarlyTerminate, FrameReader, FramingError } from './framing.js';
-import { createHandshake, StartupCode, type Handshake } from './handshake.js';
+import { createHandshake, type Handshake } from './handshake.js';
 import { findLoginRole, startupUser } from './roles.js';
 import { acceptTls, type TlsServer } from './tls.js';
 
@@ -63,8 +63,6 @@ export type SessionHost = {
   onClosed(session: Session): void;
 };
 
-const STARTUP_PROTOCOL_3 = 196608;
-const SSL_REQUEST = 80877103;
 const MAX_COPY_BYTES = 1024 * 1024 * 1024;
 const LISTEN_COMMAND = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|[a-z_][\w$]*|\*)/gi;
 const COPY_FROM_STDIN = /\bcopy\b[^;]*\bfrom\s+stdin\b/i;
@@ -209,17 +207,17 @@ export class Session {
       void this.close('cancel request handled');
       return;
     }
-    if ((code === StartupCode.GssEncRequest || (code === SSL_REQUEST && !this.#host.tls)) && packet.length === 8) {
+    if ((code === StartupCode.GssEncRequest || (code === StartupCode.SslRequest && !this.#host.tls)) && packet.length === 8) {
       this.#write(Buffer.from('N'));
       return;
     }
-    if (code === SSL_REQUEST && this.#host.tls) {
+    if (code === StartupCode.SslRequest && this.#host.tls) {
       if (this.#reader.buffered > 0) return this.#unencryptedData();
       void this.#startTls(this.#host.tls);
       return;
     }
     this.#reader.startup = false;
-    if (code !== STARTUP_PROTOCOL_3 && code >>> 16 !== 3) {
+    if (code !== StartupCode.Protocol3 && code >>> 16 !== 3) {
       this.fatal({ code: SqlState.ProtocolViolation, message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}` });
       return;
     }

@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
+import { StartupCode } from '../engine/protocol.js';
 import { SqlState, backendError } from '../gateway/backend-error.js';
 import type { HttpContext } from './app.js';
 
@@ -81,9 +82,7 @@ export async function startHttp(context: HttpContext, host: string, port: number
 }
 
 /** Protocol codes of the messages a Postgres client opens with: SSLRequest, GSSENCRequest, CancelRequest, v3 startup. */
-const POSTGRES_OPENINGS = new Set([80877103, 80877104, 80877102, 196608]);
-const SSL_REQUEST = 80877103;
-const GSSENC_REQUEST = 80877104;
+const POSTGRES_OPENINGS = new Set<number>(Object.values(StartupCode));
 
 /** Whether the first bytes of a connection are a Postgres client's opening message (an Int32 length, then a code). */
 function isPostgresOpening(first: Buffer): boolean {
@@ -97,7 +96,7 @@ function isPostgresOpening(first: Buffer): boolean {
  */
 function refusePostgres(socket: net.Socket, first: Buffer, context: HttpContext): void {
   const code = first.readInt32BE(4);
-  if (code === SSL_REQUEST || code === GSSENC_REQUEST) {
+  if (code === StartupCode.SslRequest || code === StartupCode.GssEncRequest) {
     socket.write('N');
     socket.once('data', (next: Buffer) => refusePostgres(socket, next, context));
     return;
