@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { settledRecord, spawnDetached, stopProcess } from '../daemon/detach.js';
-import { describeServer, readRunning, resolveNames, serverNames, type ServerListing } from '../daemon/registry.js';
+import { describeServer, notRunning, readRunning, resolveNames, serverNames, type ServerListing } from '../daemon/registry.js';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { serverPaths, validateName } from '../state/paths.js';
 import { formatSize, portRange, table, urlLines } from './output.js';
@@ -94,7 +94,7 @@ export function url(name: string, options: { shadow?: boolean; http?: boolean; j
   const running = readRunning(name);
   if (!running) {
     const exists = serverNames().includes(name);
-    throw new PgdevError(ErrorCode.NotRunning, exists ? `server "${name}" is not running; start it with \`${pgdevCommand()} start ${name}\`` : `no server named "${name}"; create it with \`${pgdevCommand()} -n ${name}\``);
+    throw exists ? notRunning(name) : new PgdevError(ErrorCode.NotRunning, `no server named "${name}"; create it with \`${pgdevCommand()} -n ${name}\``);
   }
   if (options.json) process.stdout.write(`${JSON.stringify({ name, ...running.urls }, null, 2)}\n`);
   else if (options.shadow) process.stdout.write(`${running.urls.shadowDatabaseUrl}\n`);

@@ -3,9 +3,9 @@
  * `pgdev sessions`: the connections of a running server, from the same data as `pg_stat_activity`, with who holds
  * each database (a single-session engine runs one transaction at a time) and who waits, and for how long.
  */
-import { readRunning, serverNames } from '../daemon/registry.js';
+import { notRunning, readRunning, serverNames, unknownServer } from '../daemon/registry.js';
 import { readAll, requestServer } from '../daemon/request.js';
-import { ErrorCode, PgdevError } from '../errors.js';
+import { ErrorCode } from '../errors.js';
 import { statementSummary, type SessionReport } from '../gateway/backends.js';
 import { table } from './output.js';
 
@@ -13,10 +13,7 @@ type Session = SessionReport & { database: string };
 
 export async function sessions(name: string, options: { json?: boolean }): Promise<void> {
   const running = readRunning(name);
-  if (!running) {
-    if (!serverNames().includes(name)) throw new PgdevError(ErrorCode.NotFound, `no server named "${name}"; see \`pgdev ls\``);
-    throw new PgdevError(ErrorCode.NotRunning, `server "${name}" is not running; start it with \`pgdev start ${name}\``);
-  }
+  if (!running) throw serverNames().includes(name) ? notRunning(name) : unknownServer(name);
   const response = await requestServer(running, { method: 'GET', path: '/sessions', failure: ErrorCode.NotRunning });
   const { sessions: list } = JSON.parse((await readAll(response)).toString('utf8')) as { sessions: Session[] };
   if (options.json) {

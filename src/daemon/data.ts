@@ -15,7 +15,8 @@ import type { ServerRecord } from '../state/files.js';
 import { acquireLock } from '../state/lock.js';
 import { serverPaths } from '../state/paths.js';
 import { DEFAULT_DATABASE, DatabaseRole, resolveDatabase } from './databases.js';
-import { readRunning, serverNames } from './registry.js';
+import { pgdevCommand } from '../command-name.js';
+import { readRunning, serverNames, unknownServer } from './registry.js';
 import { readAll, requestServer } from './request.js';
 
 export type DumpStream = {
@@ -72,10 +73,10 @@ function runningOrStopped(name: string, database: string | undefined): ServerRec
   const running = readRunning(name);
   if (running) return running;
   if (!serverNames().includes(name)) {
-    throw new PgdevError(ErrorCode.NotFound, `no server named "${name}"; see \`pgdev ls\``);
+    throw unknownServer(name);
   }
   if (role === DatabaseRole.Shadow) {
-    throw new PgdevError(ErrorCode.NotRunning, `the shadow database of "${name}" exists only while the server runs; start it with \`pgdev start ${name}\``);
+    throw new PgdevError(ErrorCode.NotRunning, `the shadow database of "${name}" exists only while the server runs; start it with \`${pgdevCommand()} start ${name}\``);
   }
   return undefined;
 }

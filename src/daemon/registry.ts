@@ -85,6 +85,16 @@ export async function describeServer(name: string): Promise<ServerListing> {
   };
 }
 
+/** The error for a plain name that is no server; `hint` adds to the suggestion to look at `ls`. */
+export function unknownServer(name: string, hint = ''): PgdevError {
+  return new PgdevError(ErrorCode.NotFound, `no server named "${name}"; see \`${pgdevCommand()} ls\`${hint}`);
+}
+
+/** The error for an existing server that a command needs running. */
+export function notRunning(name: string): PgdevError {
+  return new PgdevError(ErrorCode.NotRunning, `server "${name}" is not running; start it with \`${pgdevCommand()} start ${name}\``);
+}
+
 /**
  * Resolves names and globs (`mydb*`, `test-?`) to existing servers, in order, without duplicates.
  * A plain name that does not exist, or a glob that matches nothing, is an error (suggesting to create the server
@@ -102,7 +112,7 @@ export function resolveNames(patterns: string[], options: { suggestCreate?: bool
       const create = options.suggestCreate ? `, or create it with \`${pgdev} -n ${pattern} -d\`` : '';
       throw isGlob
         ? new PgdevError(ErrorCode.NoMatch, `no server matches "${pattern}"; see \`${pgdev} ls\``)
-        : new PgdevError(ErrorCode.NotFound, `no server named "${pattern}"; see \`${pgdev} ls\`${create}`);
+        : unknownServer(pattern, create);
     }
     for (const name of matches) if (!found.includes(name)) found.push(name);
   }
