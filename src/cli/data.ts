@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { dumpServer, loadServer } from '../daemon/data.js';
+import { readAll } from '../daemon/request.js';
 import { diskFullError, isDiskFull } from '../engine/load.js';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { formatSize } from './output.js';
@@ -45,7 +46,7 @@ export async function load(args: string[], options: LoadCliOptions): Promise<voi
   const source = file === '-' ? 'standard input' : file;
   let script: Buffer;
   try {
-    script = file === '-' ? await readStdin() : fs.readFileSync(file);
+    script = file === '-' ? await readAll(process.stdin) : fs.readFileSync(file);
   } catch (error) {
     if (isErrno(error) && error.code === 'ENOENT') throw new PgdevError(ErrorCode.NotFound, `no file ${file}; give the path of a SQL file, or - for standard input`);
     if (isErrno(error) && error.code === 'EISDIR') throw new PgdevError(ErrorCode.NotSql, `${file} is a directory, not a SQL script (a directory-format dump? turn it into SQL with \`pg_restore -f dump.sql ${file}\`)`);
@@ -61,12 +62,6 @@ export async function load(args: string[], options: LoadCliOptions): Promise<voi
   for (const note of result.notes) process.stderr.write(`pgdev: note: ${note}\n`);
   const rows = result.copiedRows ? `, ${result.copiedRows} rows copied` : '';
   process.stdout.write(`loaded ${source} into ${database} of "${name}": ${result.statements} statements${rows}, in ${Math.round(performance.now() - started)} ms (the database was held for ${result.heldMs} ms)\n`);
-}
-
-async function readStdin(): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
 
 function isErrno(error: unknown): error is NodeJS.ErrnoException {

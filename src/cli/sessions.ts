@@ -4,7 +4,7 @@
  * each database (a single-session engine runs one transaction at a time) and who waits, and for how long.
  */
 import { notRunning, readRunning, serverNames, unknownServer } from '../daemon/registry.js';
-import { readAll, requestServer } from '../daemon/request.js';
+import { readJson, requestServer } from '../daemon/request.js';
 import { ErrorCode } from '../errors.js';
 import { statementSummary, type SessionReport } from '../gateway/backends.js';
 import { table } from './output.js';
@@ -15,7 +15,7 @@ export async function sessions(name: string, options: { json?: boolean }): Promi
   const running = readRunning(name);
   if (!running) throw serverNames().includes(name) ? notRunning(name) : unknownServer(name);
   const response = await requestServer(running, { method: 'GET', path: '/sessions', failure: ErrorCode.NotRunning });
-  const { sessions: list } = JSON.parse((await readAll(response)).toString('utf8')) as { sessions: Session[] };
+  const { sessions: list } = await readJson<{ sessions: Session[] }>(response);
   if (options.json) {
     process.stdout.write(`${JSON.stringify(list, null, 2)}\n`);
     return;

@@ -17,7 +17,7 @@ import { serverPaths } from '../state/paths.js';
 import { DEFAULT_DATABASE, DatabaseRole, resolveDatabase } from './databases.js';
 import { pgdevCommand } from '../command-name.js';
 import { readRunning, serverNames, unknownServer } from './registry.js';
-import { readAll, requestServer } from './request.js';
+import { readJson, requestServer } from './request.js';
 
 export type DumpStream = {
   readonly body: Readable;
@@ -58,7 +58,7 @@ export async function loadServer(name: string, script: Uint8Array, options: Load
     const response = await requestServer(running, {
       method: 'POST', path: `/load?${query}`, body: script, onSent: options.onStarted, failure: ErrorCode.LoadFailed,
     });
-    return JSON.parse((await readAll(response)).toString('utf8')) as LoadResult;
+    return readJson<LoadResult>(response);
   }
   const text = decodeScript(script, options.source);
   return withStoppedDatabase(name, (engine) => {

@@ -56,3 +56,8 @@ export async function readAll(stream: Readable): Promise<Buffer> {
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
+
+/** A server's JSON answer. */
+export async function readJson<T>(response: Readable): Promise<T> {
+  return JSON.parse((await readAll(response)).toString('utf8')) as T;
+}
