@@ -104,8 +104,6 @@ export class Session {
   #batchHasQuery = false;
   /** Named prepared statements (prefixed name -> their Parse), to close them at the end or replay them elsewhere. */
   #statements = new Map<string, Buffer>();
-  /** The SQL of this connection's prepared statements with effects the gateway follows, by the client's name. */
-  #observedStatements = new Map<string, string>();
   #settingsDirty = false;
   /** Settings changed inside the open transaction: read back once more when it ends (SET LOCAL, a rollback). */
   #settingsAtEnd = false;
@@ -118,8 +116,12 @@ export class Session {
   readonly #activity: BackendActivity;
   /** The statement text of the batch being collected, for pg_stat_activity. */
   #batchText = '';
-  /** Each prepared statement's text (the unnamed one under ''), for pg_stat_activity when Bind runs it again. */
-  #statementTexts = new Map<string, string>();
+  /**
+   * Each prepared statement by the client's name (the unnamed one under ''): its SQL, shown in pg_stat_activity when
+   * Bind runs it again, and whether it has effects the gateway follows, observed again then (postgres.js re-runs
+   * prepared statements with Bind alone).
+   */
+  #prepared = new Map<string, { sql: string; observed: boolean }>();
   /**
    * The batches of the open transaction, while they can all be run again (BEGIN, SET): a lock wait inside such a
    * transaction rolls it back, waits without holding the engine, and replays them. `null` once it cannot.
@@ -464,11 +466,8 @@ export class Session {
         this.#batch = [];
         return msg;
       }
-      // A driver may run a prepared statement again with Bind alone (postgres.js does): Bind observes it again.
-      if (this.#observe(sql)) this.#observedStatements.set(name.toString(), sql);
-      else if (this.#observedStatements.size) this.#observedStatements.delete(name.toString());
+      this.#prepared.set(name.toString(), { sql, observed: this.#observe(sql) });
       this.#batchText = sql;
-      this.#statementTexts.set(name.toString(), sql);
       if (name.length) {
         const parse = message(type, rename(name), body.subarray(nameEnd));
         this.#statements.set(rename(name).toString(), parse);
@@ -481,10 +480,11 @@ export class Session {
       const portalEnd = at(0);
       const statementEnd = at(portalEnd + 1);
       if (statementEnd === portalEnd + 1 && !this.#batchParsesUnnamed) this.#batchUsesEarlierUnnamed = true;
-      const statement = body.toString('utf8', portalEnd + 1, statementEnd);
-      this.#batchText = this.#statementTexts.get(statement) ?? this.#batchText;
-      const observed = this.#observedStatements.size ? this.#observedStatements.get(statement) : undefined;
-      if (observed !== undefined) this.#observe(observed);
+      const prepared = this.#prepared.get(body.toString('utf8', portalEnd + 1, statementEnd));
+      if (prepared) {
+        this.#batchText = prepared.sql;
+        if (prepared.observed) this.#observe(prepared.sql);
+      }
       parts = [rename(body.subarray(0, portalEnd)), Buffer.from([0]), rename(body.subarray(portalEnd + 1, statementEnd)), body.subarray(statementEnd)];
     } else if (type === Frontend.Execute) {
       const portalEnd = at(0);
