@@ -215,7 +215,6 @@ export class Engine {
 
   #grant(session: EngineSession): Lease {
     this.#owner = session;
-
     if (this.unnamedStatementOwner !== session) this.unnamedStatementOwner = undefined;
     let released = false;
     const lease: Lease = {

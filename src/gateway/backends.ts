@@ -203,7 +203,7 @@ export class Backends implements EngineBackends {
 
   /** The engine's lease ended; a user that is not a connection (the HTTP endpoint) keeps no locks past it. */
   released(session: EngineSession): void {
-    if (!this.#backends.has(session.id) && this.#locks.size > 0) this.#releaseWhere(session.id, () => true);
+    if (this.#locks.size > 0 && !this.#backends.has(session.id)) this.#releaseWhere(session.id, () => true);
   }
 
   /** Answers a request from SQL through the engine's bridge, for the session running it. */
