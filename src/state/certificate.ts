@@ -5,7 +5,7 @@
  * then: a server whose clients never ask for TLS never pays for it.
  */
 import fs from 'node:fs';
-import path from 'node:path';
+import { writeFileAtomic } from './files.js';
 
 export type Certificate = { readonly key: string; readonly cert: string };
 
@@ -17,8 +17,8 @@ export async function ensureCertificate(keyFile: string, certFile: string): Prom
     return { key: fs.readFileSync(keyFile, 'utf8'), cert: fs.readFileSync(certFile, 'utf8') };
   } catch {
     const created = await createCertificate();
-    writeAtomic(keyFile, created.key, 0o600);
-    writeAtomic(certFile, created.cert, 0o644);
+    writeFileAtomic(keyFile, created.key, 0o600);
+    writeFileAtomic(certFile, created.cert, 0o644);
     return created;
   }
 }
@@ -37,10 +37,4 @@ export async function createCertificate(): Promise<Certificate> {
     ],
   });
   return { key: pems.private, cert: pems.cert };
-}
-
-function writeAtomic(file: string, text: string, mode: number): void {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(temp, text, { mode });
-  fs.renameSync(temp, file);
 }

@@ -42,11 +42,15 @@ export type ServerRecord = {
   readonly persistence: 'persistent' | 'memory';
 };
 
-/** Writes JSON through a temporary file and a rename, so a reader never sees half a file. */
-export function writeJsonAtomic(file: string, value: unknown): void {
+/** Writes through a temporary file and a rename, so a reader never sees half a file. */
+export function writeFileAtomic(file: string, text: string, mode?: number): void {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  fs.writeFileSync(temp, `${JSON.stringify(value, null, 2)}\n`);
+  fs.writeFileSync(temp, text, { mode });
   fs.renameSync(temp, file);
+}
+
+export function writeJsonAtomic(file: string, value: unknown): void {
+  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Reads a JSON state file; a missing file is `undefined`, an unreadable one an error naming the file. */
