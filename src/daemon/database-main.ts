@@ -11,6 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Engine, EngineSession, quoteLiteral, setSessionIdBase } from '../engine/engine.js';
+import { compiledPglite } from '../engine/wasm.js';
 import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../engine/snapshot.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { startHttp } from '../http/server.js';
@@ -19,7 +20,7 @@ import { Channel } from './ipc.js';
 import { LOOPBACK } from './ports.js';
 import { PGDEV_VERSION } from './version.js';
 
-/** What the main process tells a database process at its start (in the environment, as JSON). */
+/** What the main process tells a database process when it gives it a database (the `start` request). */
 export type DatabaseProcessConfig = {
   /** The server's name, for logs and the HTTP context. */
   readonly server: string;
@@ -52,8 +53,7 @@ const OWN_DATABASE_OID = 5;
 /** template1 and template0: real databases of every engine, never listed as others. */
 const BUILT_IN_OIDS = [1, 4, OWN_DATABASE_OID];
 
-async function serve(config: DatabaseProcessConfig): Promise<void> {
-  const channel = new Channel(process);
+async function serve(config: DatabaseProcessConfig, channel: Channel): Promise<DatabaseProcessReady> {
   const log = (line: string) => channel.emit('log', line);
   const debugLog = (line: string) => config.debug && log(line);
   setSessionIdBase(config.sessionIdBase);
@@ -70,7 +70,9 @@ async function serve(config: DatabaseProcessConfig): Promise<void> {
   if (config.fromFile) await fs.promises.rm(config.fromFile, { force: true });
   // A database never opened (or whose folder went missing) starts from the template, whose database is `postgres`.
   const fresh = !fromFile && (!config.dataDir || !fs.existsSync(path.join(config.dataDir, 'PG_VERSION')));
+  const opening = performance.now();
   let engine = await open(fresh ? 'postgres' : config.engineName, fromFile);
+  const openMs = Math.round(performance.now() - opening);
 
   const gateway: Gateway = await createGateway({
     engine,
@@ -195,8 +197,8 @@ async function serve(config: DatabaseProcessConfig): Promise<void> {
   // The main process went away (killed): nothing is left to serve.
   process.on('disconnect', () => void close().finally(() => process.exit(0)));
 
-  const ready: DatabaseProcessReady = { wirePort: gateway.port, httpPort: http.port };
-  channel.emit('ready', ready);
+  debugLog(`${label}: database process ${process.pid} serves (engine open ${openMs} ms, ready ${Math.round(performance.now() - opening)} ms)`);
+  return { wirePort: gateway.port, httpPort: http.port };
 }
 
 async function updateCatalog(engine: Engine, sql: string): Promise<void> {
@@ -235,9 +237,19 @@ function catalogSql(rename: string | undefined, others: ReadonlyArray<DatabaseLi
 const COPIED_COLUMNS = `d.datdba, d.encoding, d.datlocprovider, false, true, d.dathasloginevt, d.datconnlimit, d.datfrozenxid,
   d.datminmxid, d.dattablespace, d.datcollate, d.datctype, d.datlocale, d.daticurules, d.datcollversion, d.datacl`;
 
-const config = JSON.parse(process.env.PGDEV_DATABASE_PROCESS ?? 'null') as DatabaseProcessConfig | null;
-if (!config || !process.send) {
+if (process.env.PGDEV_DATABASE_PROCESS !== 'spare' || !process.send) {
   process.stderr.write('pgdev: this is an internal program of pgdev, started by the pgdev server\n');
   process.exit(2);
 }
-await serve(config);
+// Started ahead of need (a spare): the modules are loaded and PGlite compiled while it waits to be told which
+// database it serves, so that opening a database costs only PGlite's own start.
+const startup = new Channel(process);
+void compiledPglite();
+// A spare whose server went away has nothing to wait for.
+const exitUnused = () => process.exit(0);
+process.once('disconnect', exitUnused);
+startup.handle('start', (config: DatabaseProcessConfig) => {
+  process.off('disconnect', exitUnused);
+  return serve(config, startup);
+});
+startup.emit('spare');

@@ -18,7 +18,7 @@ import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
 import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../state/databases.js';
-import { DatabaseProcess, type DatabaseListing } from './database-process.js';
+import { DatabaseProcess, type DatabaseListing, type SparePool } from './database-process.js';
 import type { Destination } from './router.js';
 
 /** The database a command uses when none is named. */
@@ -83,6 +83,8 @@ export type DatabaseSetOptions = {
   readonly maxDatabases: number;
   /** Gives out session id ranges across the server's processes. */
   nextSessionIdBase(): number;
+  /** Processes started ahead of need, shared by the server's ports. */
+  readonly spares: SparePool;
   readonly log: (line: string) => void;
 };
 
@@ -331,6 +333,7 @@ export class DatabaseSet {
       if (this.#closed) throw new SqlError(SqlState.AdminShutdown, 'the server is shutting down');
       const options = this.#options;
       const persistent = options.dataDir !== undefined;
+      if (!database.isDefault) options.spares.keepWarm();
       const process = await DatabaseProcess.start(
         {
           server: options.server,
@@ -352,6 +355,7 @@ export class DatabaseSet {
           log: options.log,
         },
         IDS_PER_PROCESS,
+        options.spares.take(),
       );
       database.fromFile = undefined;
       if (database.engineName !== database.name) {

@@ -19,7 +19,7 @@ import { ensureCertificate, type Certificate } from '../state/certificate.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
 import { databaseDir, readDatabases, upgradeStateFolder, writeDatabases } from '../state/databases.js';
 import { dataDirError, serverPaths } from '../state/paths.js';
-import type { DatabaseProcess } from './database-process.js';
+import { SparePool, type DatabaseProcess } from './database-process.js';
 import { DEFAULT_DATABASE, DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet, SHADOW_DATABASE, unknownDatabase } from './databases.js';
 import { createRouter } from './router.js';
 import { LOOPBACK, PORT_OPTIONS, choosePorts, portInUse, type PortNames, type RequestedPorts } from './ports.js';
@@ -159,6 +159,8 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     const persistent = persistence === 'persistent';
     let urls: ServerUrls = serverUrls(name, wanted, config.secret);
     let processesStarted = 0;
+    const spares = new SparePool();
+    cleanups.push(() => spares.close());
     const setOptions = {
       server: name,
       secret: config.secret,
@@ -169,6 +171,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       maxDatabases: options.maxDatabases ?? DEFAULT_MAX_DATABASES,
       // Process ids are unique across the server (cancel requests name them): each process gets its own range.
       nextSessionIdBase: () => 1000 + (processesStarted++ % 2000) * 1_000_000,
+      spares,
       log,
     };
     const stored = persistent ? readDatabases(paths) : undefined;
