@@ -1,6 +1,6 @@
 /**
  * @module
- * The main process's handle on one database process (`database-main.ts`): starts it, hands it connections, asks it
+ * The main process's handle on one database process (`database-main.ts`, `database-serve.ts`): starts it, hands it connections, asks it
  * things over IPC, and closes it. A process that exits on its own (a crash) is reported through `exited`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -11,7 +11,7 @@ import { ErrorCode, PgdevError } from '../errors.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import { Channel } from './ipc.js';
-import type { DatabaseProcessConfig, DatabaseProcessReady, DatabaseListing } from './database-main.js';
+import type { DatabaseProcessConfig, DatabaseProcessReady, DatabaseListing } from './database-serve.js';
 
 export type { DatabaseProcessConfig, DatabaseListing };
 
@@ -81,6 +81,11 @@ export class SparePool {
     this.#spare = undefined;
     if (this.#wanted) this.#refill();
     return taken;
+  }
+
+  /** Starts one spare now (for the next open), without keeping one from then on. */
+  prestart(): void {
+    this.#refill();
   }
 
   /** From now on, keep one spare ready. */

@@ -123,11 +123,15 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     throw dataDirError(paths.root, cause);
   }
 
+  // The default database's process starts loading now, while this one takes the lock and the ports.
+  const spares = new SparePool();
+  spares.prestart();
   let shutdownReason: (reason: string) => void = () => undefined;
   let lock: HeldLock;
   try {
     lock = await acquireLock(paths.root, (error) => shutdownReason(`lock lost: ${error.message}`));
   } catch (error) {
+    await spares.close();
     if (!isPgdevError(error, ErrorCode.Locked)) throw error;
     const running = readRunning(name);
     const where = running ? ` (pid ${running.pid}, ports ${running.ports.http}, ${running.ports.database}, ${running.ports.shadowDatabase})` : '';
@@ -137,7 +141,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     });
   }
 
-  const cleanups: Array<() => Promise<unknown> | unknown> = [() => lock.release()];
+  const cleanups: Array<() => Promise<unknown> | unknown> = [() => lock.release(), () => spares.close()];
   const undo = async () => {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   };
@@ -159,8 +163,6 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     const persistent = persistence === 'persistent';
     let urls: ServerUrls = serverUrls(name, wanted, config.secret);
     let processesStarted = 0;
-    const spares = new SparePool();
-    cleanups.push(() => spares.close());
     const setOptions = {
       server: name,
       secret: config.secret,
