@@ -112,7 +112,6 @@ export class SparePool {
 }
 
 export class DatabaseProcess {
-  readonly name: string;
   readonly wirePort: number;
   readonly httpPort: number;
   /** The first and last session ids this process hands out: cancel requests are routed by them. */
@@ -126,7 +125,6 @@ export class DatabaseProcess {
   #closing: Promise<void> | undefined;
 
   private constructor(name: string, child: ChildProcess, channel: Channel, ready: DatabaseProcessReady, sessionIds: [number, number], exited: Promise<void>) {
-    this.name = name;
     this.#child = child;
     this.#channel = channel;
     this.wirePort = ready.wirePort;
@@ -180,7 +178,7 @@ export class DatabaseProcess {
     return this.#channel.request('sessions');
   }
 
-  request<T = unknown>(op: 'connections' | 'terminateAll' | 'hold' | 'release' | 'dumpToFile' | 'reset' | 'snapshot' | 'restore' | 'others' | 'hasSnapshots', payload?: unknown): Promise<T> {
+  request<T = unknown>(op: 'connections' | 'terminateAll' | 'hold' | 'release' | 'dumpToFile' | 'reset' | 'snapshot' | 'restore' | 'others' | 'hasSnapshots' | 'rename', payload?: unknown): Promise<T> {
     return this.#channel.request<T>(op, payload);
   }
 

@@ -57,12 +57,13 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   const debugLog = (line: string) => config.debug && log(line);
   setSessionIdBase(config.sessionIdBase);
   let others = config.others;
-  const label = config.name;
+  /** The database's name: ALTER DATABASE ... RENAME changes it while the process runs. */
+  let name = config.name;
 
   /** Opens the engine and makes its catalog say who it is: its own name and the endpoint's other databases. */
   const open = async (engineName: string, from?: Blob): Promise<Engine> => {
-    const engine = await Engine.open({ label, dataDir: config.dataDir, from, database: engineName, log: debugLog });
-    await updateCatalog(engine, config.name, others);
+    const engine = await Engine.open({ label: name, dataDir: config.dataDir, from, database: engineName, log: debugLog });
+    await updateCatalog(engine, name, others);
     return engine;
   };
   const fromFile = config.fromFile ? new Blob([await fs.promises.readFile(config.fromFile)]) : undefined;
@@ -80,7 +81,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
     debug: config.debug,
     log,
     idleInTransactionTimeoutMs: config.idleInTransactionTimeoutMs,
-    databaseCommand: (command: DatabaseCommand) => channel.request('databaseCommand', { command, from: config.name }),
+    databaseCommand: (command: DatabaseCommand) => channel.request('databaseCommand', { command, from: name }),
   });
   const context = {
     name: config.server,
@@ -91,7 +92,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
       return engine;
     },
     database: async () => engine,
-    sessions: () => gateway.sessions().map((session) => ({ database: config.name, ...session })),
+    sessions: () => gateway.sessions().map((session) => ({ database: name, ...session })),
     isReady: () => !engine.closed,
   };
   const http = await startHttp(context, LOOPBACK, 0);
@@ -118,7 +119,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
       try {
         engine = await next();
       } catch (error) {
-        engine = await open(config.name, fallback); // never leave the database without an engine
+        engine = await open(name, fallback); // never leave the database without an engine
         throw error;
       }
     } finally {
@@ -147,7 +148,11 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   channel.handle('terminateAll', async () => gateway.terminateAll('terminating connection due to administrator command'));
   channel.handle('others', async (list: DatabaseListing[]) => {
     others = list;
-    await updateCatalog(engine, config.name, others);
+    await updateCatalog(engine, name, others);
+  });
+  channel.handle('rename', async (newName: string) => {
+    name = newName;
+    await updateCatalog(engine, name, others);
   });
   channel.handle('hasSnapshots', () => snapshots.size > 0);
   // A consistent copy of the data directory: CHECKPOINT, then nobody writes until `release` (or close).
@@ -183,8 +188,8 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
     const snapshot = snapshots.get(label);
     if (!snapshot) return false;
     if (await engine.exclusive((lease) => restoreDataSnapshot(lease, snapshot.data))) return true;
-    debugLog(`${label}: the schema changed since the snapshot; reopening its full copy`);
-    await replace(() => open(config.name, snapshot.full), 'restored');
+    debugLog(`${name}: snapshot "${label}": the schema changed since; reopening its full copy`);
+    await replace(() => open(name, snapshot.full), 'restored');
     return true;
   });
   channel.handle('close', async () => {
@@ -196,7 +201,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   // The main process went away (killed): nothing is left to serve.
   process.on('disconnect', () => void close().finally(() => process.exit(0)));
 
-  debugLog(`${label}: database process ${process.pid} serves (engine open ${openMs} ms, ready ${Math.round(performance.now() - opening)} ms)`);
+  debugLog(`${name}: database process ${process.pid} serves (engine open ${openMs} ms, ready ${Math.round(performance.now() - opening)} ms)`);
   return { wirePort: gateway.port, httpPort: http.port };
 }
 
