@@ -183,6 +183,13 @@ export class DatabaseProcess {
     return this.#channel.request<T>(op, payload);
   }
 
+  /** Stops the process at once (SIGKILL), whatever it is running; for a database that is being dropped. */
+  async kill(): Promise<void> {
+    this.#closing ??= this.exited;
+    this.#child.kill('SIGKILL');
+    await this.exited;
+  }
+
   /** Ends its connections (57P01), closes its engine (flushing a persistent one) and waits for it to exit. */
   close(): Promise<void> {
     this.#closing ??= (async () => {

@@ -41,6 +41,8 @@ const MAX_NAME_BYTES = 63;
 const IDS_PER_PROCESS = 1_000_000;
 export const DEFAULT_MAX_DATABASES = 100;
 export const DEFAULT_IDLE_CLOSE_MS = 300_000;
+/** How long DROP DATABASE ... WITH (FORCE) lets a database end its connections before stopping its process. */
+const FORCE_GRACE_MS = 1_000;
 
 const State = {
   DuplicateDatabase: '42P04',
@@ -96,6 +98,8 @@ export class DatabaseSet {
   readonly #options: DatabaseSetOptions;
   readonly #databases = new Map<string, Database>();
   #nextId: number;
+  /** Counts catalog changes: a process that started with an older list is told the new one. */
+  #version = 0;
   /** Catalog changes run one at a time. */
   #catalogQueue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -288,7 +292,12 @@ export class DatabaseSet {
     if (process) {
       const connections = await process.request<number>('connections').catch(() => 0);
       if (connections > 0 && !force) throw inUse(database.name, connections);
-      if (connections > 0) await process.request('terminateAll');
+      if (connections > 0) {
+        // A statement that is running cannot be interrupted, and the process answers only once it ends: as the
+        // database is going away, its process is stopped instead (its clients see their connection end).
+        const ended = await Promise.race([process.request('terminateAll').then(() => true, () => true), delay(FORCE_GRACE_MS, false)]);
+        if (!ended) await process.kill();
+      }
     }
     await this.#closeProcess(database);
   }
@@ -346,6 +355,7 @@ export class DatabaseSet {
       const options = this.#options;
       const persistent = options.dataDir !== undefined;
       if (!database.isDefault) options.spares.keepWarm();
+      const listedVersion = this.#version;
       const process = await DatabaseProcess.start(
         {
           server: options.server,
@@ -370,6 +380,8 @@ export class DatabaseSet {
         options.spares.take(),
       );
       database.fromFile = undefined;
+      // A database created or dropped while this one was opening: its list is stale.
+      if (this.#version !== listedVersion) await process.request('others', this.#listingsFor(database));
       if (database.engineName !== database.name) {
         database.engineName = database.name;
         this.#save();
@@ -432,6 +444,7 @@ export class DatabaseSet {
   }
 
   #save(): void {
+    this.#version++;
     this.#options.save?.(
       this.#nextId,
       [...this.#databases.values()].filter((database) => !database.isDefault).map(({ id, name, engineName, createdAt }) => ({ id, name, engineName, createdAt })),
@@ -486,6 +499,10 @@ function copyError(template: string, error: unknown): Error {
     return new SqlError(State.DiskFull, `could not copy database "${template}": no space left on device`, { hint: 'free some disk space and try again' });
   }
   return new SqlError(SqlState.InternalError, `could not copy database "${template}": ${error instanceof Error ? error.message : String(error)}`);
+}
+
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
 }
 
 async function removeFolder(dir: string): Promise<void> {
