@@ -259,7 +259,7 @@ export class DatabaseSet {
       checkName(newName);
       if (this.has(newName) || newName === EMPTY_TEMPLATE) throw new SqlError(State.DuplicateDatabase, `database "${newName}" already exists`);
       const process = await this.#openedProcess(database);
-      const connections = process ? await process.request<number>('connections').catch(() => 0) : 0;
+      const connections = process ? await othersGone(process) : 0;
       if (connections > 0) throw inUse(database.name, connections);
       // An open database is renamed in place (an in-memory one lives only in its process); a closed one on its
       // next open (engineName keeps the name its engine has).
@@ -290,7 +290,7 @@ export class DatabaseSet {
   async #closeUnlessUsed(database: Database, force: boolean): Promise<void> {
     const process = await this.#openedProcess(database);
     if (process) {
-      const connections = await process.request<number>('connections').catch(() => 0);
+      const connections = force ? process.connections : await othersGone(process);
       if (connections > 0 && !force) throw inUse(database.name, connections);
       if (connections > 0) {
         // A statement that is running cannot be interrupted, and the process answers only once it ends: as the
@@ -405,7 +405,7 @@ export class DatabaseSet {
     return this.#serialised(database, async () => {
       const process = database.process;
       if (!process || process.closing) return;
-      if ((await process.request<number>('connections').catch(() => 1)) > 0) return;
+      if (process.connections > 0) return;
       if (await process.request<boolean>('hasSnapshots').catch(() => true)) return;
       this.#options.log(`pgdev: database "${database.name}" closed after ${Math.round(this.#options.idleCloseMs / 1000)} s without connections`);
       await process.close();
@@ -469,6 +469,15 @@ async function holdTemplate(process: DatabaseProcess, name: string): Promise<voi
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Waits up to 5 s for a database's connections to end, as Postgres does before refusing to drop a database others
+ * use (a client that has just disconnected may not be gone yet); returns how many are left.
+ */
+async function othersGone(process: DatabaseProcess): Promise<number> {
+  for (let tries = 0; tries < 50 && process.connections > 0; tries++) await delay(100, undefined);
+  return process.connections;
 }
 
 function inUse(name: string, connections: number): SqlError {
