@@ -104,11 +104,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     if ('refused' in destination) return refuse(socket, destination.refused);
     const head = Buffer.concat([packet, reader.takeRest()]);
     if (!secure) {
-      // Bytes Node read past the startup message while paused travel with it; the rest are still in the kernel.
-      const pending: Buffer[] = [head];
-      for (let chunk = socket.read() as Buffer | null; chunk; chunk = socket.read() as Buffer | null) pending.push(chunk);
       held.delete(socket);
-      return destination.adopt(socket, Buffer.concat(pending));
+      return destination.adopt(socket, Buffer.concat([head, stopReading(socket)]));
     }
     relay(socket, head, destination.relayPort);
   };
@@ -152,6 +149,22 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * Stops this process reading a socket it is about to hand over, and returns what it had read and not delivered.
+ * `pause()` alone is not enough: the handle goes on reading into the stream's buffer, and once the socket is sent
+ * whatever this process reads before the other side acknowledges it is dropped (Node sets the handle's `onread` to
+ * a no-op): a client's first query, sent as soon as the database process has answered the startup, was lost so.
+ */
+function stopReading(socket: net.Socket): Buffer {
+  socket.pause();
+  const pending: Buffer[] = [];
+  for (let chunk = socket.read() as Buffer | null; chunk; chunk = socket.read() as Buffer | null) pending.push(chunk);
+  // After the reads (read() may start reading again) and in the same tick (the handle reads only when the event
+  // loop polls): nothing can arrive in between.
+  (socket as unknown as { _handle?: { readStop?: () => number } })._handle?.readStop?.();
+  return Buffer.concat(pending);
 }
 
 /** The name/value pairs of a StartupMessage. */
