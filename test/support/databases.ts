@@ -82,7 +82,7 @@ export async function failure(promise: Promise<unknown>): Promise<Failure> {
 }
 
 /** A pg client whose server-side errors (57P01 and the like) are recorded rather than thrown. */
-export type TrackedClient = { client: pg.Client; errors: Array<Error & { code?: string }>; notices: Array<{ code?: string; message: string; severity?: string }> };
+export type TrackedClient = { client: pg.Client; errors: Array<Error & { code?: string }>; notices: Array<{ code: string | undefined; message: string; severity: string | undefined }> };
 
 export async function connect(url: string): Promise<TrackedClient> {
   const client = new pg.Client({ connectionString: url });
