@@ -89,7 +89,7 @@ export async function connect(url: string): Promise<TrackedClient> {
   const errors: TrackedClient['errors'] = [];
   const notices: TrackedClient['notices'] = [];
   client.on('error', (error) => errors.push(error));
-  client.on('notice', (notice) => notices.push({ code: notice.code, message: notice.message, severity: notice.severity }));
+  client.on('notice', (notice) => notices.push({ code: notice.code, message: notice.message ?? '', severity: notice.severity }));
   await client.connect();
   return { client, errors, notices };
 }
