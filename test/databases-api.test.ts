@@ -103,6 +103,36 @@ describe('server.createDatabase, dropDatabase, databaseUrlFor', { timeout: 30_00
   });
 });
 
+describe('the limit on databases per port', { timeout: 30_000 }, () => {
+  it('refuses a database over the limit with 53400, over SQL and the API, and takes one again after a drop', async () => {
+    const limited = await startServer({ name: 'dblimit', persistence: 'memory', maxDatabases: 3, port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
+    try {
+      let created = 0;
+      let refused: Awaited<ReturnType<typeof failure>> | undefined;
+      while (!refused && created < 10) {
+        const name = `lim_${created}`;
+        refused = await rows(limited.databaseUrl, `CREATE DATABASE ${name}`).then(
+          () => undefined,
+          (error: { code?: string; message: string; severity?: string; detail?: string }) => ({ code: error.code, message: error.message, severity: error.severity, detail: error.detail }),
+        );
+        if (!refused) created++;
+      }
+      expect(refused).toMatchObject({ code: '53400' });
+      expect(created).toBeGreaterThanOrEqual(1);
+      expect(created).toBeLessThanOrEqual(3);
+      expect(await listed(limited.databaseUrl)).not.toContain(`lim_${created}`);
+      expect((await apiError(limited.createDatabase('lim_api'))).sqlState).toBe('53400');
+      // The shadow port has its own set, and so its own count.
+      await rows(limited.shadowDatabaseUrl, 'CREATE DATABASE shadow_one');
+      await rows(limited.databaseUrl, 'DROP DATABASE lim_0');
+      await limited.createDatabase('lim_api');
+      expect(await rows(limited.databaseUrlFor('lim_api'), 'SELECT current_database() AS db')).toEqual([{ db: 'lim_api' }]);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe('reset, snapshot and restore of one database', { timeout: 30_000 }, () => {
   it('reset(database) empties that database only', async () => {
     await server.createDatabase('api_reset');
