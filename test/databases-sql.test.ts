@@ -119,7 +119,9 @@ describe('CREATE DATABASE', { timeout: 30_000 }, () => {
       "CREATE TABLE seeded (id int PRIMARY KEY, name text); INSERT INTO seeded SELECT g, 'row ' || g FROM generate_series(1, 500) g; CREATE INDEX seeded_name ON seeded (name)",
     );
     await rows(target.url(), 'CREATE DATABASE tpl_copy TEMPLATE tpl_src');
-    await rows(target.url(), 'CREATE DATABASE tpl_copy2 WITH TEMPLATE = tpl_src');
+    await withClient(target.url(), async (client) => {
+      expect((await extended(client, 'CREATE DATABASE tpl_copy2 WITH TEMPLATE = tpl_src')).command).toBe('CREATE');
+    });
     await rows(target.url(), 'CREATE DATABASE tpl_zero TEMPLATE template0');
 
     for (const name of ['tpl_copy', 'tpl_copy2']) {
@@ -145,11 +147,18 @@ describe('CREATE DATABASE', { timeout: 30_000 }, () => {
     await rows(target.url(), 'CREATE DATABASE dup');
     await withClient(target.url(), async (client) => {
       expect(await failure(client.query('CREATE DATABASE dup'))).toMatchObject({ code: '42P04', message: 'database "dup" already exists' });
+      expect(await failure(extended(client, 'CREATE DATABASE dup'))).toMatchObject({ code: '42P04', message: 'database "dup" already exists' });
       expect(await failure(client.query('CREATE DATABASE "postgres"'))).toMatchObject({ code: '42P04', message: 'database "postgres" already exists' });
       expect(await failure(client.query('CREATE DATABASE from_nothing TEMPLATE no_such_template'))).toMatchObject({
         code: '3D000',
         message: 'template database "no_such_template" does not exist',
       });
+      expect(await failure(extended(client, 'CREATE DATABASE from_nothing TEMPLATE no_such_template'))).toMatchObject({
+        code: '3D000',
+        message: 'template database "no_such_template" does not exist',
+      });
+      // The connection is still usable after the errors.
+      expect((await extended(client, 'SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     });
     expect(await listed(target.url())).not.toContain('from_nothing');
     expect((await failure(connect(target.url('from_nothing')))).code).toBe('3D000');
