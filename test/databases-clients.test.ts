@@ -18,8 +18,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type PgdevServer } from '../src/index.js';
 import { useTemporaryDataHome } from './support/data-home.js';
-import { connect, failure, listed, psqlArgs, publicTables, realPostgres, rows, startTarget, withClient, type DbTarget } from './support/databases.js';
+import { connect, failure, listed, psqlArgs, publicTables, realPostgres, rows, startTarget, withClient, within, type DbTarget } from './support/databases.js';
 import { runTool } from './support/tools.js';
+import { waitFor } from './support/wait.js';
 
 const dataHome = useTemporaryDataHome('pgdev-databases-clients-');
 
@@ -268,7 +269,8 @@ describe('Prisma Client (adapter-pg) on a created database', { timeout: 60_000 }
 describe.skipIf(realPostgres)('created databases across a restart, on disk and in memory', { timeout: 40_000 }, () => {
   const started: PgdevServer[] = [];
   afterAll(async () => {
-    await Promise.all(started.map((server) => server.close()));
+    // Bounded: a close that hangs fails its own test, not this hook.
+    await Promise.all(started.map((server) => within(server.close(), 10_000, 'close').catch(() => undefined)));
   });
   const serverDir = (name: string) => path.join(dataHome(), 'pgdev', 'servers', name);
   const withDatabase = (url: string, database: string) => url.replace(/\/template1\?/, `/${database}?`);
@@ -285,11 +287,8 @@ describe.skipIf(realPostgres)('created databases across a restart, on disk and i
     await rows(first.databaseUrl, 'ALTER DATABASE to_rename RENAME TO renamed');
     await rows(first.databaseUrl, 'CREATE DATABASE dropped');
     await rows(first.databaseUrl, 'DROP DATABASE dropped');
-    // A connection left open on a created database when the server closes.
-    const open = await connect(withDatabase(first.databaseUrl, 'kept'));
-    await open.client.query("INSERT INTO notes VALUES ('written just before close')");
-    await first.close();
-    await open.client.end().catch(() => undefined);
+    await rows(withDatabase(first.databaseUrl, 'kept'), "INSERT INTO notes VALUES ('written just before close')");
+    await within(first.close(), 15_000, 'close');
     expect(fs.existsSync(path.join(serverDir('dbrestart'), 'databases.json'))).toBe(true);
 
     const second = await startServer({ name: 'dbrestart', persistence: 'persistent', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
@@ -310,7 +309,31 @@ describe.skipIf(realPostgres)('created databases across a restart, on disk and i
     await rows(second.databaseUrl, 'DROP DATABASE kept_clone');
     await rows(second.databaseUrl, 'CREATE DATABASE dropped');
     expect(await publicTables(withDatabase(second.databaseUrl, 'dropped'))).toEqual([]);
-    await second.close();
+    await within(second.close(), 15_000, 'close');
+  });
+
+  it('close() with clients still connected, to a created database and to the default one, ends them with 57P01 and returns', async () => {
+    const server = await startServer({ name: 'dbclose', persistence: 'persistent', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
+    started.push(server);
+    await rows(server.databaseUrl, 'CREATE DATABASE close_me');
+    await rows(withDatabase(server.databaseUrl, 'close_me'), "CREATE TABLE notes (body text)");
+    const onCreated = await connect(withDatabase(server.databaseUrl, 'close_me'));
+    const onDefault = await connect(server.databaseUrl);
+    try {
+      await onCreated.client.query("INSERT INTO notes VALUES ('written by a client still connected at close')");
+      await onDefault.client.query('SELECT 1');
+      await within(server.close(), 10_000, 'close() with two clients connected');
+      await waitFor(() => onCreated.errors.length > 0 && onDefault.errors.length > 0, 'both clients to be told', 5_000);
+      expect(onCreated.errors[0]).toMatchObject({ code: '57P01' });
+      expect(onDefault.errors[0]).toMatchObject({ code: '57P01' });
+    } finally {
+      await Promise.all([onCreated.client.end().catch(() => undefined), onDefault.client.end().catch(() => undefined)]);
+    }
+    // What the connected client wrote is there after a restart.
+    const again = await startServer({ name: 'dbclose', persistence: 'persistent', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
+    started.push(again);
+    expect(await rows(withDatabase(again.databaseUrl, 'close_me'), 'SELECT body FROM notes')).toEqual([{ body: 'written by a client still connected at close' }]);
+    await within(again.close(), 10_000, 'close');
   });
 
   it('an in-memory server keeps created databases while it runs, also once their engine closed for being idle, and writes nothing to disk', async () => {
@@ -322,7 +345,7 @@ describe.skipIf(realPostgres)('created databases across a restart, on disk and i
       databasePort: 0,
       shadowDatabasePort: 0,
       log: () => undefined,
-    } as Parameters<typeof startServer>[0]);
+    });
     started.push(server);
     await rows(server.databaseUrl, 'CREATE DATABASE mem_a');
     await rows(withDatabase(server.databaseUrl, 'mem_a'), "CREATE TABLE items (v text); INSERT INTO items VALUES ('in memory')");
@@ -336,7 +359,7 @@ describe.skipIf(realPostgres)('created databases across a restart, on disk and i
     expect(await rows(withDatabase(server.databaseUrl, 'mem_b'), 'SELECT v FROM items ORDER BY v')).toEqual([{ v: 'in memory' }, { v: 'second' }]);
     expect(fs.existsSync(path.join(serverDir('dbmemory'), 'databases'))).toBe(false);
     expect(fs.existsSync(path.join(serverDir('dbmemory'), 'pgdata'))).toBe(false);
-    await server.close();
+    await within(server.close(), 10_000, 'close');
     expect(fs.existsSync(serverDir('dbmemory'))).toBe(false);
   });
 
@@ -349,12 +372,12 @@ describe.skipIf(realPostgres)('created databases across a restart, on disk and i
       databasePort: 0,
       shadowDatabasePort: 0,
       log: () => undefined,
-    } as Parameters<typeof startServer>[0]);
+    });
     started.push(server);
     await rows(server.databaseUrl, 'CREATE DATABASE idle_db');
     await rows(withDatabase(server.databaseUrl, 'idle_db'), 'CREATE TABLE t (x int); INSERT INTO t VALUES (1), (2), (3)');
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(await rows(withDatabase(server.databaseUrl, 'idle_db'), 'SELECT sum(x)::int AS s FROM t')).toEqual([{ s: 6 }]);
-    await server.close();
+    await within(server.close(), 10_000, 'close');
   });
 });

@@ -64,7 +64,8 @@ export async function startTarget(options: StartServerOptions = {}): Promise<DbT
     defaultDatabase: 'template1',
     url: (database) => (database === undefined ? server.databaseUrl : withDatabase(server.databaseUrl, database)),
     shadowUrl: (database) => (database === undefined ? server.shadowDatabaseUrl : withDatabase(server.shadowDatabaseUrl, database)),
-    close: () => server.close(),
+    // Bounded, so that a close that hangs fails the file's hook quickly instead of at the hook timeout.
+    close: () => within(server.close(), 15_000, `closing server ${server.name}`),
   };
 }
 
