@@ -9,6 +9,7 @@
  * the main process relays (TLS) and the HTTP requests it forwards (`/sql`, `/dump`, `/load`).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { Engine, EngineSession, quoteLiteral, setSessionIdBase } from '../engine/engine.js';
 import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../engine/snapshot.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
@@ -67,7 +68,9 @@ async function serve(config: DatabaseProcessConfig): Promise<void> {
   };
   const fromFile = config.fromFile ? new Blob([await fs.promises.readFile(config.fromFile)]) : undefined;
   if (config.fromFile) await fs.promises.rm(config.fromFile, { force: true });
-  let engine = await open(config.engineName, fromFile);
+  // A database never opened (or whose folder went missing) starts from the template, whose database is `postgres`.
+  const fresh = !fromFile && (!config.dataDir || !fs.existsSync(path.join(config.dataDir, 'PG_VERSION')));
+  let engine = await open(fresh ? 'postgres' : config.engineName, fromFile);
 
   const gateway: Gateway = await createGateway({
     engine,
@@ -187,6 +190,8 @@ async function serve(config: DatabaseProcessConfig): Promise<void> {
     await close();
     setImmediate(() => process.exit(0));
   });
+  // Ctrl-C in a terminal reaches the whole process group: the main process decides when this one closes.
+  process.on('SIGINT', () => undefined);
   // The main process went away (killed): nothing is left to serve.
   process.on('disconnect', () => void close().finally(() => process.exit(0)));
 

@@ -242,7 +242,8 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       }
       return forwardRequest(request, process.httpPort, body);
     };
-    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, forward, sessions, isReady: () => main.defaultIsOpen };
+    const databases = () => main.list().map(({ name: databaseName, sizeBytes }) => ({ name: databaseName, sizeBytes }));
+    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, forward, sessions, databases, isReady: () => main.defaultIsOpen };
     const http = await listen('http', () => startHttp(context, LOOPBACK, wanted.http));
     cleanups.push(() => http.close());
     const ports: Ports = { http: http.port, database: mainRouter.port, shadowDatabase: shadowRouter.port };
