@@ -204,6 +204,12 @@ describe('POST /sql with "database"', { timeout: 30_000 }, () => {
     expect(elsewhere.status).toBe(400);
     expect((await elsewhere.json()).error).toMatchObject({ code: '42P01' });
 
+    // Database commands are for a Postgres connection or the API, not for a one-request HTTP session.
+    const create = await sql({ query: 'CREATE DATABASE via_http' });
+    expect(create.status).toBe(400);
+    expect((await create.json()).error.message).toContain('CREATE DATABASE');
+    expect(await listed(server.databaseUrl)).not.toContain('via_http');
+
     const unknown = await sql({ database: 'api_no_such_db', query: 'SELECT 1' });
     expect(unknown.status).toBe(404);
     const body = await unknown.json();
