@@ -66,6 +66,21 @@ SELECT 'back ' || count(*) FROM pg_database WHERE datname IN ('c_one', 'c_two');
     expect(stopped.status).not.toBe(0);
   });
 
+  it('psql connects, queries and quits 40 times in a row, to the default and a created database, each within 5 s', async () => {
+    // Each connection is handed from the port to its database's process after the startup message: none may be lost.
+    await rows(target.url(), 'CREATE DATABASE c_many');
+    const outcomes: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const database = i % 2 === 0 ? target.defaultDatabase : 'c_many';
+      const run = await within(runTool('psql', [...psqlArgs(target.url(database)), '-At', '-c', `SELECT ${i}`], '', 10_000), 5_000, `psql #${i} to ${database}`).then(
+        (result) => (result.status === 0 && result.stdout === `${i}\n` ? 'ok' : `#${i} to ${database}: status ${result.status}, ${result.stdout}${result.stderr}`),
+        (error: Error) => error.message,
+      );
+      outcomes.push(run);
+    }
+    expect(outcomes.filter((outcome) => outcome !== 'ok')).toEqual([]);
+  });
+
   it('createdb and dropdb create, clone, refuse and drop databases', async () => {
     const created = await runTool('createdb', [...host(), 'cli_made']);
     expect(created).toMatchObject({ status: 0, stdout: '', stderr: '' });
