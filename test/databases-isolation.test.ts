@@ -27,6 +27,8 @@ beforeAll(async () => {
   // Both engines open before the clock starts (the first connection may open a database's engine).
   await rows(target.url('slow'), 'SELECT 1');
   await rows(target.url('fast'), 'SELECT 1');
+  // The test process's own first fetch loads and sets up its HTTP client: not the server's time.
+  if (target.server) await (await fetch(`${target.server.httpUrl}/health`)).arrayBuffer();
 });
 
 afterAll(async () => {
