@@ -101,6 +101,8 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
     // Wait until it is reaped too (pid 1 may take a while to collect the zombie; the test after this one covers a
     // server that stays a zombie).
     await waitFor(() => isGone(pid), 60_000, 'the killed server to be reaped');
+    // Its database processes see their server go (the IPC channel closes) and exit by themselves.
+    await waitFor(() => processesUsing(home.home, { databaseProcesses: true }).length === 0, 10_000, 'the database processes to exit');
     const dir = home.serverDir('crashy');
     expect(fs.existsSync(path.join(dir, 'server.json'))).toBe(true); // left behind by the crash
     expect(fs.existsSync(path.join(dir, 'server.lock'))).toBe(true);

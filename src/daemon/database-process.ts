@@ -16,10 +16,11 @@ import type { DatabaseProcessConfig, DatabaseProcessReady, DatabaseListing } fro
 export type { DatabaseProcessConfig, DatabaseListing };
 
 /**
- * The compiled entry, found from the package root (this module runs from `src/daemon` under vitest, `dist/daemon`, or
- * the CLI bundle in `dist/cli`: two levels down in each case). A process needs JavaScript, so it is always `dist/`.
+ * The entry, bundled into one file by the build (as the CLI is: about 50 ms less to load), found from the package
+ * root: this module runs from `src/daemon` under vitest, `dist/daemon`, or the CLI bundle in `dist/cli`, two levels
+ * down in each case. A process needs JavaScript, so it is always `dist/`.
  */
-const ENTRY = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'daemon', 'database-main.js');
+const ENTRY = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'daemon', 'database-main.bundle.js');
 
 export type DatabaseProcessEvents = {
   /** A session ran CREATE, DROP or ALTER DATABASE: the server runs it (it owns the list of databases). */
