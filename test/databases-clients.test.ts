@@ -24,6 +24,11 @@ import { waitFor } from './support/wait.js';
 
 const dataHome = useTemporaryDataHome('pgdev-databases-clients-');
 
+/** A libpq tool run to its end; a hang fails within 15 s. */
+function tool(command: string, args: string[], input = '') {
+  return within(runTool(command, args, input, 20_000), 15_000, `${command} ${args.join(' ')}`);
+}
+
 describe('real clients on several databases', { timeout: 40_000 }, () => {
   let target: DbTarget;
   const host = () => ['-h', '127.0.0.1', '-p', String(target.port), '-U', 'postgres'];
@@ -53,14 +58,14 @@ SELECT 'sum ' || sum(x) FROM only_one;
 \\c ${target.defaultDatabase}
 SELECT 'back ' || count(*) FROM pg_database WHERE datname IN ('c_one', 'c_two');
 `;
-    const run = await runTool('psql', [...psqlArgs(target.url()), '-q', '-At', '-f', '-'], script);
+    const run = await tool('psql', [...psqlArgs(target.url()), '-q', '-At', '-f', '-'], script);
     expect(run.stderr).toBe('');
     expect(run.stdout).toBe('in c_one\nin c_two\ntables 0\nsum 3\nback 2\n');
     expect(run.status).toBe(0);
     expect(await publicTables(target.url('c_two'))).toEqual(['only_two']);
 
     // ON_ERROR_STOP: \c to a database that does not exist stops the script with psql's error.
-    const stopped = await runTool('psql', [...psqlArgs(target.url()), '-q', '-At', '-f', '-'], "\\c c_none\nSELECT 'not reached';\n");
+    const stopped = await tool('psql', [...psqlArgs(target.url()), '-q', '-At', '-f', '-'], "\\c c_none\nSELECT 'not reached';\n");
     expect(stopped.stdout).toBe('');
     expect(stopped.stderr).toContain('FATAL:  database "c_none" does not exist');
     expect(stopped.status).not.toBe(0);
@@ -82,35 +87,35 @@ SELECT 'back ' || count(*) FROM pg_database WHERE datname IN ('c_one', 'c_two');
   });
 
   it('createdb and dropdb create, clone, refuse and drop databases', async () => {
-    const created = await runTool('createdb', [...host(), 'cli_made']);
+    const created = await tool('createdb', [...host(), 'cli_made']);
     expect(created).toMatchObject({ status: 0, stdout: '', stderr: '' });
-    const withOptions = await runTool('createdb', [...host(), '-E', 'UTF8', '-T', 'template0', '-O', 'postgres', 'cli_options']);
+    const withOptions = await tool('createdb', [...host(), '-E', 'UTF8', '-T', 'template0', '-O', 'postgres', 'cli_options']);
     expect(withOptions).toMatchObject({ status: 0, stderr: '' });
     expect(await listed(target.url())).toEqual(expect.arrayContaining(['cli_made', 'cli_options']));
     expect(await rows(target.url('cli_made'), 'SELECT current_database() AS db')).toEqual([{ db: 'cli_made' }]);
 
-    const again = await runTool('createdb', [...host(), 'cli_made']);
+    const again = await tool('createdb', [...host(), 'cli_made']);
     expect(again.status).toBe(1);
     expect(again.stderr).toBe('createdb: error: database creation failed: ERROR:  database "cli_made" already exists\n');
 
     // createdb -T: a clone of a seeded database.
     await rows(target.url('cli_made'), "CREATE TABLE seed (id int); INSERT INTO seed SELECT generate_series(1, 25)");
-    expect(await runTool('createdb', [...host(), '-T', 'cli_made', 'cli_clone'])).toMatchObject({ status: 0, stderr: '' });
+    expect(await tool('createdb', [...host(), '-T', 'cli_made', 'cli_clone'])).toMatchObject({ status: 0, stderr: '' });
     expect(await rows(target.url('cli_clone'), 'SELECT count(*)::int AS n FROM seed')).toEqual([{ n: 25 }]);
 
-    expect(await runTool('dropdb', [...host(), 'cli_made'])).toMatchObject({ status: 0, stdout: '', stderr: '' });
-    const missing = await runTool('dropdb', [...host(), 'cli_made']);
+    expect(await tool('dropdb', [...host(), 'cli_made'])).toMatchObject({ status: 0, stdout: '', stderr: '' });
+    const missing = await tool('dropdb', [...host(), 'cli_made']);
     expect(missing.status).toBe(1);
     expect(missing.stderr).toBe('dropdb: error: database removal failed: ERROR:  database "cli_made" does not exist\n');
-    expect(await runTool('dropdb', [...host(), '--if-exists', 'cli_made'])).toMatchObject({ status: 0, stdout: '' });
+    expect(await tool('dropdb', [...host(), '--if-exists', 'cli_made'])).toMatchObject({ status: 0, stdout: '' });
 
     // dropdb refuses a database in use, and --force ends the connection (PostgreSQL 13+ dropdb).
     const user = await connect(target.url('cli_clone'));
     try {
-      const busy = await runTool('dropdb', [...host(), 'cli_clone']);
+      const busy = await tool('dropdb', [...host(), 'cli_clone']);
       expect(busy.status).toBe(1);
       expect(busy.stderr).toContain('dropdb: error: database removal failed: ERROR:  database "cli_clone" is being accessed by other users');
-      expect(await runTool('dropdb', [...host(), '--force', 'cli_clone'])).toMatchObject({ status: 0, stderr: '' });
+      expect(await tool('dropdb', [...host(), '--force', 'cli_clone'])).toMatchObject({ status: 0, stderr: '' });
     } finally {
       await user.client.end().catch(() => undefined);
     }

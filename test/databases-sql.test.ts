@@ -25,6 +25,8 @@ beforeAll(async () => {
   target = await startTarget({ name: 'dbsql' });
   // The developer's own data in the default database: no new database may see it.
   await rows(target.url(), "DROP TABLE IF EXISTS t_main; CREATE TABLE t_main (x int); INSERT INTO t_main VALUES (1), (2)");
+  // A database the tests share: an existing name, another database to connect from.
+  await rows(target.url(), 'CREATE DATABASE s_shared');
 });
 
 afterAll(async () => {
@@ -36,13 +38,14 @@ function extended(client: pg.Client, text: string) {
   return client.query({ text, queryMode: 'extended' } as pg.QueryConfig & { queryMode: 'extended' });
 }
 
-/** psql -c for each command; with `-At` (unaligned, tuples only) when `bare`. */
+/** psql -c for each command (a hang fails within 10 s). */
 async function psql(url: string, ...commands: string[]) {
-  return runTool('psql', [...psqlArgs(url), ...commands.flatMap((command) => ['-c', command])]);
+  return within(runTool('psql', [...psqlArgs(url), ...commands.flatMap((command) => ['-c', command])], '', 15_000), 10_000, `psql ${commands.join('; ')}`);
 }
 
+/** The same, unaligned and tuples only (`-At`). */
 async function psqlBare(url: string, ...commands: string[]) {
-  return runTool('psql', [...psqlArgs(url), '-At', ...commands.flatMap((command) => ['-c', command])]);
+  return within(runTool('psql', [...psqlArgs(url), '-At', ...commands.flatMap((command) => ['-c', command])], '', 15_000), 10_000, `psql ${commands.join('; ')}`);
 }
 
 describe('CREATE DATABASE', { timeout: 30_000 }, () => {
@@ -145,8 +148,8 @@ describe('CREATE DATABASE', { timeout: 30_000 }, () => {
 
   it('refuses a name that exists (42P04) and an unknown template (3D000), leaving nothing behind', async () => {
     await withClient(target.url(), async (client) => {
-      expect(await failure(client.query('CREATE DATABASE s_plain'))).toMatchObject({ code: '42P04', message: 'database "s_plain" already exists' });
-      expect(await failure(extended(client, 'CREATE DATABASE s_plain'))).toMatchObject({ code: '42P04', message: 'database "s_plain" already exists' });
+      expect(await failure(client.query('CREATE DATABASE s_shared'))).toMatchObject({ code: '42P04', message: 'database "s_shared" already exists' });
+      expect(await failure(extended(client, 'CREATE DATABASE s_shared'))).toMatchObject({ code: '42P04', message: 'database "s_shared" already exists' });
       expect(await failure(client.query('CREATE DATABASE "postgres"'))).toMatchObject({ code: '42P04', message: 'database "postgres" already exists' });
       expect(await failure(client.query('CREATE DATABASE from_nothing TEMPLATE no_such_template'))).toMatchObject({
         code: '3D000',
@@ -191,13 +194,13 @@ describe('CREATE DATABASE', { timeout: 30_000 }, () => {
       expect((await failure(client.query('SELECT 1'))).code).toBe('25P02');
       await client.query('ROLLBACK');
       await client.query('BEGIN');
-      expect(await failure(extended(client, 'DROP DATABASE s_plain'))).toMatchObject({ code: '25001', message: 'DROP DATABASE cannot run inside a transaction block' });
+      expect(await failure(extended(client, 'DROP DATABASE s_shared'))).toMatchObject({ code: '25001', message: 'DROP DATABASE cannot run inside a transaction block' });
       await client.query('ROLLBACK');
       // A multi-statement simple query is one implicit transaction block too.
       expect((await failure(client.query('SELECT 1; CREATE DATABASE tx_multi'))).code).toBe('25001');
     });
     const names = await listed(target.url());
-    expect(names).toContain('s_plain');
+    expect(names).toContain('s_shared');
     expect(names).not.toContain('tx_new');
     expect(names).not.toContain('tx_multi');
   });
@@ -319,7 +322,7 @@ describe('DROP DATABASE and ALTER DATABASE RENAME TO', { timeout: 30_000 }, () =
     });
     if (target.kind === 'pgdev') {
       // From another database, with nobody else connected: still refused (Postgres would drop `postgres` here).
-      await withClient(target.url('s_plain'), async (client) => {
+      await withClient(target.url('s_shared'), async (client) => {
         expect((await failure(client.query('DROP DATABASE postgres WITH (FORCE)'))).code).toBe('55006');
         expect((await failure(client.query('DROP DATABASE template1'))).code).toBe('55006');
       });
@@ -337,12 +340,12 @@ describe('DROP DATABASE and ALTER DATABASE RENAME TO', { timeout: 30_000 }, () =
     expect(await rows(target.url('r_new'), 'SELECT current_database() AS db, note FROM moved')).toEqual([{ db: 'r_new', note: 'with the rename' }]);
     expect((await failure(connect(target.url('r_old')))).code).toBe('3D000');
     await withClient(target.url(), async (client) => {
-      expect(await failure(client.query('ALTER DATABASE r_new RENAME TO s_plain'))).toMatchObject({ code: '42P04', message: 'database "s_plain" already exists' });
+      expect(await failure(client.query('ALTER DATABASE r_new RENAME TO s_shared'))).toMatchObject({ code: '42P04', message: 'database "s_shared" already exists' });
       expect(await failure(client.query('ALTER DATABASE r_nope RENAME TO r_other'))).toMatchObject({ code: '3D000', message: 'database "r_nope" does not exist' });
     });
     const names = await listed(target.url());
     expect(names).toContain('r_new');
-    expect(names).toContain('s_plain');
+    expect(names).toContain('s_shared');
     expect(names).not.toContain('r_old');
     expect(names).not.toContain('r_other');
     await rows(target.url(), 'DROP DATABASE r_new');
