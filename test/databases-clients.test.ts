@@ -18,7 +18,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type PgdevServer } from '../src/index.js';
 import { useTemporaryDataHome } from './support/data-home.js';
-import { connect, failure, listed, psqlArgs, publicTables, realPostgres, rows, startTarget, withClient, within, type DbTarget } from './support/databases.js';
+import { connect, databaseProcesses, failure, listed, psqlArgs, publicTables, realPostgres, rows, startTarget, withClient, within, type DbTarget } from './support/databases.js';
 import { runTool } from './support/tools.js';
 import { waitFor } from './support/wait.js';
 
@@ -286,22 +286,6 @@ describe('Prisma Client (adapter-pg) on a created database', { timeout: 60_000 }
   });
 });
 
-/** Pids of this process's children running a database (`database-main.js`): one per open database. Linux only. */
-function databaseProcesses(): number[] {
-  const pids: number[] = [];
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('database-main')) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
-}
-
 describe.skipIf(realPostgres)('created databases across a restart, on disk and in memory', { timeout: 40_000 }, () => {
   const started: PgdevServer[] = [];
   afterAll(async () => {
@@ -367,6 +351,21 @@ describe.skipIf(realPostgres)('created databases across a restart, on disk and i
     await rows(second.databaseUrl, 'DROP DATABASE kept_clone');
     expect(await listed(second.databaseUrl)).not.toContain('kept_clone');
     await within(second.close(), 15_000, 'close');
+  });
+
+  it('the shadow database opens only when used: ready starts the default database\'s process alone', async () => {
+    const before = databaseProcesses();
+    const server = await startServer({ name: 'dblazy', persistence: 'memory', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
+    started.push(server);
+    const mine = () => databaseProcesses().filter((pid) => !before.includes(pid));
+    expect(mine()).toHaveLength(1);
+    expect(await rows(server.databaseUrl, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    expect(mine()).toHaveLength(1);
+    expect(await rows(server.shadowDatabaseUrl, 'SELECT current_database() AS db')).toEqual([{ db: 'postgres' }]);
+    // Its own process now (perhaps with a spare started ahead for the next database).
+    expect(mine().length).toBeGreaterThanOrEqual(2);
+    await within(server.close(), 10_000, 'close');
+    await waitFor(() => mine().length === 0, 'the database processes to exit', 5_000);
   });
 
   it('an in-memory server keeps created databases while it runs, also once their engine closed for being idle, and writes nothing to disk', async () => {

@@ -8,6 +8,7 @@
  * that what they expect is what Postgres does; the few places where pgdev differs by design branch on
  * {@link DbTarget.kind}.
  */
+import fs from 'node:fs';
 import pg from 'pg';
 import { startServer, type PgdevServer, type StartServerOptions } from '../../src/index.js';
 
@@ -134,3 +135,20 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
     }),
   ]);
 }
+
+/** Pids of this process's children running a database (`database-main.js`): one per open database. Linux only. */
+export function databaseProcesses(): number[] {
+  const pids: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('database-main')) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
