@@ -186,7 +186,7 @@ export class DatabaseSet {
     switch (command.kind) {
       case 'create':
         checkCreateOptions(command.options);
-        return this.create(command.name, { template: command.template }).then(() => ({}));
+        return this.create(command.name, { template: command.template, from }).then(() => ({}));
       case 'drop':
         return this.drop(command.name, { ifExists: command.ifExists, force: command.force, from });
       case 'rename':
@@ -197,7 +197,8 @@ export class DatabaseSet {
     }
   }
 
-  create(name: string, options: { template?: string } = {}): Promise<void> {
+  /** `from`: the database of the session that asked, whose `pg_database` must list the new one before this returns. */
+  create(name: string, options: { template?: string; from?: string } = {}): Promise<void> {
     return this.#catalogChange(async () => {
       checkName(name);
       if (this.has(name) || name === EMPTY_TEMPLATE) throw new SqlError(State.DuplicateDatabase, `database "${name}" already exists`);
@@ -217,7 +218,7 @@ export class DatabaseSet {
       const database = this.#add(record, false);
       this.#save();
       if (fromFile) database.fromFile = fromFile;
-      await this.#announce();
+      await this.#announce(options.from);
       // Opened at once: whoever creates a database connects to it next, and in memory the copy lives in its process.
       this.#open(database).catch((error: unknown) => this.#options.log(`pgdev: database "${name}" could not be opened: ${String(error)}`));
     });
@@ -240,7 +241,7 @@ export class DatabaseSet {
       this.#databases.delete(database.name);
       this.#save();
       if (this.#options.dataDir) await removeFolder(this.#options.dataDir(database.id));
-      await this.#announce();
+      await this.#announce(options.from);
       return {};
     });
   }
@@ -264,7 +265,7 @@ export class DatabaseSet {
       if (process) database.engineName = newName;
       this.#databases.set(newName, database);
       this.#save();
-      await this.#announce();
+      await this.#announce(from);
     });
   }
 
@@ -412,14 +413,22 @@ export class DatabaseSet {
     return [...this.#databases.values()].filter((other) => other !== database).map((other) => ({ oid: 100_000 + other.id, name: other.name }));
   }
 
-  /** Tells every open database the new list (its `pg_database`); waits a little, never for a busy one. */
-  async #announce(): Promise<void> {
-    const updates = [...this.#databases.values()].flatMap((database) => {
+  /**
+   * Tells every open database the new list (its `pg_database`). Waits only for the database of the session that
+   * asked (`from`), so that its next query sees the change, and not for long if it is busy (held in a transaction).
+   */
+  async #announce(from?: string): Promise<void> {
+    const asker = from === undefined ? undefined : this.#find(from);
+    let waitFor: Promise<unknown> = Promise.resolve();
+    for (const database of this.#databases.values()) {
       const process = database.process;
-      if (!process || process.closing) return [];
-      return [process.request('others', this.#listingsFor(database)).catch((error: unknown) => this.#options.log(`pgdev: could not update the databases list of "${database.name}": ${String(error)}`))];
-    });
-    await Promise.race([Promise.all(updates), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+      if (!process || process.closing) continue;
+      const update = process.request('others', this.#listingsFor(database)).catch((error: unknown) => {
+        this.#options.log(`pgdev: could not update the databases list of "${database.name}": ${String(error)}`);
+      });
+      if (database === asker) waitFor = update;
+    }
+    await Promise.race([waitFor, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
   }
 
   #save(): void {
