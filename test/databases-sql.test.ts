@@ -296,18 +296,20 @@ describe('DROP DATABASE and ALTER DATABASE RENAME TO', { timeout: 30_000 }, () =
     expect(result).toBe('DROP');
   });
 
-  it('FORCE does not wait for a running statement: the DROP answers at once and that client gets 57P01', async () => {
+  it('FORCE does not wait for a running statement: the DROP answers within seconds and that client loses its connection', async () => {
     await rows(target.url(), 'CREATE DATABASE d_running');
     const sleeper = await connect(target.url('d_running'));
     try {
       const running = failure(sleeper.client.query('SELECT pg_sleep(8)'));
       await new Promise((resolve) => setTimeout(resolve, 300));
       const started = Date.now();
-      // Postgres ends the running statement's backend at once. The database is going away, so nothing of it needs
-      // to be kept: its statement need not run to the end.
+      // Postgres ends the running statement's backend at once with 57P01. pgdev cannot reach a running statement
+      // (README: it stops the database's process after a second, and the client sees its connection end).
       await within(rows(target.url(), 'DROP DATABASE d_running WITH (FORCE)'), 4_000, 'DROP DATABASE ... WITH (FORCE) of a database running pg_sleep(8)');
-      expect((await within(running, 4_000, 'the statement FORCE ended')).code).toBe('57P01');
+      const ended = await within(running, 4_000, 'the statement FORCE ended');
+      expect(ended.code === '57P01' || /Connection terminated/.test(ended.message), `${ended.code} ${ended.message}`).toBe(true);
       expect(Date.now() - started).toBeLessThan(4_000);
+      expect(await listed(target.url())).not.toContain('d_running');
     } finally {
       await sleeper.client.end().catch(() => undefined);
     }
