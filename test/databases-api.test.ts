@@ -10,9 +10,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { PgdevError, startServer, type PgdevServer } from '../src/index.js';
-import { cleanupCli, createDataHome, query, readServerJson, runCli, serverPorts } from './support/cli.js';
+import { cleanupCli, createDataHome, readServerJson, runCli, serverPorts } from './support/cli.js';
 import { useTemporaryDataHome } from './support/data-home.js';
-import { connect, failure, listed, publicTables, rows, withClient } from './support/databases.js';
+import { connect, failure, listed, publicTables, rows, within } from './support/databases.js';
 import { waitFor } from './support/wait.js';
 
 useTemporaryDataHome('pgdev-databases-api-');
@@ -223,13 +223,18 @@ describe('the CLI: pgdev ls and rm with databases', { timeout: 90_000 }, () => {
   it('ls --json lists each server\'s databases with sizes (also once stopped); rm removes them all', async () => {
     const home = createDataHome();
     const { ports, args } = await serverPorts();
+    // One query on a new connection to the server's default database; a hang fails in 15 s.
+    const query = <T = Record<string, unknown>>(port: number, text: string) =>
+      within(rows<T>(`postgres://postgres:postgres@127.0.0.1:${port}/template1`, text), 15_000, text);
     const started = await runCli(['-n', 'withdbs', '-d', ...args], { env: home.env });
     expect(started.stderr).toBe('');
     expect(started.status).toBe(0);
     await query(ports.database, 'CREATE DATABASE cli_one');
     await query(ports.database, 'CREATE DATABASE cli_two');
-    await withClient(`postgres://postgres:postgres@127.0.0.1:${ports.database}/cli_two`, (client) =>
-      client.query("CREATE TABLE bulk AS SELECT g AS id, repeat('x', 200) AS filler FROM generate_series(1, 20000) g"),
+    await within(
+      rows(`postgres://postgres:postgres@127.0.0.1:${ports.database}/cli_two`, "CREATE TABLE bulk AS SELECT g AS id, repeat('x', 200) AS filler FROM generate_series(1, 20000) g"),
+      15_000,
+      'CREATE TABLE bulk',
     );
 
     const lsJson = async () => {
