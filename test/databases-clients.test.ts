@@ -1,9 +1,11 @@
 /**
  * @module
- * Several databases with real clients (issue 11): psql moving between databases with `\c`; the `createdb` and
- * `dropdb` tools; two pg Pools working two databases at once; Prisma Client (adapter-pg) on a created database;
- * isolation (tables, sequences, NOTIFY) between databases; created databases and their data kept across a restart
- * of a persistent server, and kept in memory by an in-memory one, also after their engine closed for being idle.
+ * Several databases with real clients (issue 11): psql moving between databases with `\c`, and connecting 40 times
+ * in a row (no connection lost when the port hands it to its database's process); the `createdb` and `dropdb` tools;
+ * two pg Pools working two databases at once; Prisma Client (adapter-pg) on a created database; isolation (tables,
+ * sequences, NOTIFY) between databases; created databases and their data kept across a restart of a persistent
+ * server (closed with clients connected, told 57P01), an idle database's process closing and reopening, the shadow
+ * database opened only when used, and created databases kept by an in-memory server.
  *
  * The client tests share one in-memory server; the restart tests start their own. The client tests were checked on
  * PostgreSQL 15 (PGDEV_TEST_REAL_POSTGRES, see support/databases.ts).
@@ -371,7 +373,7 @@ describe.skipIf(realPostgres)('created databases across a restart, on disk and i
     await waitFor(() => mine().length === 0, 'the database processes to exit', 5_000);
   });
 
-  it('an in-memory server keeps created databases while it runs, also once their engine closed for being idle, and writes nothing to disk', async () => {
+  it('an in-memory server keeps created databases while it runs, also after idling past idleCloseMs, and writes nothing to disk', async () => {
     const server = await startServer({
       name: 'dbmemory',
       persistence: 'memory',
