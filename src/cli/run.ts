@@ -82,6 +82,8 @@ export async function run(options: RunOptions): Promise<void> {
 
 function listenForKeys(server: PgdevServer, shutdown: (reason: string) => void): () => void {
   const keys = ' [q]uit  [h]ttp url  [t]cp urls ';
+  // Raw mode first: a key pressed as soon as the box shows must not be echoed by the terminal.
+  process.stdin.setRawMode(true);
   process.stdout.write(`╭${'─'.repeat(keys.length)}╮\n│${keys}│\n╰${'─'.repeat(keys.length)}╯\n`);
   const onKey = (key: Buffer) => {
     const text = key.toString();
@@ -89,7 +91,6 @@ function listenForKeys(server: PgdevServer, shutdown: (reason: string) => void):
     else if (text === 'h') process.stdout.write(`${httpUrlLine(server)}\n`);
     else if (text === 't') process.stdout.write(`DATABASE_URL=${server.databaseUrl}\nSHADOW_DATABASE_URL=${server.shadowDatabaseUrl}\n`);
   };
-  process.stdin.setRawMode(true);
   process.stdin.on('data', onKey);
   process.stdin.resume();
   return () => {
