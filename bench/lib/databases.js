@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
+import { treePids } from './proc.js';
 import { Hung } from './tcp.js';
 
 /** The same server URL, on database `name`. */
@@ -125,35 +126,6 @@ export function workerSchemaSql() {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Memory of a process tree
-
-function childrenOf(pid) {
-  const out = [];
-  let tasks;
-  try {
-    tasks = fs.readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tasks) {
-    try {
-      for (const child of fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) if (child) out.push(Number(child));
-    } catch {}
-  }
-  return out;
-}
-
-/** `pid` and all its descendants. */
-export function treePids(pid) {
-  const seen = new Set();
-  const queue = [pid];
-  while (queue.length) {
-    const p = queue.shift();
-    if (seen.has(p)) continue;
-    seen.add(p);
-    queue.push(...childrenOf(p));
-  }
-  return [...seen];
-}
 
 function kb(file, field) {
   try {
