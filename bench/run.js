@@ -33,7 +33,7 @@ const BULK_ROWS = 10_000;
 const PRISMA_N = QUICK ? 300 : 1000;
 const PRISMA_WARMUP = 100;
 const FREEZE = process.env.BENCH_FREEZE !== '0';
-const WORKER_TXNS = Number(process.env.BENCH_WORKER_TXNS ?? (QUICK ? 100 : 300));
+const WORKER_TXNS = Number(process.env.BENCH_WORKER_TXNS ?? (QUICK ? 100 : 200));
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL;
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
 

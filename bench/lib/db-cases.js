@@ -109,7 +109,7 @@ async function startTargets(ctx, kinds, metrics) {
       inst,
       adminUrl: D.urlFor(inst.url, 'postgres'),
       shadowUrl: D.urlFor(inst.url, 'postgres').replace(`:${inst.ports.db}/`, `:${inst.ports.shadow}/`),
-      healthUrl: kind === 'pgdev' ? `http://localhost:${inst.ports.http}/health` : undefined,
+      healthUrl: kind === 'pgdev' ? `http://127.0.0.1:${inst.ports.http}/health` : undefined,
       created: [],
     });
   }
