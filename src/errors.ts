@@ -17,6 +17,8 @@ export const ErrorCode = {
   Confirm: 'E_CONFIRM',
   State: 'E_STATE',
   UnknownDatabase: 'E_UNKNOWN_DATABASE',
+  /** A database command failed as its SQL would: `details.sqlState` has the SQLSTATE. */
+  Database: 'E_DATABASE',
   NotSql: 'E_NOT_SQL',
   NewerDump: 'E_NEWER_DUMP',
   LoadFailed: 'E_LOAD_FAILED',

@@ -13,8 +13,9 @@ import { decodeScript, loadScript, type LoadResult } from '../engine/load.js';
 import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
 import type { ServerRecord } from '../state/files.js';
 import { acquireLock } from '../state/lock.js';
+import { databaseDir, readDatabases, upgradeStateFolder } from '../state/databases.js';
 import { serverPaths } from '../state/paths.js';
-import { DEFAULT_DATABASE, DatabaseRole, resolveDatabase } from './databases.js';
+import { DEFAULT_DATABASE, SHADOW_DATABASE, unknownDatabase } from './databases.js';
 import { pgdevCommand } from '../command-name.js';
 import { readRunning, serverNames, unknownServer } from './registry.js';
 import { readJson, requestServer } from './request.js';
@@ -45,7 +46,7 @@ export async function dumpServer(name: string, options: DumpOptions & { database
     const held = /held;dur=(\d+)/.exec(String(response.headers['server-timing'] ?? ''));
     return { body: response, heldMs: held ? Number(held[1]) : undefined };
   }
-  const { sql, heldMs } = await withStoppedDatabase(name, (engine) => dumpDatabase(engine, options));
+  const { sql, heldMs } = await withStoppedDatabase(name, options.database, (engine) => dumpDatabase(engine, options));
   return { body: Readable.from([Buffer.from(sql)]), heldMs };
 }
 
@@ -61,32 +62,28 @@ export async function loadServer(name: string, script: Uint8Array, options: Load
     return readJson<LoadResult>(response);
   }
   const text = decodeScript(script, options.source);
-  return withStoppedDatabase(name, (engine) => {
+  return withStoppedDatabase(name, database, (engine) => {
     options.onStarted?.();
     return loadScript(engine, text, { source: options.source, database });
   });
 }
 
-/** The running server's record, or undefined for a stopped one; refuses an unknown server or database. */
+/** The running server's record (which checks the database name itself), or undefined for a stopped one; refuses an unknown server. */
 function runningOrStopped(name: string, database: string | undefined): ServerRecord | undefined {
-  const role = resolveDatabase(database);
   const running = readRunning(name);
   if (running) return running;
   if (!serverNames().includes(name)) {
     throw unknownServer(name);
   }
-  if (role === DatabaseRole.Shadow) {
+  if (database === SHADOW_DATABASE) {
     throw new PgdevError(ErrorCode.NotRunning, `the shadow database of "${name}" exists only while the server runs; start it with \`${pgdevCommand()} start ${name}\``);
   }
   return undefined;
 }
 
-/** Opens a stopped server's main database under its lock, runs `work`, and closes it. */
-async function withStoppedDatabase<T>(name: string, work: (engine: Engine) => Promise<T>): Promise<T> {
+/** Opens a database of a stopped server under its lock, runs `work`, and closes it. */
+async function withStoppedDatabase<T>(name: string, database: string = DEFAULT_DATABASE, work: (engine: Engine) => Promise<T>): Promise<T> {
   const paths = serverPaths(name);
-  if (!fs.existsSync(`${paths.dataDir}/PG_VERSION`)) {
-    throw new PgdevError(ErrorCode.NotFound, `server "${name}" has no database on disk (it ran in memory); start it and try again`);
-  }
   let lock;
   try {
     lock = await acquireLock(paths.root, () => undefined);
@@ -95,7 +92,15 @@ async function withStoppedDatabase<T>(name: string, work: (engine: Engine) => Pr
     throw new PgdevError(ErrorCode.Locked, `server "${name}" is starting or busy with another command; try again in a moment`, { cause: error });
   }
   try {
-    const engine = await Engine.open({ label: 'main', dataDir: paths.dataDir });
+    upgradeStateFolder(paths);
+    const record = database === DEFAULT_DATABASE || database === 'template1' ? undefined : readDatabases(paths).databases.find((candidate) => candidate.name === database);
+    if (!record && database !== DEFAULT_DATABASE && database !== 'template1') throw unknownDatabase(database, [DEFAULT_DATABASE, ...readDatabases(paths).databases.map((known) => known.name)]);
+    const dataDir = record ? databaseDir(paths, record.id) : paths.dataDir;
+    if (!fs.existsSync(`${dataDir}/PG_VERSION`)) {
+      if (record) throw new PgdevError(ErrorCode.NotFound, `database "${database}" of server "${name}" is still empty; start the server and try again`);
+      throw new PgdevError(ErrorCode.NotFound, `server "${name}" has no database on disk (it ran in memory); start it and try again`);
+    }
+    const engine = await Engine.open({ label: database, dataDir, database: record?.engineName });
     try {
       return await work(engine);
     } finally {

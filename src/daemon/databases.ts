@@ -1,32 +1,463 @@
 /**
  * @module
- * The databases a server has, by name: the one place that maps a database name (`pgdev dump --database`, the
- * `database` parameter of the HTTP dump and load) to an engine. Today a server has its main database, which answers
- * to `postgres` and `template1` as a real server's default database would, and its shadow database; databases made
- * with CREATE DATABASE will be added here.
+ * The databases behind one database port, by name: which exist, where their data lives, and their processes (one
+ * per open database, started on the first connection and closed after an idle period). CREATE, DROP and ALTER
+ * DATABASE from any session end up here, in the main process, one at a time.
+ *
+ * The default database answers to `postgres` and `template1`; `template0` is the empty template. A new database
+ * without TEMPLATE starts empty (a copy of pgdev's prepared template, as from `template0`); `TEMPLATE t` copies `t`
+ * as it is at that moment: its process (if open) checkpoints and holds its engine while the copy is made.
  */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type net from 'node:net';
 import { ErrorCode, PgdevError } from '../errors.js';
-
-export const DatabaseRole = { Main: 'main', Shadow: 'shadow' } as const;
-export type DatabaseRole = (typeof DatabaseRole)[keyof typeof DatabaseRole];
+import { SqlError, SqlState } from '../gateway/backend-error.js';
+import type { DatabaseCommand } from '../gateway/database-commands.js';
+import type { SessionReport } from '../gateway/backends.js';
+import type { ServerUrls } from '../state/files.js';
+import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../state/databases.js';
+import { DatabaseProcess, type DatabaseListing } from './database-process.js';
+import type { Destination } from './router.js';
 
 /** The database a command uses when none is named. */
 export const DEFAULT_DATABASE = 'postgres';
+/** What the HTTP endpoint and the CLI call the shadow port's default database. */
+export const SHADOW_DATABASE = 'shadow';
 
-const DATABASES: ReadonlyMap<string, DatabaseRole> = new Map([
-  ['postgres', DatabaseRole.Main],
-  ['template1', DatabaseRole.Main],
-  ['shadow', DatabaseRole.Shadow],
-]);
+/** The error for a database name the HTTP endpoint or the CLI does not know, listing those it does. */
+export function unknownDatabase(name: string, mainNames: readonly string[]): PgdevError {
+  const known = [`${DEFAULT_DATABASE} (also called template1)`, ...mainNames.filter((other) => other !== DEFAULT_DATABASE), SHADOW_DATABASE];
+  const list = `${known.slice(0, -1).join(', ')} and ${known.at(-1)}`;
+  return new PgdevError(ErrorCode.UnknownDatabase, `unknown database "${name}"; this server has ${list}`);
+}
+/** Names that reach the default database. */
+const DEFAULT_NAMES = new Set([DEFAULT_DATABASE, 'template1']);
+const EMPTY_TEMPLATE = 'template0';
+/** Postgres' NAMEDATALEN - 1. */
+const MAX_NAME_BYTES = 63;
+/** Session ids per process: each database process of a server hands out its own range (cancel requests use them). */
+const IDS_PER_PROCESS = 1_000_000;
+export const DEFAULT_MAX_DATABASES = 100;
+export const DEFAULT_IDLE_CLOSE_MS = 300_000;
 
-/** The engine behind a database name; an unknown name is an error that lists the known ones. */
-export function resolveDatabase(name: string = DEFAULT_DATABASE): DatabaseRole {
-  const role = DATABASES.get(name);
-  if (!role) {
-    throw new PgdevError(
-      ErrorCode.UnknownDatabase,
-      `unknown database "${name}"; this server has postgres (also called template1) and shadow`,
+const State = {
+  DuplicateDatabase: '42P04',
+  InvalidCatalogName: '3D000',
+  ObjectInUse: '55006',
+  ObjectNotInPrerequisiteState: '55000',
+  InvalidName: '42602',
+  ConfigurationLimitExceeded: '53400',
+  DiskFull: '53100',
+  InvalidParameterValue: '22023',
+} as const;
+
+type Database = DatabaseRecord & {
+  readonly isDefault: boolean;
+  process?: DatabaseProcess;
+  opening?: Promise<DatabaseProcess>;
+  /** A tarball to open an in-memory clone from (deleted by the process that reads it). */
+  fromFile?: string;
+  /** Work that must not overlap on this database (open, close, copy), chained. */
+  queue: Promise<unknown>;
+};
+
+export type DatabaseSetOptions = {
+  /** For logs and the HTTP context. */
+  readonly server: string;
+  /** `main` or `shadow`: which port's databases. */
+  readonly endpoint: string;
+  /** Where each database's folder is (`databases/<id>`); absent: every database is in memory. */
+  readonly dataDir?: (id: number) => string;
+  readonly records: readonly DatabaseRecord[];
+  readonly nextId: number;
+  /** Writes the list after each change (persistent servers). */
+  readonly save?: (nextId: number, records: readonly DatabaseRecord[]) => void;
+  readonly secret: string;
+  urls(): ServerUrls;
+  readonly debug: boolean;
+  readonly idleInTransactionTimeoutMs?: number;
+  /** 0: never; the default database never closes. In-memory databases never close either (their data would go). */
+  readonly idleCloseMs: number;
+  readonly maxDatabases: number;
+  /** Gives out session id ranges across the server's processes. */
+  nextSessionIdBase(): number;
+  readonly log: (line: string) => void;
+};
+
+export type DatabaseInfo = { readonly name: string; readonly sizeBytes: number; readonly open: boolean };
+
+export class DatabaseSet {
+  readonly #options: DatabaseSetOptions;
+  readonly #databases = new Map<string, Database>();
+  #nextId: number;
+  /** Catalog changes run one at a time. */
+  #catalogQueue: Promise<unknown> = Promise.resolve();
+  #closed = false;
+
+  constructor(options: DatabaseSetOptions) {
+    this.#options = options;
+    this.#nextId = Math.max(options.nextId, FIRST_DATABASE_ID);
+    const now = new Date().toISOString();
+    this.#add({ id: DEFAULT_DATABASE_ID, name: DEFAULT_DATABASE, engineName: DEFAULT_DATABASE, createdAt: now }, true);
+    for (const record of options.records) this.#add(record, false);
+  }
+
+  #add(record: DatabaseRecord, isDefault: boolean): Database {
+    const database: Database = { ...record, isDefault, queue: Promise.resolve() };
+    this.#databases.set(record.name, database);
+    return database;
+  }
+
+  /** The database a name reaches, if any. */
+  #find(name: string): Database | undefined {
+    return this.#databases.get(DEFAULT_NAMES.has(name) ? DEFAULT_DATABASE : name);
+  }
+
+  get #default(): Database {
+    return this.#databases.get(DEFAULT_DATABASE)!;
+  }
+
+  /** Every database name (the default once, as `postgres`). */
+  names(): string[] {
+    return [...this.#databases.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.#find(name) !== undefined;
+  }
+
+  /** Whether the default database's process runs (`/health`). */
+  get defaultIsOpen(): boolean {
+    const process = this.#default.process;
+    return process !== undefined && !process.closing;
+  }
+
+  /** The process of the default database, started if need be (the server's `ready` waits for it). */
+  openDefault(): Promise<DatabaseProcess> {
+    return this.#open(this.#default);
+  }
+
+  /** Where a client connection naming `name` goes: its database's process, or a FATAL error. */
+  async route(name: string): Promise<Destination | { refused: { code: string; message: string } }> {
+    if (name === EMPTY_TEMPLATE) return { refused: { code: State.ObjectNotInPrerequisiteState, message: `database "${name}" is not currently accepting connections` } };
+    const database = this.#find(name);
+    if (!database) return { refused: { code: State.InvalidCatalogName, message: `database "${name}" does not exist` } };
+    const process = await this.#open(database);
+    return { adopt: (socket: net.Socket, head: Buffer) => process.adopt(socket, head), relayPort: process.wirePort };
+  }
+
+  /** The process of a database by name, opened if need be; throws SqlError 3D000 for an unknown name. */
+  async process(name: string = DEFAULT_DATABASE): Promise<DatabaseProcess> {
+    const database = this.#find(name);
+    if (!database) throw new SqlError(State.InvalidCatalogName, `database "${name}" does not exist`);
+    return this.#open(database);
+  }
+
+  cancel(processId: number, secretKey: number): void {
+    for (const database of this.#databases.values()) {
+      const process = database.process;
+      if (process && processId >= process.sessionIds[0] && processId <= process.sessionIds[1]) process.cancel(processId, secretKey);
+    }
+  }
+
+  async sessions(): Promise<Array<SessionReport & { database: string }>> {
+    const open = [...this.#databases.values()].flatMap((database) => (database.process && !database.process.closing ? [database.process] : []));
+    const reports = await Promise.all(open.map((process) => process.sessions().catch(() => [])));
+    return reports.flat();
+  }
+
+  /** Each database with its size on disk (0 in memory) and whether its process runs. */
+  list(): DatabaseInfo[] {
+    return [...this.#databases.values()].map((database) => ({
+      name: database.name,
+      sizeBytes: this.#options.dataDir ? folderSize(this.#options.dataDir(database.id)) : 0,
+      open: database.process !== undefined,
+    }));
+  }
+
+  /** Runs a session's CREATE, DROP or ALTER DATABASE; `from` is the database the session is connected to. */
+  databaseCommand(command: DatabaseCommand, from: string): Promise<{ notice?: string }> {
+    switch (command.kind) {
+      case 'create':
+        checkCreateOptions(command.options);
+        return this.create(command.name, { template: command.template }).then(() => ({}));
+      case 'drop':
+        return this.drop(command.name, { ifExists: command.ifExists, force: command.force, from });
+      case 'rename':
+        return this.rename(command.name, command.newName, from).then(() => ({}));
+      case 'alter':
+        if (!this.has(command.name)) return Promise.reject(new SqlError(State.InvalidCatalogName, `database "${command.name}" does not exist`));
+        return Promise.resolve({});
+    }
+  }
+
+  create(name: string, options: { template?: string } = {}): Promise<void> {
+    return this.#catalogChange(async () => {
+      checkName(name);
+      if (this.has(name) || name === EMPTY_TEMPLATE) throw new SqlError(State.DuplicateDatabase, `database "${name}" already exists`);
+      if (this.#databases.size >= this.#options.maxDatabases) {
+        throw new SqlError(State.ConfigurationLimitExceeded, `too many databases: this server's limit is ${this.#options.maxDatabases}`, {
+          hint: 'drop databases you no longer need, or start the server with a higher limit (maxDatabases)',
+        });
+      }
+      const templateName = options.template ?? EMPTY_TEMPLATE;
+      const template = templateName === EMPTY_TEMPLATE ? undefined : this.#find(templateName);
+      if (templateName !== EMPTY_TEMPLATE && !template) {
+        throw new SqlError(State.InvalidCatalogName, `template database "${templateName}" does not exist`);
+      }
+      const id = this.#nextId++;
+      const record: DatabaseRecord = { id, name, engineName: template?.engineName ?? DEFAULT_DATABASE, createdAt: new Date().toISOString() };
+      const fromFile = template ? await this.#copy(template, id) : undefined;
+      const database = this.#add(record, false);
+      this.#save();
+      if (fromFile) database.fromFile = fromFile;
+      await this.#announce();
+      // Opened at once: whoever creates a database connects to it next, and in memory the copy lives in its process.
+      this.#open(database).catch((error: unknown) => this.#options.log(`pgdev: database "${name}" could not be opened: ${String(error)}`));
+    });
+  }
+
+  drop(name: string, options: { ifExists?: boolean; force?: boolean; from?: string } = {}): Promise<{ notice?: string }> {
+    return this.#catalogChange(async () => {
+      const database = this.#find(name);
+      if (!database) {
+        if (options.ifExists) return { notice: `database "${name}" does not exist, skipping` };
+        throw new SqlError(State.InvalidCatalogName, `database "${name}" does not exist`);
+      }
+      if (database === this.#find(options.from ?? '')) throw new SqlError(State.ObjectInUse, 'cannot drop the currently open database');
+      if (database.isDefault) {
+        throw new SqlError(State.ObjectInUse, `cannot drop database "${name}": it is this server's default database`, {
+          hint: 'to empty it, use `reset` (the API) or drop its tables',
+        });
+      }
+      await this.#closeUnlessUsed(database, options.force ?? false);
+      this.#databases.delete(database.name);
+      this.#save();
+      if (this.#options.dataDir) await removeFolder(this.#options.dataDir(database.id));
+      await this.#announce();
+      return {};
+    });
+  }
+
+  rename(name: string, newName: string, from?: string): Promise<void> {
+    return this.#catalogChange(async () => {
+      const database = this.#find(name);
+      if (!database) throw new SqlError(State.InvalidCatalogName, `database "${name}" does not exist`);
+      if (database === this.#find(from ?? '')) throw new SqlError(SqlState.FeatureNotSupported, 'current database cannot be renamed');
+      if (database.isDefault) throw new SqlError(SqlState.FeatureNotSupported, `the default database "${name}" cannot be renamed`);
+      checkName(newName);
+      if (this.has(newName) || newName === EMPTY_TEMPLATE) throw new SqlError(State.DuplicateDatabase, `database "${newName}" already exists`);
+      await this.#closeUnlessUsed(database, false);
+      this.#databases.delete(database.name);
+      this.#add({ id: database.id, name: newName, engineName: database.engineName, createdAt: database.createdAt }, false);
+      this.#save();
+      await this.#announce();
+    });
+  }
+
+  /** Closes every process (their connections get 57P01); the set serves nothing afterwards. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#catalogQueue.catch(() => undefined);
+    await Promise.all([...this.#databases.values()].map((database) => this.#closeProcess(database)));
+  }
+
+  #catalogChange<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.#catalogQueue.then(change, change);
+    this.#catalogQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Refuses with 55006 while others are connected, unless `force`, which ends their connections; then closes it. */
+  async #closeUnlessUsed(database: Database, force: boolean): Promise<void> {
+    const process = await (database.opening ?? Promise.resolve(database.process)).catch(() => undefined);
+    if (process && !process.closing) {
+      const connections = await process.request<number>('connections').catch(() => 0);
+      if (connections > 0 && !force) {
+        throw new SqlError(State.ObjectInUse, `database "${database.name}" is being accessed by other users`, {
+          detail: `There ${connections === 1 ? 'is 1 other session' : `are ${connections} other sessions`} using the database.`,
+        });
+      }
+      if (connections > 0) await process.request('terminateAll');
+    }
+    await this.#closeProcess(database);
+  }
+
+  /** Copies a template's data for a new database: to `databases/<id>` on disk, or to a tarball for an in-memory one. */
+  #copy(template: Database, id: number): Promise<string | undefined> {
+    return this.#serialised(template, async () => {
+      const process = template.process;
+      if (!this.#options.dataDir) {
+        // In memory, the data lives only in the template's process; one never opened is still the empty template.
+        if (!process) return undefined;
+        const file = path.join(os.tmpdir(), `pgdev-clone-${globalThis.process.pid}-${id}.tar`);
+        await process.request('dumpToFile', file).catch((error: unknown) => {
+          fs.rmSync(file, { force: true });
+          throw copyError(template.name, error);
+        });
+        return file;
+      }
+      const source = this.#options.dataDir(template.id);
+      if (!fs.existsSync(path.join(source, 'PG_VERSION'))) return undefined; // never opened: still the empty template
+      const target = this.#options.dataDir(id);
+      const temporary = `${target}.copying`;
+      await removeFolder(temporary);
+      if (process) await holdTemplate(process, template.name);
+      try {
+        await fs.promises.cp(source, temporary, { recursive: true });
+        await fs.promises.rename(temporary, target);
+      } catch (error) {
+        await removeFolder(temporary);
+        throw copyError(template.name, error);
+      } finally {
+        if (process) await process.request('release').catch(() => undefined);
+      }
+      return undefined;
+    });
+  }
+
+  /** Runs `work` once the database's earlier open, close or copy is done. */
+  #serialised<T>(database: Database, work: () => Promise<T>): Promise<T> {
+    const run = database.queue.then(work, work);
+    database.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  #open(database: Database): Promise<DatabaseProcess> {
+    if (database.process && !database.process.closing) return Promise.resolve(database.process);
+    database.opening ??= this.#serialised(database, async () => {
+      if (this.#closed) throw new SqlError(SqlState.AdminShutdown, 'the server is shutting down');
+      const options = this.#options;
+      const persistent = options.dataDir !== undefined;
+      const process = await DatabaseProcess.start(
+        {
+          server: options.server,
+          name: database.name,
+          engineName: database.engineName,
+          dataDir: options.dataDir?.(database.id),
+          fromFile: database.fromFile,
+          others: this.#listingsFor(database),
+          sessionIdBase: options.nextSessionIdBase(),
+          secret: options.secret,
+          urls: options.urls(),
+          debug: options.debug,
+          idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
+          idleCloseMs: database.isDefault || !persistent ? 0 : options.idleCloseMs,
+        },
+        {
+          databaseCommand: (command, from) => this.databaseCommand(command, from),
+          idle: () => void this.#closeIdle(database),
+          log: options.log,
+        },
+        IDS_PER_PROCESS,
+      );
+      database.fromFile = undefined;
+      if (database.engineName !== database.name) {
+        database.engineName = database.name;
+        this.#save();
+      }
+      database.process = process;
+      void process.exited.then(() => {
+        if (database.process === process) database.process = undefined;
+        if (process.closing || this.#closed) return;
+        options.log(`pgdev: the process of database "${database.name}" (${options.endpoint} port) exited unexpectedly`);
+        // The default database is what the printed URLs reach: it comes back at once (from its last committed state).
+        if (database.isDefault && persistent) void this.#open(database).catch(() => undefined);
+      });
+      return process;
+    }).finally(() => {
+      database.opening = undefined;
+    });
+    return database.opening;
+  }
+
+  #closeIdle(database: Database): Promise<void> {
+    return this.#serialised(database, async () => {
+      const process = database.process;
+      if (!process || process.closing) return;
+      if ((await process.request<number>('connections').catch(() => 1)) > 0) return;
+      if (await process.request<boolean>('hasSnapshots').catch(() => true)) return;
+      this.#options.log(`pgdev: database "${database.name}" closed after ${Math.round(this.#options.idleCloseMs / 1000)} s without connections`);
+      await process.close();
+    });
+  }
+
+  #closeProcess(database: Database): Promise<void> {
+    return this.#serialised(database, async () => {
+      const process = database.process;
+      database.process = undefined;
+      await process?.close();
+    });
+  }
+
+  /** The other databases a database's `pg_database` lists. */
+  #listingsFor(database: Database): DatabaseListing[] {
+    return [...this.#databases.values()].filter((other) => other !== database).map((other) => ({ oid: 100_000 + other.id, name: other.name }));
+  }
+
+  /** Tells every open database the new list (its `pg_database`); waits a little, never for a busy one. */
+  async #announce(): Promise<void> {
+    const updates = [...this.#databases.values()].flatMap((database) => {
+      const process = database.process;
+      if (!process || process.closing) return [];
+      return [process.request('others', this.#listingsFor(database)).catch((error: unknown) => this.#options.log(`pgdev: could not update the databases list of "${database.name}": ${String(error)}`))];
+    });
+    await Promise.race([Promise.all(updates), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+  }
+
+  #save(): void {
+    this.#options.save?.(
+      this.#nextId,
+      [...this.#databases.values()].filter((database) => !database.isDefault).map(({ id, name, engineName, createdAt }) => ({ id, name, engineName, createdAt })),
     );
   }
-  return role;
+}
+
+/** CHECKPOINT and hold the template's engine; a template held in a transaction by a client is refused after a while. */
+async function holdTemplate(process: DatabaseProcess, name: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SqlError(State.ObjectInUse, `source database "${name}" is being accessed by other users`, {
+      detail: 'A session has held it in a transaction for 5 seconds; end that transaction and try again.',
+    })), 5_000);
+  });
+  const hold = process.request('hold');
+  try {
+    await Promise.race([hold, timeout]);
+  } catch (error) {
+    void hold.then(() => process.request('release')).catch(() => undefined);
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function checkName(name: string): void {
+  if (name.length === 0) throw new SqlError(State.InvalidName, 'zero-length delimited identifier');
+  if (Buffer.byteLength(name) > MAX_NAME_BYTES) {
+    throw new SqlError(State.InvalidName, `database name "${name}" is too long: at most ${MAX_NAME_BYTES} bytes`);
+  }
+}
+
+/** Options Postgres takes that pgdev cannot honour are accepted (see the README); an encoding other than UTF8 is not. */
+function checkCreateOptions(options: Readonly<Record<string, string>>): void {
+  const encoding = options.encoding;
+  if (encoding !== undefined && !/^(?:utf-?8|unicode|6|default)$/i.test(encoding)) {
+    throw new SqlError(State.InvalidParameterValue, `encoding "${encoding}" is not supported: pgdev databases are UTF8`);
+  }
+}
+
+function copyError(template: string, error: unknown): Error {
+  if (error instanceof SqlError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') {
+    return new SqlError(State.DiskFull, `could not copy database "${template}": no space left on device`, { hint: 'free some disk space and try again' });
+  }
+  return new SqlError(SqlState.InternalError, `could not copy database "${template}": ${error instanceof Error ? error.message : String(error)}`);
+}
+
+async function removeFolder(dir: string): Promise<void> {
+  await fs.promises.rm(dir, { recursive: true, force: true });
 }

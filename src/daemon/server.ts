@@ -6,19 +6,22 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { Engine, type Persistence } from '../engine/engine.js';
-import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../engine/snapshot.js';
+import type { Persistence } from '../engine/engine.js';
 import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
-import { createGateway } from '../gateway/gateway.js';
+import { SqlError } from '../gateway/backend-error.js';
 import { encodeApiKey } from '../http/api-key.js';
+import { forwardRequest, sqlBodyDatabase } from '../http/forward.js';
 import { startHttp } from '../http/server.js';
 import {
   STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls,
 } from '../state/files.js';
 import { ensureCertificate, type Certificate } from '../state/certificate.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
+import { databaseDir, readDatabases, upgradeStateFolder, writeDatabases } from '../state/databases.js';
 import { dataDirError, serverPaths } from '../state/paths.js';
-import { DatabaseRole, resolveDatabase } from './databases.js';
+import type { DatabaseProcess } from './database-process.js';
+import { DEFAULT_DATABASE, DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet, SHADOW_DATABASE, unknownDatabase } from './databases.js';
+import { createRouter } from './router.js';
 import { LOOPBACK, PORT_OPTIONS, choosePorts, portInUse, type PortNames, type RequestedPorts } from './ports.js';
 import { readRunning } from './registry.js';
 import { PGDEV_VERSION } from './version.js';
@@ -41,6 +44,13 @@ export type StartServerOptions = {
   readonly idleInTransactionTimeoutMs?: number;
   /** Called if the server shuts itself down (lock lost, fatal error), with the reason. */
   readonly onShutdown?: (reason: string) => void;
+  /**
+   * A created database's process closes after this long without connections, and opens again on the next one
+   * (default 300,000 ms; 0: never). The default database, and every database of an in-memory server, stay open.
+   */
+  readonly idleCloseMs?: number;
+  /** How many databases each database port may have, the default one included (default 100). */
+  readonly maxDatabases?: number;
 };
 
 /** What the CLI adds to the options: errors name its flags and commands instead of the API's options. */
@@ -55,14 +65,28 @@ export type PgdevServer = ServerUrls & {
   /** Milliseconds from the call to ready. */
   readonly startupMs: number;
   /**
-   * Empties the main database. Idle connections carry on (their settings, prepared statements and LISTENs are kept);
-   * one inside a transaction, or with temporary tables, is disconnected with SQLSTATE 57P01.
+   * The URL of a database of the main port, shaped like `databaseUrl` (which names `template1`, the default
+   * database). Not `databaseUrl(name)`: `databaseUrl` is the string `prisma dev` prints, kept as it is.
    */
-  reset(): Promise<void>;
-  /** Keeps a copy of the main database under `label`, in memory. */
-  snapshot(label: string): Promise<void>;
-  /** Puts the main database back to the snapshot `label`; after a schema change, connections are treated as by `reset`. */
-  restore(label: string): Promise<void>;
+  databaseUrlFor(database: string): string;
+  /**
+   * Creates a database on the main port, as `CREATE DATABASE` does: empty, or a copy of `template` as it is now.
+   * Rejects with E_DATABASE (and `details.sqlState`) as the SQL command would fail.
+   */
+  createDatabase(database: string, options?: { template?: string }): Promise<void>;
+  /** Drops a database of the main port; with `force`, its connections are ended (57P01) instead of refusing (55006). */
+  dropDatabase(database: string, options?: { force?: boolean; ifExists?: boolean }): Promise<void>;
+  /** The names of the main port's databases (`postgres` for the default one). */
+  databases(): string[];
+  /**
+   * Empties a database (default: the default one). Idle connections carry on (their settings, prepared statements
+   * and LISTENs are kept); one inside a transaction, or with temporary tables, is disconnected with SQLSTATE 57P01.
+   */
+  reset(database?: string): Promise<void>;
+  /** Keeps a copy of a database (default: the default one) under `label`, in memory. */
+  snapshot(label: string, database?: string): Promise<void>;
+  /** Puts a database back to its snapshot `label`; after a schema change, connections are treated as by `reset`. */
+  restore(label: string, database?: string): Promise<void>;
   /** Shuts down: connections closed, data flushed, lock released, ports free. Idempotent. */
   close(reason?: string): Promise<void>;
   /** Resolves once the server has shut down, whoever asked. */
@@ -119,6 +143,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
   };
   try {
     fs.rmSync(paths.serverFile, { force: true }); // a crashed run's record is never trusted
+    upgradeStateFolder(paths);
     const config: ServerConfig = readVersioned<ServerConfig>(paths.configFile) ?? {
       version: STATE_VERSION,
       name,
@@ -131,28 +156,50 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     const portNames = options.portNames ?? PORT_OPTIONS;
     const { ports: wanted, source: portSource } = await choosePorts(name, requested, remembered, portNames);
 
-    const dataDir = persistence === 'persistent' ? paths.dataDir : undefined;
-    // The database opens while the ports are bound: a client that connects meanwhile waits for it instead of being
-    // refused, and a busy port is reported without waiting for the database.
-    let main!: Engine;
-    const mainOpening = Engine.open({ label: 'main', dataDir, log: debugLog }).then((engine) => (main = engine));
-    mainOpening.catch(() => undefined); // awaited once the ports are bound
-    cleanups.push(async () => {
-      await mainOpening.catch(() => undefined);
-      await main?.close();
+    const persistent = persistence === 'persistent';
+    let urls: ServerUrls = serverUrls(name, wanted, config.secret);
+    let processesStarted = 0;
+    const setOptions = {
+      server: name,
+      secret: config.secret,
+      urls: () => urls,
+      debug,
+      idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
+      idleCloseMs: options.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS,
+      maxDatabases: options.maxDatabases ?? DEFAULT_MAX_DATABASES,
+      // Process ids are unique across the server (cancel requests name them): each process gets its own range.
+      nextSessionIdBase: () => 1000 + (processesStarted++ % 2000) * 1_000_000,
+      log,
+    };
+    const stored = persistent ? readDatabases(paths) : undefined;
+    const main = new DatabaseSet({
+      ...setOptions,
+      endpoint: 'main',
+      dataDir: persistent ? (id: number) => databaseDir(paths, id) : undefined,
+      records: stored?.databases ?? [],
+      nextId: stored?.nextId ?? 0,
+      save: persistent ? (nextId, records) => writeDatabases(paths, nextId, records) : undefined,
     });
-    // The shadow database is opened on first use: most sessions never touch it, and it costs memory and start time.
-    let shadowOpening: Promise<Engine> | undefined;
-    const openShadow = () => (shadowOpening ??= Engine.open({ label: 'shadow', log: debugLog }));
-    cleanups.push(async () => shadowOpening && (await shadowOpening).close());
+    cleanups.push(() => main.close());
+    // The shadow port's databases live in memory and open on first use: most sessions never touch them.
+    const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0 });
+    cleanups.push(() => shadow.close());
 
-    // Made on the first SSLRequest, once for both gateways, and kept in the state folder.
+    // The default database opens while the ports are bound: a client that connects meanwhile waits for it instead
+    // of being refused, and a busy port is reported without waiting for the database.
+    const mainOpening = main.openDefault();
+    mainOpening.catch(() => undefined); // awaited once the ports are bound
+
+    // Made on the first SSLRequest, once for both ports, and kept in the state folder.
     let certificate: Promise<Certificate> | undefined;
     const tls = () => (certificate ??= ensureCertificate(paths.tlsKeyFile, paths.tlsCertFile).catch((error: unknown) => {
       certificate = undefined;
       throw error;
     }));
-    const gatewayOptions = { host: LOOPBACK, debug, log, tls, idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs };
+    const cancel = (processId: number, secretKey: number) => {
+      main.cancel(processId, secretKey);
+      shadow.cancel(processId, secretKey);
+    };
     const listen = async <T>(key: keyof Ports, create: () => Promise<T>): Promise<T> => {
       try {
         return await create();
@@ -163,29 +210,47 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
         throw error;
       }
     };
-    const mainGateway = await listen('database', () => createGateway({ ...gatewayOptions, engine: () => mainOpening, port: wanted.database }));
-    cleanups.push(() => mainGateway.close());
-    const shadowGateway = await listen('shadowDatabase', () =>
-      createGateway({ ...gatewayOptions, engine: openShadow, port: wanted.shadowDatabase }),
-    );
-    cleanups.push(() => shadowGateway.close());
+    const routerFor = (set: DatabaseSet, key: 'database' | 'shadowDatabase') =>
+      listen(key, () => createRouter({ host: LOOPBACK, port: wanted[key], route: (database) => set.route(database), cancel, tls, log }));
+    const mainRouter = await routerFor(main, 'database');
+    cleanups.push(() => mainRouter.close());
+    const shadowRouter = await routerFor(shadow, 'shadowDatabase');
+    cleanups.push(() => shadowRouter.close());
     await mainOpening;
 
-    let urls: ServerUrls = serverUrls(name, { ...wanted, database: mainGateway.port, shadowDatabase: shadowGateway.port }, config.secret);
-    const database = async (databaseName?: string) => (resolveDatabase(databaseName) === DatabaseRole.Shadow ? openShadow() : main);
-    const sessions = () => [
-      ...mainGateway.sessions().map((session) => ({ database: 'postgres', ...session })),
-      ...shadowGateway.sessions().map((session) => ({ database: 'shadow', ...session })),
+    urls = serverUrls(name, { ...wanted, database: mainRouter.port, shadowDatabase: shadowRouter.port }, config.secret);
+    /** The process behind a database name of the HTTP endpoint and the CLI (`shadow`: the shadow port's default). */
+    const processFor = async (databaseName: string = DEFAULT_DATABASE) => {
+      if (databaseName === SHADOW_DATABASE) return shadow.process();
+      if (!main.has(databaseName)) throw unknownDatabase(databaseName, main.names());
+      return main.process(databaseName);
+    };
+    const sessions = async () => [
+      ...(await main.sessions()),
+      ...(await shadow.sessions()).map((session) => ({ ...session, database: session.database === DEFAULT_DATABASE ? SHADOW_DATABASE : `${SHADOW_DATABASE}/${session.database}` })),
     ];
-    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, get engine() { return main; }, database, sessions, isReady: () => !main.closed };
+    const forward = async (request: Request) => {
+      const path = new URL(request.url).pathname;
+      const body = path === '/sql' ? new Uint8Array(await request.arrayBuffer()) : undefined;
+      const databaseName = body ? sqlBodyDatabase(body) : new URL(request.url).searchParams.get('database') ?? undefined;
+      let process: DatabaseProcess;
+      try {
+        process = await processFor(databaseName);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        return Response.json({ error: { code: ErrorCode.UnknownDatabase, message } }, { status: 404 });
+      }
+      return forwardRequest(request, process.httpPort, body);
+    };
+    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, forward, sessions, isReady: () => main.defaultIsOpen };
     const http = await listen('http', () => startHttp(context, LOOPBACK, wanted.http));
     cleanups.push(() => http.close());
-    const ports: Ports = { http: http.port, database: mainGateway.port, shadowDatabase: shadowGateway.port };
+    const ports: Ports = { http: http.port, database: mainRouter.port, shadowDatabase: shadowRouter.port };
     urls = serverUrls(name, ports, config.secret);
     Object.assign(context, { urls });
 
     const startedAt = new Date().toISOString();
-    writeJsonAtomic(paths.configFile, { ...config, ports, lastStartedAt: startedAt });
+    writeJsonAtomic(paths.configFile, { ...config, version: STATE_VERSION, ports, lastStartedAt: startedAt });
     const record: ServerRecord = {
       version: STATE_VERSION,
       name,
@@ -198,29 +263,6 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     };
     writeJsonAtomic(paths.serverFile, record);
     cleanups.push(() => fs.rmSync(paths.serverFile, { force: true }));
-
-    // A snapshot is the data (restored in one transaction while the schema is unchanged) and a full copy of the
-    // data directory (reopened when the schema changed since).
-    const snapshots = new Map<string, { data: DataSnapshot; full: Blob }>();
-    const replaceMain = async (next: () => Promise<Engine>, reason: string) => {
-      const previous = main;
-      // Clients inside a transaction are disconnected first (one idle in a transaction holds the engine, and dump()
-      // below would wait for it); idle ones wait, and carry on with the new engine.
-      const resume = await mainGateway.suspend(reason);
-      try {
-        const snapshotFirst = await previous.dump().catch(() => undefined);
-        await previous.close();
-        try {
-          main = await next();
-        } catch (error) {
-          // Never leave the server without a database: fall back to what it had.
-          main = await Engine.open({ label: 'main', dataDir, from: snapshotFirst, log: debugLog });
-          throw error;
-        }
-      } finally {
-        await resume(main);
-      }
-    };
 
     let closing: Promise<void> | undefined;
     let resolveClosed!: (reason: string) => void;
@@ -242,6 +284,9 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       void close(reason);
     };
 
+    const databaseUrlFor = (databaseName: string) => urls.databaseUrl.replace('/template1?', `/${encodeURIComponent(databaseName)}?`);
+    const toApiError = (error: unknown) => (error instanceof SqlError ? new PgdevError(ErrorCode.Database, error.message, { cause: error, details: { sqlState: error.sqlState } }) : error);
+    const api = <T>(work: Promise<T>) => work.catch((error: unknown) => Promise.reject(toApiError(error)));
     return {
       name,
       ...urls,
@@ -249,20 +294,17 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       persistence,
       portSource,
       startupMs: Math.round(performance.now() - started),
-      reset: () => replaceMain(() => {
-        if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-        return Engine.open({ label: 'main', dataDir, log: debugLog });
-      }, 'reset'),
-      async snapshot(label) {
-        const data = await main.exclusive(takeDataSnapshot);
-        snapshots.set(label, { data, full: await main.dump() });
-      },
-      async restore(label) {
-        const snapshot = snapshots.get(label);
-        if (!snapshot) throw new PgdevError(ErrorCode.NotFound, `no snapshot named "${label}"; take one with snapshot("${label}") first`);
-        if (await main.exclusive((lease) => restoreDataSnapshot(lease, snapshot.data))) return;
-        debugLog(`${name}: the schema changed since snapshot "${label}"; reopening its full copy`);
-        await replaceMain(() => Engine.open({ label: 'main', dataDir, from: snapshot.full, log: debugLog }), 'restored');
+      databaseUrlFor,
+      createDatabase: (databaseName, createOptions = {}) => api(main.create(databaseName, createOptions)),
+      dropDatabase: (databaseName, dropOptions = {}) => api(main.drop(databaseName, dropOptions).then(() => undefined)),
+      databases: () => main.names(),
+      reset: (databaseName) => api(main.process(databaseName).then((process) => process.request('reset'))).then(() => undefined),
+      snapshot: (label, databaseName) => api(main.process(databaseName).then((process) => process.request('snapshot', label))).then(() => undefined),
+      async restore(label, databaseName) {
+        const process = await api(main.process(databaseName));
+        if (!(await process.request<boolean>('restore', label))) {
+          throw new PgdevError(ErrorCode.NotFound, `no snapshot named "${label}"; take one with snapshot("${label}") first`);
+        }
       },
       close,
       closed,

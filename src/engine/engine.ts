@@ -24,6 +24,8 @@ export type EngineOptions = {
   readonly dataDir?: string;
   /** Start from this tarball of a data directory (a snapshot) instead of the template; replaces `dataDir`'s content. */
   readonly from?: Blob;
+  /** The name the engine's own database has in its catalog (`pg_database`); default `postgres`. */
+  readonly database?: string;
   readonly log?: (line: string) => void;
 };
 
@@ -51,6 +53,11 @@ export class EngineError extends Error {
 }
 
 let nextSessionId = 1000;
+
+/** Where this process's session ids start: each database process of a server gets its own range. */
+export function setSessionIdBase(base: number): void {
+  nextSessionId = base;
+}
 
 /** The state one user of the engine keeps between its leases. */
 export class EngineSession {
@@ -158,7 +165,7 @@ export class Engine {
     } else {
       create = { loadDataDir: new Blob([await fs.promises.readFile(template.tarball)]) };
     }
-    const pglite = await RawPGlite.open({ ...create, startParams: START_PARAMS, pgliteWasmModule: await wasmModule });
+    const pglite = await RawPGlite.open({ ...create, database: options.database, startParams: START_PARAMS, pgliteWasmModule: await wasmModule });
     const names = [...REPORTED_SETTINGS, 'server_version'].map((name) => `'${name}'`).join(',');
     const rows = readRows(pglite.execRaw(query(`SELECT name, setting FROM pg_settings WHERE name IN (${names})`)));
     const defaults = new Map(rows.map(([name, value]) => [name!, value ?? '']));

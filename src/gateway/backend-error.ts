@@ -42,3 +42,22 @@ export function backendError(fields: BackendErrorFields): Buffer {
   parts.splice(1, 0, `V${fields.severity}`);
   return message(Backend.ErrorResponse, ...parts, [0]);
 }
+
+/** A NoticeResponse of severity NOTICE (SQLSTATE 00000), as `DROP ... IF EXISTS` sends for a missing object. */
+export function noticeResponse(text: string): Buffer {
+  return message(Backend.NoticeResponse, 'SNOTICE', 'VNOTICE', 'C00000', `M${text}`, [0]);
+}
+
+/** An error with the SQLSTATE a Postgres client is answered with (from the server's own work, not the engine's). */
+export class SqlError extends Error {
+  readonly sqlState: string;
+  readonly detail: string | undefined;
+  readonly hint: string | undefined;
+  constructor(sqlState: string, message: string, extra: { detail?: string; hint?: string } = {}) {
+    super(message);
+    this.name = 'SqlError';
+    this.sqlState = sqlState;
+    this.detail = extra.detail;
+    this.hint = extra.hint;
+  }
+}

@@ -54,6 +54,14 @@ export class FrameReader {
     return this.#take(total);
   }
 
+  /** Every byte received and not yet returned, taken out of the reader. */
+  takeRest(): Buffer {
+    const rest = Buffer.concat(this.#chunks);
+    this.#chunks = [];
+    this.#buffered = 0;
+    return rest;
+  }
+
   #peek(count: number): Buffer {
     if (this.#chunks[0]!.length >= count) return this.#chunks[0]!;
     this.#chunks = [Buffer.concat(this.#chunks)];

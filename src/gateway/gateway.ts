@@ -24,6 +24,8 @@ export type GatewayOptions = {
   readonly tls?: () => Promise<TlsCertificate>;
   readonly debug?: boolean;
   readonly log?: (line: string) => void;
+  /** Runs CREATE, DROP and ALTER DATABASE for a session; without it they are refused (0A000). */
+  readonly databaseCommand?: SessionHost['databaseCommand'];
 };
 
 export type Gateway = {
@@ -36,6 +38,12 @@ export type Gateway = {
    * are ended, the others wait; call the returned `resume` with the new engine to let them go on (engine-swap.ts).
    */
   suspend(reason: string): Promise<(next: Engine) => Promise<void>>;
+  /** Serves a connection accepted elsewhere; `head` holds the bytes already read from it (its startup message). */
+  adopt(socket: net.Socket, head: Buffer): void;
+  /** A CancelRequest for one of this gateway's connections. */
+  cancel(processId: number, secretKey: number): void;
+  /** Ends every session with FATAL 57P01 `message` and waits for their clean-up (DROP DATABASE ... WITH (FORCE)). */
+  terminateAll(message: string): Promise<void>;
   /** Stops accepting, ends every session (FATAL 57P01 to each client) and waits for their clean-up. */
   close(): Promise<void>;
 };
@@ -85,6 +93,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     onClosed(session) {
       sessions.delete(session.processId);
     },
+    databaseCommand: options.databaseCommand,
   };
 
   // NOTIFY sent through the other front door (HTTP) reaches listening connections too.
@@ -111,25 +120,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       }),
     );
 
-  const accept = (socket: net.Socket) => {
-    const session = new Session(host, socket);
+  const accept = (socket: net.Socket, head?: Buffer) => {
+    const session = new Session(host, socket, head);
     if (sessions.size >= maxConnections) {
       session.fatal({ code: SqlState.TooManyConnections, message: 'sorry, too many clients already' });
       return;
     }
     sessions.set(session.processId, session);
   };
-  const server = net.createServer({ noDelay: true }, (socket) => {
-    if (engine) return accept(socket);
+  const serve = (socket: net.Socket, head?: Buffer) => {
+    if (engine) return accept(socket, head);
     // Until the engine is open the socket stays paused: its bytes wait in the kernel and in Node's buffer.
     openEngine().then(
-      () => (socket.destroyed ? undefined : accept(socket)),
+      () => (socket.destroyed ? undefined : accept(socket, head)),
       (error: unknown) => {
         log(`gateway: could not open the database: ${String(error)}`);
         socket.destroy();
       },
     );
-  });
+  };
+  const server = net.createServer({ noDelay: true }, (socket) => serve(socket));
   server.maxConnections = maxConnections * 2;
 
   await new Promise<void>((resolve, reject) => {
@@ -149,6 +159,12 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     },
     sessions: () => backends.report(engine?.ownerId),
     suspend: (reason) => swap.suspend(reason),
+    adopt(socket, head) {
+      socket.setNoDelay(true);
+      serve(socket, head);
+    },
+    cancel: (processId, secretKey) => host.cancel(processId, secretKey),
+    terminateAll: (message) => endSessions(message, 'terminated').then(() => undefined),
     close() {
       closing ??= (async () => {
         stopListening();

@@ -42,5 +42,7 @@ export function createHandshake(write: (data: Uint8Array) => void, serverVersion
       },
     },
   );
-  return { feed: (message) => enqueue(message), done };
+  // A copy: pg-gateway reads message lengths from the start of the ArrayBuffer behind the view it is given (ignoring
+  // its byteOffset), and Node's small Buffers are views into a shared pool.
+  return { feed: (message) => enqueue(new Uint8Array(message)), done };
 }

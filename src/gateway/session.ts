@@ -20,9 +20,11 @@ import {
   message, parameterStatus, query, readyForQuery, sync,
 } from '../engine/protocol.js';
 import { AbortedTransaction } from './aborted-transaction.js';
-import { backendError, SqlState, type BackendErrorFields } from './backend-error.js';
+import { backendError, SqlError, SqlState, type BackendErrorFields } from './backend-error.js';
 import { statementSummary, undoForRetry, type BackendActivity, type Backends } from './backends.js';
 import { EarlyTerminate, FrameReader, FramingError } from './framing.js';
+import { commandTag, type DatabaseCommand } from './database-commands.js';
+import { DatabaseStatements, simpleDatabaseCommand } from './database-statements.js';
 import { createHandshake, type Handshake } from './handshake.js';
 import { findLoginRole, startupUser } from './roles.js';
 import { acceptTls, type TlsServer } from './tls.js';
@@ -61,6 +63,8 @@ export type SessionHost = {
   /** Every channel other sessions listen on. */
   channelsOfOthers(from: Session): Set<string>;
   onClosed(session: Session): void;
+  /** Runs CREATE, DROP or ALTER DATABASE (the server keeps the databases); throws SqlError. */
+  databaseCommand?(command: DatabaseCommand, session: Session): Promise<{ notice?: string }>;
 };
 
 const MAX_COPY_BYTES = 1024 * 1024 * 1024;
@@ -129,8 +133,13 @@ export class Session {
   #replayable: Buffer[] | null = [];
   /** Set when the connection's own statement called pg_terminate_backend on it. */
   #terminating = false;
+  #databaseStatements = new DatabaseStatements(async (command) => {
+    if (!this.#host.databaseCommand) throw new SqlError(SqlState.FeatureNotSupported, `${commandTag(command)} is not supported here`);
+    return this.#host.databaseCommand(command, this);
+  });
 
-  constructor(host: SessionHost, socket: net.Socket) {
+  /** `head`: bytes the server already read from the socket (the startup message, when it routed the connection). */
+  constructor(host: SessionHost, socket: net.Socket, head?: Buffer) {
     this.#host = host;
     this.#socket = socket;
     this.processId = this.engineSession.id;
@@ -144,6 +153,7 @@ export class Session {
     socket.on('data', (chunk) => this.#receive(chunk));
     socket.on('close', () => void this.close('client disconnected'));
     socket.on('error', (error) => this.#debug(`socket error: ${error.message}`));
+    if (head?.length) this.#receive(head);
   }
 
   get phase(): SessionPhase {
@@ -331,9 +341,12 @@ export class Session {
       case Frontend.Bind:
       case Frontend.Describe:
       case Frontend.Execute:
-      case Frontend.Close:
-        if (!this.#batchError) this.#batch.push(this.#rewrite(msg));
+      case Frontend.Close: {
+        if (this.#batchError) return;
+        const forEngine = this.#databaseStatements.take(msg, this.#status() !== TransactionStatus.Idle);
+        if (forEngine) this.#batch.push(this.#rewrite(forEngine));
         return;
+      }
       case Frontend.Flush:
         return this.#runBatch(false);
       case Frontend.Sync:
@@ -415,6 +428,15 @@ export class Session {
       if (answered.ended) this.#transition(SessionPhase.Idle, 'failed transaction ended');
       return;
     }
+    const database = simpleDatabaseCommand(msg, this.#status() !== TransactionStatus.Idle);
+    if (database && 'command' in database) {
+      this.#markActive(this.#phase === SessionPhase.Idle);
+      const answer = await this.#databaseStatements.runCommand(database.command);
+      this.#write(Buffer.concat([answer, readyForQuery(this.#status())]));
+      this.#settle(this.#status());
+      return;
+    }
+    if (database) msg = database.replacement;
     if (COPY_FROM_STDIN.test(text)) return this.#startCopy(text);
     this.#observe(text);
     this.#batch.push(msg);
@@ -511,6 +533,7 @@ export class Session {
       this.#answerError(error);
       return;
     }
+    if (this.#databaseStatements.pending) return this.#answerDatabaseStatements(complete);
     const messages = this.#batch;
     const parsesUnnamed = this.#batchParsesUnnamed;
     const usesEarlierUnnamed = this.#batchUsesEarlierUnnamed;
@@ -555,6 +578,18 @@ export class Session {
     if (this.#terminating) return this.fatal(TERMINATED);
     this.#deliver(lease, output);
     if (complete) this.#noteForReplay(batch, hasQuery, wasIdle);
+  }
+
+  /** A batch holding database commands runs without the engine; mixed with other statements it is refused. */
+  async #answerDatabaseStatements(complete: boolean): Promise<void> {
+    const mixed = this.#batch.some((msg) => msg[0] !== Frontend.Sync);
+    this.#batch = [];
+    this.#batchParsesUnnamed = this.#batchUsesEarlierUnnamed = this.#batchHasQuery = false;
+    this.#markActive(this.#phase === SessionPhase.Idle);
+    let out = await this.#databaseStatements.answer(mixed);
+    if (complete) out = Buffer.concat([out, readyForQuery(this.#status())]);
+    this.#write(out);
+    if (complete) this.#settle(this.#status());
   }
 
   #markActive(startsTransaction: boolean): void {

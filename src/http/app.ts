@@ -13,20 +13,32 @@ import { createPrismaRoutes } from './prisma.js';
 import { isAuthorised } from './api-key.js';
 import { bearerToken, createSqlRoutes, unauthorised } from './sql.js';
 
-export type HttpContext = {
+type BaseContext = {
   readonly name: string;
   readonly version: string;
   readonly urls: ServerUrls;
   /** The random per-server secret every authorised request must carry in its api_key. */
   readonly secret: string;
-  readonly engine: Engine;
-  /** The engine behind a database name (default: the main database); rejects with E_UNKNOWN_DATABASE. */
-  database(name?: string): Promise<Engine>;
-  /** Whether both databases answer; the shadow database may be started on demand. */
+  /** Whether the default database answers; the others are opened on demand. */
   isReady(): boolean;
-  /** Every wire connection of both databases (`GET /sessions`, `pgdev sessions`). */
-  sessions?(): Array<SessionReport & { database: string }>;
+  /** Every wire connection of every database (`GET /sessions`, `pgdev sessions`). */
+  sessions?(): Array<SessionReport & { database: string }> | Promise<Array<SessionReport & { database: string }>>;
 };
+
+/** The HTTP routes of one database process: its engine answers `/sql`, `/dump` and `/load`. */
+export type EngineHttpContext = BaseContext & {
+  readonly engine: Engine;
+  /** The engine behind a database name; rejects with E_UNKNOWN_DATABASE. */
+  database(name?: string): Promise<Engine>;
+};
+
+/** The main process's HTTP routes: `/sql`, `/dump` and `/load` are passed on to the database's process. */
+export type ForwardingHttpContext = BaseContext & {
+  /** Answers an authorised request for a database with that database's process (see forward.ts). */
+  forward(request: Request): Promise<Response>;
+};
+
+export type HttpContext = EngineHttpContext | ForwardingHttpContext;
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 
@@ -68,10 +80,15 @@ export function createHttpApp(context: HttpContext): Hono {
     return c.json({ name: context.name, version: context.version, databaseUrl, shadowDatabaseUrl, ...(withKey ? { prismaPostgresUrl } : {}), httpUrl });
   });
 
-  app.get('/sessions', (c) => unauthorised(c, context.secret) ?? c.json({ sessions: context.sessions?.() ?? [] }));
+  app.get('/sessions', async (c) => unauthorised(c, context.secret) ?? c.json({ sessions: (await context.sessions?.()) ?? [] }));
 
-  app.route('/', createSqlRoutes(context));
-  app.route('/', createDataRoutes(context));
+  if ('forward' in context) {
+    const forward = context.forward;
+    app.on(['GET', 'POST'], ['/sql', '/dump', '/load'], (c) => unauthorised(c, context.secret) ?? forward(c.req.raw));
+  } else {
+    app.route('/', createSqlRoutes(context));
+    app.route('/', createDataRoutes(context));
+  }
   app.route('/', createPrismaRoutes(context));
 
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));

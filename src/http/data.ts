@@ -14,7 +14,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { dumpDatabase } from '../engine/dump.js';
 import { decodeScript, loadScript } from '../engine/load.js';
 import { isPgdevError, type ErrorCode } from '../errors.js';
-import type { HttpContext } from './app.js';
+import type { EngineHttpContext } from './app.js';
 import { unauthorised } from './sql.js';
 
 /** Largest script `POST /load` reads. */
@@ -34,7 +34,7 @@ function flag(value: string | undefined): boolean {
   return value !== undefined && value !== '0' && value !== 'false';
 }
 
-export function createDataRoutes(context: HttpContext): Hono {
+export function createDataRoutes(context: EngineHttpContext): Hono {
   const app = new Hono();
   app.use('/dump', async (c, next) => unauthorised(c, context.secret) ?? next());
   app.use('/load', async (c, next) => unauthorised(c, context.secret) ?? next());

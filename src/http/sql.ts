@@ -19,7 +19,7 @@ import { EngineSession, type Lease } from '../engine/engine.js';
 import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations } from '../engine/session-state.js';
 import { TransactionStatus } from '../engine/protocol.js';
 import { isAuthorised } from './api-key.js';
-import type { HttpContext } from './app.js';
+import type { EngineHttpContext } from './app.js';
 
 /** Largest request body `/sql` reads. */
 export const MAX_SQL_BODY_BYTES = 10 * 1024 * 1024;
@@ -76,7 +76,7 @@ export function unauthorised(c: Context, secret: string): Response | undefined {
   return c.json({ error: { message: 'unauthorised: send "Authorization: Bearer <api_key>" with the api_key of this server\'s prisma+postgres:// URL' } }, 401);
 }
 
-export function createSqlRoutes(context: HttpContext): Hono {
+export function createSqlRoutes(context: EngineHttpContext): Hono {
   const app = new Hono();
 
   app.post(

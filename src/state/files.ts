@@ -10,7 +10,7 @@ import { ErrorCode, PgdevError } from '../errors.js';
 import { pgdevCommand } from '../command-name.js';
 
 /** Bump when the layout of the state folder or of these files changes, and add a fixture under `state/`. */
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 
 export type Ports = { readonly http: number; readonly database: number; readonly shadowDatabase: number };
 

@@ -45,7 +45,7 @@ export function serverPaths(name: string): ServerPaths {
   const root = path.join(stateRoot(), validateName(name));
   return {
     root,
-    dataDir: path.join(root, 'pgdata'),
+    dataDir: path.join(root, 'databases', '5'), // the default database's (state/databases.ts)
     configFile: path.join(root, 'config.json'),
     serverFile: path.join(root, 'server.json'),
     logFile: path.join(root, 'server.log'),

@@ -1,0 +1,161 @@
+/**
+ * @module
+ * A database port, as Postgres' postmaster runs it: it reads each new connection's opening messages itself, then
+ * passes the connection to the process of the database the client names.
+ *
+ * - SSLRequest / GSSENCRequest: answered ('S' with TLS when the server has a certificate, else 'N'), then the
+ *   startup message is read.
+ * - CancelRequest: handed to the process owning that process id; the connection is closed.
+ * - StartupMessage: its `database` (by default the user name, as libpq does) picks the database; the socket and
+ *   the bytes read so far go to that database's process. A TLS connection cannot be handed over (its keys live
+ *   here), so its plain text is relayed instead (the slow path, TLS only).
+ * @see https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
+ */
+import net from 'node:net';
+import type tls from 'node:tls';
+import { StartupCode } from '../engine/protocol.js';
+import { backendError, SqlState, type BackendErrorFields } from '../gateway/backend-error.js';
+import { EarlyTerminate, FrameReader, FramingError } from '../gateway/framing.js';
+import { acceptTls, createTlsServer, type TlsCertificate } from '../gateway/tls.js';
+
+/** Where a connection goes once its database is known. */
+export type Destination = {
+  /** Takes the plain socket over (the bytes in `head` first). */
+  adopt(socket: net.Socket, head: Buffer): Promise<void>;
+  /** A loopback port speaking the same protocol, for connections that must be relayed (TLS). */
+  readonly relayPort: number;
+};
+
+export type RouterOptions = {
+  readonly host: string;
+  readonly port: number;
+  /** The database a client names (its process opened if need be), or a FATAL error to answer with. */
+  route(database: string): Promise<Destination | { refused: Omit<BackendErrorFields, 'severity'> }>;
+  cancel(processId: number, secretKey: number): void;
+  readonly tls?: () => Promise<TlsCertificate>;
+  readonly log: (line: string) => void;
+  readonly maxConnections?: number;
+};
+
+export type Router = {
+  readonly port: number;
+  /** Stops accepting; connections already handed over belong to their database processes. */
+  close(): Promise<void>;
+};
+
+export async function createRouter(options: RouterOptions): Promise<Router> {
+  const tlsServer = options.tls && createTlsServer(options.tls);
+  /** Connections not handed over yet, and relayed ones: what close() must end itself. */
+  const held = new Set<net.Socket>();
+
+  const refuse = (socket: net.Socket, fields: Omit<BackendErrorFields, 'severity'>) => {
+    if (!socket.destroyed) socket.end(backendError({ severity: 'FATAL', ...fields }));
+  };
+
+  const opening = (socket: net.Socket | tls.TLSSocket, secure: boolean) => {
+    const reader = new FrameReader();
+    const onData = (chunk: Buffer) => {
+      reader.push(chunk);
+      let packet: Buffer | undefined;
+      try {
+        packet = reader.next();
+      } catch (error) {
+        if (error instanceof EarlyTerminate) return socket.end();
+        if (error instanceof FramingError) return refuse(socket, { code: SqlState.ProtocolViolation, message: `invalid message: ${error.message}` });
+        throw error;
+      }
+      if (!packet) return;
+      socket.off('data', onData);
+      socket.pause();
+      void handle(socket, packet, reader, secure).catch((error: unknown) => {
+        options.log(`pgdev: could not route a connection: ${String(error)}`);
+        refuse(socket, { code: SqlState.InternalError, message: `could not open the database: ${error instanceof Error ? error.message : String(error)}` });
+      });
+    };
+    socket.on('data', onData);
+  };
+
+  const handle = async (socket: net.Socket, packet: Buffer, reader: FrameReader, secure: boolean): Promise<void> => {
+    const code = packet.readUInt32BE(4);
+    if (code === StartupCode.CancelRequest && packet.length === 16) {
+      options.cancel(packet.readInt32BE(8), packet.readInt32BE(12));
+      socket.end();
+      return;
+    }
+    if ((code === StartupCode.SslRequest || code === StartupCode.GssEncRequest) && packet.length === 8 && !secure) {
+      if (reader.buffered > 0) return refuse(socket, { code: SqlState.ProtocolViolation, message: 'received unencrypted data after SSL request' });
+      socket.resume();
+      if (code === StartupCode.GssEncRequest || !tlsServer) {
+        socket.write('N');
+        return opening(socket, false);
+      }
+      const tlsSocket = await acceptTls(socket, tlsServer, options.log);
+      if (tlsSocket === 'unencrypted data') return refuse(socket, { code: SqlState.ProtocolViolation, message: 'received unencrypted data after SSL request' });
+      if (!tlsSocket) return opening(socket, false);
+      tlsSocket.on('error', () => tlsSocket.destroy());
+      return opening(tlsSocket, true);
+    }
+    if (code !== StartupCode.Protocol3 && code >>> 16 !== 3) {
+      return refuse(socket, { code: SqlState.ProtocolViolation, message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}` });
+    }
+    const params = startupParameters(packet);
+    const database = params.get('database') || params.get('user') || '';
+    const destination = await options.route(database);
+    if ('refused' in destination) return refuse(socket, destination.refused);
+    const head = Buffer.concat([packet, reader.takeRest()]);
+    if (!secure) {
+      // Bytes Node read past the startup message while paused travel with it; the rest are still in the kernel.
+      const pending: Buffer[] = [head];
+      for (let chunk = socket.read() as Buffer | null; chunk; chunk = socket.read() as Buffer | null) pending.push(chunk);
+      held.delete(socket);
+      return destination.adopt(socket, Buffer.concat(pending));
+    }
+    relay(socket, head, destination.relayPort);
+  };
+
+  const relay = (client: net.Socket, head: Buffer, port: number) => {
+    const upstream = net.connect({ host: options.host, port, noDelay: true });
+    upstream.write(head);
+    client.pipe(upstream).pipe(client);
+    client.resume();
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end).on('error', end);
+    upstream.on('close', end).on('error', end);
+  };
+
+  const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+    held.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => held.delete(socket));
+    opening(socket, false);
+  });
+  server.maxConnections = (options.maxConnections ?? 100) * 2;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: options.host, port: options.port, exclusive: true }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (error) => options.log(`database port ${options.port}: ${error.message}`));
+
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of held) socket.destroy();
+      return closed;
+    },
+  };
+}
+
+/** The name/value pairs of a StartupMessage. */
+function startupParameters(packet: Buffer): Map<string, string> {
+  const fields = packet.toString('utf8', 8).split('\0');
+  const params = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]) params.set(fields[i]!, fields[i + 1]!);
+  return params;
+}

@@ -1,0 +1,74 @@
+/**
+ * @module
+ * The databases of a server's main port, as kept on disk (state version 2, see `state/README.md`):
+ * `databases.json` lists them, and each persistent one has its data directory in `databases/<id>/`. The default
+ * database (`postgres`, also called `template1`) is id 5, Postgres' own oid for `postgres`; it is not listed.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { STATE_VERSION, readVersioned, writeJsonAtomic } from './files.js';
+import type { ServerPaths } from './paths.js';
+
+export type DatabaseRecord = {
+  /** Unique in the server, never reused; also the oid other databases list it under in `pg_database`. */
+  readonly id: number;
+  readonly name: string;
+  /** The name the database's engine knows itself by (it differs after a clone or a rename until the next open). */
+  engineName: string;
+  readonly createdAt: string;
+};
+
+export type DatabasesFile = { readonly version: number; readonly nextId: number; readonly databases: DatabaseRecord[] };
+
+export const DEFAULT_DATABASE_ID = 5;
+/** Ids of created databases start here, above the oids of the databases every engine has. */
+export const FIRST_DATABASE_ID = 16384;
+
+export function databasesFile(paths: ServerPaths): string {
+  return path.join(paths.root, 'databases.json');
+}
+
+export function databaseDir(paths: ServerPaths, id: number): string {
+  return path.join(paths.root, 'databases', String(id));
+}
+
+export function readDatabases(paths: ServerPaths): DatabasesFile {
+  return readVersioned<DatabasesFile>(databasesFile(paths)) ?? { version: STATE_VERSION, nextId: FIRST_DATABASE_ID, databases: [] };
+}
+
+export function writeDatabases(paths: ServerPaths, nextId: number, databases: readonly DatabaseRecord[]): void {
+  fs.mkdirSync(path.join(paths.root, 'databases'), { recursive: true });
+  writeJsonAtomic(databasesFile(paths), { version: STATE_VERSION, nextId, databases });
+}
+
+/**
+ * Upgrades a version 1 state folder in place: its one data directory `pgdata/` becomes the default database's
+ * `databases/5/` (a rename, so instant), and `config.json` says version 2. Idempotent; run under the server's lock.
+ */
+export function upgradeStateFolder(paths: ServerPaths): void {
+  const oldDataDir = path.join(paths.root, 'pgdata');
+  const defaultDir = databaseDir(paths, DEFAULT_DATABASE_ID);
+  if (fs.existsSync(oldDataDir) && !fs.existsSync(defaultDir)) {
+    fs.mkdirSync(path.dirname(defaultDir), { recursive: true });
+    fs.renameSync(oldDataDir, defaultDir);
+  }
+  const config = readVersioned<{ version: number }>(paths.configFile);
+  if (config && config.version < STATE_VERSION) writeJsonAtomic(paths.configFile, { ...config, version: STATE_VERSION });
+}
+
+/** The size in bytes of every file under `dir` (0 if it does not exist). */
+export function folderSize(dir: string): number {
+  let total = 0;
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0;
+  }
+  for (const entry of entries) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) total += folderSize(full);
+    else if (entry.isFile()) total += fs.statSync(full, { throwIfNoEntry: false })?.size ?? 0;
+  }
+  return total;
+}
