@@ -35,8 +35,11 @@ export function dbMetrics({ workerTxns }) {
     { id: 'two-db-ratio', caseId: 'two-db-s4', label: '  2 databases ÷ 1 alone', better: 'higher', fmt: 'x2', noRatio: true, target: { column: 'pgdev', op: '>=', value: 1.5 } },
     { id: 'sleep-p50', caseId: 'sleep-isolation', label: 'db B SELECT 1 while db A runs pg_sleep(5), p50', better: 'lower', fmt: 'msf' },
     { id: 'sleep-p99', caseId: 'sleep-isolation', label: 'db B SELECT 1 while db A runs pg_sleep(5), p99', better: 'lower', fmt: 'msf', target: { column: 'pgdev', op: '<=', value: 5 } },
-    { id: 'sleep-connect-max', caseId: 'sleep-isolation', label: '  new connection to B + SELECT 1, max', better: 'lower', fmt: 'msf' },
-    { id: 'sleep-health-max', caseId: 'sleep-isolation', label: '  GET /health, max', better: 'lower', fmt: 'msf', target: { column: 'pgdev', op: '<=', value: 50 } },
+    { id: 'sleep-base-p99', caseId: 'sleep-isolation', label: '  the same without the sleep, p99', better: 'lower', fmt: 'msf' },
+    { id: 'sleep-connect-max', caseId: 'sleep-isolation', label: '  new connection to B + SELECT 1 during the sleep, max', better: 'lower', fmt: 'msf' },
+    { id: 'sleep-base-connect-max', caseId: 'sleep-isolation', label: '  the same without the sleep, max', better: 'lower', fmt: 'msf' },
+    { id: 'sleep-health-max', caseId: 'sleep-isolation', label: '  GET /health during the sleep, max', better: 'lower', fmt: 'msf', target: { column: 'pgdev', op: '<=', value: 50 } },
+    { id: 'sleep-base-health-max', caseId: 'sleep-isolation', label: '  the same without the sleep, max', better: 'lower', fmt: 'msf' },
     { id: 'clone-tpl', caseId: 'clone', label: `CREATE DATABASE TEMPLATE (${D.CLONE_TABLES} tables, ${D.CLONE_ROWS / 1000}k rows) to SELECT 1`, better: 'lower', fmt: 'ms', target: { column: 'pgdev', op: '<=', value: 300 } },
     { id: 'clone-empty', caseId: 'clone', label: 'CREATE DATABASE (empty) to SELECT 1', better: 'lower', fmt: 'ms' },
     { id: 'workers4-own', caseId: 'workers4', label: `4 workers x ${workerTxns} txns, own database each (wall)`, better: 'lower', fmt: 'ms' },
@@ -130,6 +133,8 @@ function focusTarget(targets, target) {
   for (const t of targets) if (t.inst?.alive) signalGroup(t.inst.pgid, t === target ? 'SIGCONT' : 'SIGSTOP');
 }
 
+const RUN_LIMIT_MS = 600_000;
+
 /** Runs `fn(target, run)` for `runs` runs, the targets in an order rotated each run; a failure ends that target's runs. */
 async function eachRun(ctx, targets, runs, metrics, fn) {
   const failed = new Set();
@@ -140,7 +145,15 @@ async function eachRun(ctx, targets, runs, metrics, fn) {
       focusTarget(targets, target);
       try {
         if (target.inst && !target.inst.alive) throw new Error(`server is not running: ${target.inst.tail()}`);
-        await fn(target, run);
+        // A time limit per run, which also keeps the event loop alive: a promise that no socket or timer will ever
+        // settle would otherwise end the bench silently.
+        let timer;
+        await Promise.race([
+          fn(target, run),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new tcp.Hung(`${metrics[0]} run`, RUN_LIMIT_MS)), RUN_LIMIT_MS);
+          }),
+        ]).finally(() => clearTimeout(timer));
       } catch (error) {
         failed.add(target);
         const status = ctx.recordError(metrics, target.column, error);
@@ -219,7 +232,7 @@ async function caseTwoDb(ctx) {
 const SLEEP_S = 5;
 
 async function caseSleepIsolation(ctx) {
-  const metrics = ['sleep-p50', 'sleep-p99', 'sleep-connect-max', 'sleep-health-max'];
+  const metrics = ['sleep-p50', 'sleep-p99', 'sleep-base-p99', 'sleep-connect-max', 'sleep-base-connect-max', 'sleep-health-max', 'sleep-base-health-max'];
   const targets = await startTargets(ctx, ['pgdev', 'postgres'], metrics);
   try {
     await eachRun(ctx, targets, ctx.runs, metrics, async (t) => {
@@ -228,17 +241,27 @@ async function caseSleepIsolation(ctx) {
         await create(t, t.dbs.map((name) => ({ name })));
       }
       const [urlA, urlB] = t.dbs.map((name) => D.urlFor(t.adminUrl, name));
-      const r = await sleepRun(t, urlA, urlB);
-      ctx.record('sleep-p50', t.column, { value: percentile(r.lat, 50) });
-      ctx.record('sleep-p99', t.column, { value: percentile(r.lat, 99) });
-      ctx.record('sleep-connect-max', t.column, { value: Math.max(...r.connects) });
-      if (t.healthUrl) ctx.record('sleep-health-max', t.column, { value: Math.max(...r.health) });
-      ctx.log(
-        `sleep-isolation ${t.label}: ${r.lat.length} SELECT 1 on B, p50 ${percentile(r.lat, 50).toFixed(2)} ms, p99 ${percentile(r.lat, 99).toFixed(2)} ms, ` +
-          `max ${Math.max(...r.lat).toFixed(1)} ms; ${r.connects.length} connects, max ${Math.max(...r.connects).toFixed(1)} ms` +
-          (t.healthUrl ? `; ${r.health.length} /health, max ${Math.max(...r.health).toFixed(1)} ms` : '') +
-          `; pg_sleep returned after ${(r.sleepMs / 1000).toFixed(2)} s`,
-      );
+      const { base, during, sleepMs } = await sleepRun(t, urlA, urlB);
+      const max = (xs) => Math.max(...xs);
+      ctx.record('sleep-p50', t.column, { value: percentile(during.lat, 50) });
+      ctx.record('sleep-p99', t.column, { value: percentile(during.lat, 99) });
+      ctx.record('sleep-base-p99', t.column, { value: percentile(base.lat, 99) });
+      for (const [metric, r, when] of [['sleep-base-connect-max', base, 'without the sleep'], ['sleep-connect-max', during, 'during the sleep']]) {
+        if (r.connectError) {
+          const status = ctx.recordError([metric], t.column, r.connectError);
+          ctx.note(`${t.label}: sleep-isolation: a new connection to B ${when} ${status} (${r.connects.length} answered before): ${r.connectError.message}`);
+        } else ctx.record(metric, t.column, { value: max(r.connects) });
+      }
+      if (t.healthUrl) {
+        ctx.record('sleep-health-max', t.column, { value: max(during.health) });
+        ctx.record('sleep-base-health-max', t.column, { value: max(base.health) });
+      }
+      const line = (r) =>
+        `${r.lat.length} SELECT 1 on B, p50 ${percentile(r.lat, 50).toFixed(2)} ms, p99 ${percentile(r.lat, 99).toFixed(2)} ms, max ${max(r.lat).toFixed(1)} ms; ` +
+        `${r.connects.length} connects, max ${max(r.connects).toFixed(1)} ms` +
+        (t.healthUrl ? `; ${r.health.length} /health, p50 ${percentile(r.health, 50).toFixed(1)} ms, max ${max(r.health).toFixed(1)} ms` : '');
+      ctx.log(`sleep-isolation ${t.label}: without the sleep: ${line(base)}`);
+      ctx.log(`sleep-isolation ${t.label}: during the sleep: ${line(during)}; pg_sleep returned after ${(sleepMs / 1000).toFixed(2)} s`);
     });
   } finally {
     await stopTargets(targets);
@@ -254,52 +277,71 @@ async function sleepRun(t, urlA, urlB) {
     await b.connect();
     for (let i = 0; i < 50; i++) await b.query('SELECT 1');
     if (t.healthUrl) for (let i = 0; i < 3; i++) await D.timedGet(t.healthUrl);
+    // The same measurements without the sleep first: what the machine gives when nothing blocks.
+    const base = await measureLoops(t, b, urlB, performance.now() + BASELINE_MS);
     const sleepStart = performance.now();
     let sleepEnd;
     const sleeping = a.query(`SELECT pg_sleep(${SLEEP_S})`).then(() => (sleepEnd = performance.now()));
     sleeping.catch(() => undefined);
     // Let the sleep start, then measure until half a second before it ends.
     await sleep(150);
-    const until = sleepStart + (SLEEP_S - 0.5) * 1000;
-    const lat = [];
-    const connects = [];
-    const health = [];
-    const loops = [
-      (async () => {
-        while (performance.now() < until) {
-          const t0 = performance.now();
-          await b.query('SELECT 1');
-          lat.push(performance.now() - t0);
-        }
-      })(),
-      (async () => {
-        while (performance.now() < until) {
-          const t0 = performance.now();
-          await D.withClient(urlB, 15_000, 'connect to B', (c) => c.query('SELECT 1'));
-          connects.push(performance.now() - t0);
-          await sleep(200);
-        }
-      })(),
-      (async () => {
-        while (t.healthUrl && performance.now() < until) {
-          health.push(await D.timedGet(t.healthUrl, 15_000));
-          await sleep(50);
-        }
-      })(),
-    ];
-    const results = await Promise.allSettled(loops);
+    const during = await measureLoops(t, b, urlB, sleepStart + (SLEEP_S - 0.5) * 1000);
     const loopsEnd = performance.now();
-    for (const r of results) if (r.status === 'rejected') throw r.reason;
     await sleeping;
     if (sleepEnd < loopsEnd) {
       // Every sample must have been taken while A was sleeping; otherwise the case measured nothing.
       throw new Error(`pg_sleep(${SLEEP_S}) on A ended before the measurements did (${((sleepEnd - sleepStart) / 1000).toFixed(2)} s after it was sent)`);
     }
-    return { lat, connects, health, sleepMs: sleepEnd - sleepStart };
+    return { base, during, sleepMs: sleepEnd - sleepStart };
   } finally {
     await D.endClient(a);
     await D.endClient(b);
   }
+}
+
+const BASELINE_MS = 2000;
+const CONNECT_LIMIT_MS = 5000;
+
+/**
+ * Until `until`: `SELECT 1` back to back on `b`; a new connection to B + `SELECT 1` every 200 ms; `GET /health`
+ * every 50 ms (pgdev). Resolves the latencies (ms) { lat, connects, health }.
+ */
+async function measureLoops(t, b, urlB, until) {
+  const lat = [];
+  const connects = [];
+  const health = [];
+  let connectError;
+  const loops = [
+    (async () => {
+      while (performance.now() < until) {
+        const t0 = performance.now();
+        await b.query('SELECT 1');
+        lat.push(performance.now() - t0);
+      }
+    })(),
+    (async () => {
+      // A connection that does not answer is reported on its own row; the other loops go on.
+      try {
+        while (performance.now() < until) {
+          const t0 = performance.now();
+          await D.withClient(urlB, CONNECT_LIMIT_MS, 'a new connection to B + SELECT 1', (c) => c.query('SELECT 1'));
+          connects.push(performance.now() - t0);
+          await sleep(200);
+        }
+      } catch (error) {
+        connectError = error;
+      }
+    })(),
+    (async () => {
+      while (t.healthUrl && performance.now() < until) {
+        health.push(await D.timedGet(t.healthUrl, 15_000));
+        await sleep(50);
+      }
+    })(),
+  ];
+  const results = await Promise.allSettled(loops);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  return { lat, connects, health, connectError };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -440,7 +482,7 @@ async function caseWorkers4(ctx) {
 }
 
 /** 4 worker threads, each streaming `transactions` transactions on its URL; wall time (ms) from 'go' to the last done. */
-async function runWorkers(urls, transactions, timeoutMs = 600_000) {
+async function runWorkers(urls, transactions, timeoutMs = 240_000) {
   const runTag = tag();
   const workers = urls.map(
     (url, i) => new Worker(new URL('./txn-worker.js', import.meta.url), { workerData: { url, transactions, tag: `${runTag}-${i}` } }),
