@@ -538,6 +538,8 @@ function fmtValue(value, fmt) {
       return `${value.toFixed(1)} ×`;
     case 'x2':
       return `${value.toFixed(2)} ×`;
+    case 'x2c':
+      return value.toFixed(2);
     default:
       return String(value);
   }

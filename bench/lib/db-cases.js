@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import * as D from './databases.js';
-import { signalGroup, spawnGroup, stopGroup } from './proc.js';
+import { groupCpuSeconds, signalGroup, spawnGroup, stopGroup } from './proc.js';
 import { percentile } from './stats.js';
 import { Instance, randomName, REPO } from './subjects.js';
 import * as tcp from './tcp.js';
@@ -32,6 +32,7 @@ export function dbMetrics({ workerTxns }) {
   return [
     { id: 'two-db-one', caseId: 'two-db-s4', label: 'pgbench -S -c 4, one database alone (TPS)', better: 'higher', fmt: 'int' },
     { id: 'two-db-sum', caseId: 'two-db-s4', label: 'pgbench -S -c 4 on each of 2 databases at once, sum (TPS)', better: 'higher', fmt: 'int' },
+    { id: 'two-db-cores', caseId: 'two-db-s4', label: "  the server's CPU with 2 databases busy (cores)", better: 'higher', fmt: 'x2c', noRatio: true },
     { id: 'two-db-ratio', caseId: 'two-db-s4', label: '  2 databases ÷ 1 alone', better: 'higher', fmt: 'x2', noRatio: true, target: { column: 'pgdev', op: '>=', value: 1.5 } },
     { id: 'sleep-p50', caseId: 'sleep-isolation', label: 'db B SELECT 1 while db A runs pg_sleep(5), p50', better: 'lower', fmt: 'msf' },
     { id: 'sleep-p99', caseId: 'sleep-isolation', label: 'db B SELECT 1 while db A runs pg_sleep(5), p99', better: 'lower', fmt: 'msf', target: { column: 'pgdev', op: '<=', value: 5 } },
@@ -184,9 +185,9 @@ async function drop(target, names) {
 // two-db-s4: two databases of one server, each under pgbench -S -c 4 at once, against one alone
 
 async function caseTwoDb(ctx) {
-  const metrics = ['two-db-one', 'two-db-sum', 'two-db-ratio'];
+  const metrics = ['two-db-one', 'two-db-sum', 'two-db-cores', 'two-db-ratio'];
   const targets = await startTargets(ctx, ['pgdev', 'postgres'], metrics);
-  const timeoutMs = (ctx.seconds + 90) * 1000;
+  const timeoutMs = (ctx.seconds + 30) * 1000;
   try {
     for (const t of targets) {
       focusTarget(targets, t);
@@ -204,8 +205,17 @@ async function caseTwoDb(ctx) {
     await eachRun(ctx, targets, ctx.runs, metrics, async (t, run) => {
       if (t.setupError) throw t.setupError;
       const s4 = (url) => tcp.pgbench(url, { script: 'select', clients: 4, seconds: ctx.seconds, timeoutMs });
-      const alone = async () => s4(t.urls[0]);
-      const both = async () => Promise.all(t.urls.map(s4));
+      // The server's CPU use (its whole process tree, in cores) while pgbench runs: where the cores go.
+      const cores = {};
+      const withCpu = async (key, work) => {
+        const cpu0 = t.inst ? groupCpuSeconds(t.inst.pgid) : 0;
+        const t0 = performance.now();
+        const result = await work();
+        if (t.inst) cores[key] = (groupCpuSeconds(t.inst.pgid) - cpu0) / ((performance.now() - t0) / 1000);
+        return result;
+      };
+      const alone = async () => withCpu('one', () => s4(t.urls[0]));
+      const both = async () => withCpu('two', () => Promise.all(t.urls.map(s4)));
       let one;
       let two;
       if (run % 2 === 0) {
@@ -221,7 +231,11 @@ async function caseTwoDb(ctx) {
       ctx.record('two-db-one', t.column, { value: one.tps });
       ctx.record('two-db-sum', t.column, { value: sum });
       ctx.record('two-db-ratio', t.column, { value: sum / one.tps });
-      ctx.log(`two-db-s4 ${t.label}: one ${one.tps.toFixed(0)} TPS, two ${two[0].tps.toFixed(0)} + ${two[1].tps.toFixed(0)} TPS`);
+      ctx.log(
+        `two-db-s4 ${t.label}: one ${one.tps.toFixed(0)} TPS, two ${two[0].tps.toFixed(0)} + ${two[1].tps.toFixed(0)} TPS` +
+          (t.inst ? `; the server used ${cores.one.toFixed(2)} cores alone, ${cores.two.toFixed(2)} with two` : ''),
+      );
+      if (t.inst) ctx.record('two-db-cores', t.column, { value: cores.two });
     });
   } finally {
     await stopTargets(targets);
