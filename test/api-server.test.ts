@@ -106,12 +106,12 @@ describe('startServer', () => {
     expect(await withClient(server.shadowDatabaseUrl, async (c) => (await c.query('SELECT 2 + 2 AS four')).rows[0].four)).toBe(4);
 
     await withClient(server.databaseUrl, (c) => c.query('CREATE TABLE kept_in_memory (id int); INSERT INTO kept_in_memory VALUES (1)'));
-    expect(fs.existsSync(path.join(serverDir('mem'), 'pgdata'))).toBe(false);
+    expect(fs.existsSync(path.join(serverDir('mem'), 'databases'))).toBe(false);
 
     await server.close();
     expect(await server.closed).toBe('stopped');
     await server.close(); // idempotent
-    expect(fs.existsSync(path.join(serverDir('mem'), 'pgdata'))).toBe(false);
+    expect(fs.existsSync(path.join(serverDir('mem'), 'databases'))).toBe(false);
     expect(fs.existsSync(serverDir('mem'))).toBe(false);
   });
 
@@ -120,7 +120,7 @@ describe('startServer', () => {
     expect(first.persistence).toBe('persistent');
     await withClient(first.databaseUrl, (c) => c.query("CREATE TABLE notes (body text); INSERT INTO notes VALUES ('kept')"));
     await first.close();
-    expect(fs.existsSync(path.join(serverDir('disk'), 'pgdata', 'PG_VERSION'))).toBe(true);
+    expect(fs.existsSync(path.join(serverDir('disk'), 'databases', '5', 'PG_VERSION'))).toBe(true);
 
     const second = await start({ name: 'disk', persistence: 'persistent' });
     const rows = await withClient(second.databaseUrl, async (c) => (await c.query('SELECT body FROM notes')).rows);
@@ -170,7 +170,7 @@ describe('startServer', () => {
     }
     expect(socket).toBeDefined();
     // The port answered before the new database was even all copied (PG_VERSION comes last).
-    expect(fs.existsSync(path.join(serverDir('early'), 'pgdata', 'PG_VERSION'))).toBe(false);
+    expect(fs.existsSync(path.join(serverDir('early'), 'databases', '5', 'PG_VERSION'))).toBe(false);
     expect(ready).toBe(false);
     let received = Buffer.alloc(0);
     socket!.on('data', (chunk) => (received = Buffer.concat([received, chunk])));

@@ -82,7 +82,7 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
       expect(result.stdout).toBe('');
       expect(result.status).toBe(1);
       expect(Date.now() - started).toBeLessThan(20_000);
-      await waitFor(() => processesUsing(home.home).length === 0, 5_000, 'the failed server to exit');
+      await waitFor(() => processesUsing(home.home, { databaseProcesses: true }).length === 0, 5_000, 'the failed server to exit');
       expect((await lsJson(home)).map((server) => server.status)).not.toContain('running');
     } finally {
       await busy.release();
@@ -101,6 +101,8 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
     // Wait until it is reaped too (pid 1 may take a while to collect the zombie; the test after this one covers a
     // server that stays a zombie).
     await waitFor(() => isGone(pid), 60_000, 'the killed server to be reaped');
+    // Its database processes see their server go (the IPC channel closes) and exit by themselves.
+    await waitFor(() => processesUsing(home.home, { databaseProcesses: true }).length === 0, 10_000, 'the database processes to exit');
     const dir = home.serverDir('crashy');
     expect(fs.existsSync(path.join(dir, 'server.json'))).toBe(true); // left behind by the crash
     expect(fs.existsSync(path.join(dir, 'server.lock'))).toBe(true);
@@ -182,6 +184,7 @@ describe('pgdev -d', { timeout: 180_000 }, () => {
     const stop = await runCli(['stop', 'race'], { env: home.env });
     expect(stop).toMatchObject({ status: 0, stdout: 'race stopped\n' });
     expect(await allFree(ports)).toBe(true);
+    expect(processesUsing(home.home, { databaseProcesses: true })).toEqual([]); // its database processes went with it
   });
 
   it('double start race: two `pgdev start x` at once run exactly one server; the other says already running', async () => {

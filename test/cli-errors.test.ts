@@ -31,7 +31,7 @@ describe('pgdev start errors', { timeout: 180_000 }, () => {
         expect(result.stderr).toBe(`pgdev: port ${ports[key]} is in use; pass ${flag} with a free port\n`);
         expect(result.stdout).toBe('');
         expect(result.status).toBe(1);
-        expect(processesUsing(home.home)).toEqual([]);
+        expect(processesUsing(home.home, { databaseProcesses: true })).toEqual([]);
       } finally {
         await busy.release();
       }
@@ -80,6 +80,6 @@ describe('pgdev start errors', { timeout: 180_000 }, () => {
       `pgdev: cannot write to the data directory ${path.join(dataHome, 'pgdev', 'servers', 'nowhere')}; fix its permissions or set XDG_DATA_HOME\n`,
     );
     expect(result.status).toBe(1);
-    expect(processesUsing(scratch)).toEqual([]);
+    expect(processesUsing(scratch, { databaseProcesses: true })).toEqual([]);
   });
 });

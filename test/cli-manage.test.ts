@@ -210,8 +210,8 @@ describe('pgdev ls', { timeout: 180_000 }, () => {
 
     const json = await lsJson(home);
     expect(json.map((server) => Object.keys(server).sort())).toEqual([
-      ['lastStart', 'name', 'persistence', 'pid', 'ports', 'sizeBytes', 'status'],
-      ['lastStart', 'name', 'persistence', 'pid', 'ports', 'sizeBytes', 'status'],
+      ['databases', 'lastStart', 'name', 'persistence', 'pid', 'ports', 'sizeBytes', 'status'],
+      ['databases', 'lastStart', 'name', 'persistence', 'pid', 'ports', 'sizeBytes', 'status'],
     ]);
     const [alpha, beta] = json;
     expect(alpha).toMatchObject({ name: 'alpha', status: 'running', pid: s['alpha']!.pid, ports: s['alpha']!.ports, lastStart: alphaRecord.startedAt });
@@ -219,6 +219,10 @@ describe('pgdev ls', { timeout: 180_000 }, () => {
     expect(beta).toMatchObject({ name: 'beta', status: 'stopped', pid: null, ports: s['beta']!.ports, lastStart: betaStartedAt });
     for (const server of json) {
       expect(server.sizeBytes, server.name).toBeGreaterThan(1024 * 1024); // a real PGlite data directory
+      // The default database alone, its size within the server's (the folder holds the state files too).
+      expect(server.databases.map((database: { name: string }) => database.name), server.name).toEqual(['postgres']);
+      expect(server.databases[0].sizeBytes, server.name).toBeGreaterThan(1024 * 1024);
+      expect(server.databases[0].sizeBytes, server.name).toBeLessThanOrEqual(server.sizeBytes);
       expect(Number.isInteger(server.sizeBytes)).toBe(true);
       expect(new Date(server.lastStart).toISOString(), server.name).toBe(server.lastStart);
     }
@@ -228,10 +232,10 @@ describe('pgdev ls', { timeout: 180_000 }, () => {
     expect(table.status).toBe(0);
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^NAME +STATUS +PID +PORTS \(http, db, shadow\) +SIZE +LAST START$/);
+    expect(lines[0]).toMatch(/^NAME +STATUS +PID +PORTS \(http, db, shadow\) +DATABASES +SIZE +LAST START$/);
     const p = (ports: Ports) => `${ports.http}, ${ports.database}, ${ports.shadowDatabase}`;
-    expect(lines[1]).toMatch(new RegExp(`^alpha +running +${s['alpha']!.pid} +${p(s['alpha']!.ports)} +[\\d.]+ MiB +${alpha!.lastStart.replaceAll('.', '\\.')}$`));
-    expect(lines[2]).toMatch(new RegExp(`^beta +stopped +- +${p(s['beta']!.ports)} +[\\d.]+ MiB +${beta!.lastStart.replaceAll('.', '\\.')}$`));
+    expect(lines[1]).toMatch(new RegExp(`^alpha +running +${s['alpha']!.pid} +${p(s['alpha']!.ports)} +1 +[\\d.]+ MiB +${alpha!.lastStart.replaceAll('.', '\\.')}$`));
+    expect(lines[2]).toMatch(new RegExp(`^beta +stopped +- +${p(s['beta']!.ports)} +1 +[\\d.]+ MiB +${beta!.lastStart.replaceAll('.', '\\.')}$`));
     // Columns line up: every row's STATUS starts where the header's does.
     const column = lines[0]!.indexOf('STATUS');
     for (const line of lines.slice(1)) expect(line.slice(column, column + 7)).toMatch(/^(running|stopped)/);

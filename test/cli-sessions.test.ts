@@ -57,7 +57,7 @@ describe('pgdev sessions', { timeout: 120_000 }, () => {
 
       await waitFor(() => /has waited 5 s/.test(server.stderr), 15_000, 'the long-wait line');
       expect(server.stderr).toMatch(
-        /pgdev: connection \d+ has waited 5 s for the main database, held by connection \d+ \(holder\), idle in transaction, whose last statement was: SELECT count\(\*\) FROM pg_class/,
+        /pgdev: connection \d+ has waited 5 s for the postgres database, held by connection \d+ \(holder\), idle in transaction, whose last statement was: SELECT count\(\*\) FROM pg_class/,
       );
       await holder.query('COMMIT');
       expect((await waiting).rows).toEqual([{ answer: 42 }]);

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -94,6 +95,53 @@ describe('examples', () => {
     expect(output).toMatch(/Tests\s+4 passed \(4\)/);
     expect(leftoverServers()).toEqual([]);
   });
+
+  it('vitest-per-worker clones a seeded template per worker, on its own pgdev and on one in DATABASE_URL', async () => {
+    const vitest = [path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--root', 'examples/vitest-per-worker', '--reporter', 'verbose'];
+    // expect.soft: a failure in the first run still lets the second run and report.
+    const expectRun = (code: number | null, output: string) => {
+      expect.soft(code, output).toBe(0);
+      if (code !== 0) return; // the output is in the message above
+      expect.soft(output).toContain('template app_template: 1 migration(s) and the seed applied');
+      for (const file of ['customers', 'orders', 'products']) expect.soft(output).toMatch(new RegExp(`tests/${file}\\.test\\.ts`));
+      expect.soft(output).toMatch(/Test Files\s+3 passed \(3\)/);
+      expect.soft(output).toMatch(/Tests\s+10 passed \(10\)/);
+      // Three files on three workers at once (VITEST_POOL_ID 1 to 3 are the slots in use at the same time).
+      expect.soft(output).toContain('dropped 3 worker database(s) (app_test_1, app_test_2, app_test_3) and app_template');
+    };
+
+    // 1. As the README's first command: the globalSetup starts an in-memory pgdev (DATABASE_URL empty: not inherited).
+    const own = await run(process.execPath, vitest, 120_000, { DATABASE_URL: '' });
+    expect.soft(own.output).toMatch(/started pgdev server vitest-per-worker-\d+ on port \d+/);
+    expectRun(own.code, own.output);
+    expect.soft(leftoverServers()).toEqual([]);
+
+    // 2. As the second: a pgdev server that runs already, in DATABASE_URL; the run leaves no database behind in it.
+    const name = 'examples-per-worker';
+    const env = { XDG_DATA_HOME: fs.mkdtempSync(path.join(dataHome, 'cli-')) };
+    const up = await run(process.execPath, ['bin/pgdev.js', '-n', name, '-d', '-p', '0', '-P', '0', '--shadow-db-port', '0'], 60_000, env);
+    try {
+      expect(up.code, up.output).toBe(0);
+      const url = await run(process.execPath, ['bin/pgdev.js', 'url', name], 60_000, env);
+      expect(url.code, url.output).toBe(0);
+      const databaseUrl = url.output.trim();
+      expect(databaseUrl).toMatch(/^postgres:\/\/postgres:postgres@localhost:\d+\/template1\?sslmode=disable$/);
+      const { code, output } = await run(process.execPath, vitest, 120_000, { ...env, DATABASE_URL: databaseUrl });
+      expect.soft(output).toMatch(/using the server in DATABASE_URL \(localhost:\d+\)/);
+      expectRun(code, output);
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        const { rows } = await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'app\\_%' ORDER BY datname");
+        expect(rows).toEqual([]);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      const down = await run(process.execPath, ['bin/pgdev.js', 'stop', name], 60_000, env);
+      expect(down.code, down.output).toBe(0);
+    }
+  }, 300_000);
 
   it('prisma generates the client, migrates with SQL, seeds and queries through adapter-pg', async () => {
     fs.rmSync(path.join(repoRoot, 'examples', 'prisma', 'generated'), { recursive: true, force: true });

@@ -95,6 +95,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--shadow-db-port <port>', 'port of the shadow database; default 51215', port('--shadow-db-port'))
     .option('-d, --detach', 'run the server in the background')
     .addOption(new Option('--idle-in-transaction-timeout <seconds>', 'end a connection idle in a transaction this long while others wait').argParser(seconds))
+    .addOption(new Option('--idle-close <seconds>', 'close a created database after this long without connections (0: never; default 300)').argParser(seconds))
     .option('--debug', debugHelp)
     .helpCommand('help [command]', 'print the help of a command')
     .addHelpText('after', '\n`pgdev dev` is the same as `pgdev`, as `prisma dev` is.')
@@ -140,7 +141,7 @@ export async function main(argv: string[]): Promise<void> {
   const data = () => import('./data.js');
   subcommand('dump', "write a database's schema and rows as SQL (pg_dump's plain format), from a running or stopped server")
     .argument('[name]', 'server name', 'default')
-    .option('--database <db>', 'the database: postgres (also template1) or shadow', 'postgres')
+    .option('--database <db>', 'the database: postgres (also template1), one made with CREATE DATABASE, or shadow', 'postgres')
     .option('-f, --file <file>', 'write to this file instead of standard output')
     .option('--schema-only', 'only the schema')
     .option('--data-only', 'only the rows')
@@ -149,7 +150,7 @@ export async function main(argv: string[]): Promise<void> {
   subcommand('load', 'run a SQL script (such as a dump) in one transaction, on a running or stopped server')
     .usage('[options] [name] <file.sql | ->')
     .argument('<args...>', '[name] file.sql, or - for standard input')
-    .option('--database <db>', 'the database: postgres (also template1) or shadow', 'postgres')
+    .option('--database <db>', 'the database: postgres (also template1), one made with CREATE DATABASE, or shadow', 'postgres')
     .action(async (args, options) => (await data()).load(args, options));
   subcommand('prisma-executors', "list Prisma's query plan executors on this machine, or fetch one ahead of time")
     .option('--fetch <version>', 'fetch the executor for this Prisma version (7.2 or 7.2.0) from the npm registry')

@@ -26,10 +26,11 @@ export async function ls(options: { json?: boolean }): Promise<void> {
     server.status,
     server.pid === null ? '-' : String(server.pid),
     server.ports ? `${server.ports.http}, ${server.ports.database}, ${server.ports.shadowDatabase}` : '-',
+    String(server.databases.length),
     formatSize(server.sizeBytes),
     server.lastStart ?? '-',
   ]);
-  process.stdout.write(table(['NAME', 'STATUS', 'PID', 'PORTS (http, db, shadow)', 'SIZE', 'LAST START'], rows));
+  process.stdout.write(table(['NAME', 'STATUS', 'PID', 'PORTS (http, db, shadow)', 'DATABASES', 'SIZE', 'LAST START'], rows));
 }
 
 

@@ -19,6 +19,7 @@ export type RunOptions = {
   detach?: boolean;
   debug?: boolean;
   idleInTransactionTimeout?: number;
+  idleClose?: number;
 };
 
 export function runArgs(options: RunOptions): string[] {
@@ -27,6 +28,7 @@ export function runArgs(options: RunOptions): string[] {
   if (options.dbPort !== undefined) args.push('--db-port', String(options.dbPort));
   if (options.shadowDbPort !== undefined) args.push('--shadow-db-port', String(options.shadowDbPort));
   if (options.idleInTransactionTimeout !== undefined) args.push('--idle-in-transaction-timeout', String(options.idleInTransactionTimeout));
+  if (options.idleClose !== undefined) args.push('--idle-close', String(options.idleClose));
   if (options.debug) args.push('--debug');
   return args;
 }
@@ -51,6 +53,7 @@ export async function run(options: RunOptions): Promise<void> {
       debug: options.debug,
       portNames: PORT_FLAGS,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeout === undefined ? undefined : options.idleInTransactionTimeout * 1000,
+      idleCloseMs: options.idleClose === undefined ? undefined : options.idleClose * 1000,
     });
   } catch (error) {
     if (detachedChild) reportToParent({ error: isPgdevError(error) ? error.message : String(error), code: isPgdevError(error) ? error.code : undefined });

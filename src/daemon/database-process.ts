@@ -1,6 +1,6 @@
 /**
  * @module
- * The main process's handle on one database process (`database-main.ts`): starts it, hands it connections, asks it
+ * The main process's handle on one database process (`database-main.ts`, `database-serve.ts`): starts it, hands it connections, asks it
  * things over IPC, and closes it. A process that exits on its own (a crash) is reported through `exited`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -11,15 +11,16 @@ import { ErrorCode, PgdevError } from '../errors.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import { Channel } from './ipc.js';
-import type { DatabaseProcessConfig, DatabaseProcessReady, DatabaseListing } from './database-main.js';
+import type { DatabaseProcessConfig, DatabaseProcessReady, DatabaseListing } from './database-serve.js';
 
 export type { DatabaseProcessConfig, DatabaseListing };
 
 /**
- * The compiled entry, found from the package root (this module runs from `src/daemon` under vitest, `dist/daemon`, or
- * the CLI bundle in `dist/cli`: two levels down in each case). A process needs JavaScript, so it is always `dist/`.
+ * The entry, bundled into one file by the build (as the CLI is: about 50 ms less to load), found from the package
+ * root: this module runs from `src/daemon` under vitest, `dist/daemon`, or the CLI bundle in `dist/cli`, two levels
+ * down in each case. A process needs JavaScript, so it is always `dist/`.
  */
-const ENTRY = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'daemon', 'database-main.js');
+const ENTRY = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'daemon', 'database-main.bundle.js');
 
 export type DatabaseProcessEvents = {
   /** A session ran CREATE, DROP or ALTER DATABASE: the server runs it (it owns the list of databases). */
@@ -29,8 +30,89 @@ export type DatabaseProcessEvents = {
   log(line: string): void;
 };
 
+/** A database process started ahead of need: it loads pgdev and compiles PGlite, then waits to be given a database. */
+export class SpareProcess {
+  readonly child: ChildProcess;
+  readonly channel: Channel;
+  readonly exited: Promise<void>;
+  /** Resolves once it listens for its database. */
+  readonly ready: Promise<void>;
+
+  private constructor() {
+    this.child = fork(ENTRY, [], {
+      env: { ...process.env, PGDEV_DATABASE_PROCESS: 'spare' },
+      execArgv: [],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'json',
+    });
+    this.channel = new Channel(this.child);
+    this.ready = new Promise<void>((resolve) => this.channel.handle('spare', () => resolve()));
+    this.exited = new Promise<void>((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        this.channel.close(new PgdevError(ErrorCode.StartFailed, `its process exited (${signal ?? `code ${code}`})`));
+        resolve();
+      }),
+    );
+    this.child.once('error', (error) => this.channel.close(error));
+  }
+
+  static spawn(): SpareProcess {
+    return new SpareProcess();
+  }
+
+  /** Ends a spare that was never used. */
+  discard(): Promise<void> {
+    this.child.kill('SIGKILL');
+    return this.exited;
+  }
+}
+
+/**
+ * Keeps one spare process warm once databases other than the default one are in use (a test suite creating a
+ * database per worker), so that the next open does not wait for Node and PGlite to load.
+ */
+export class SparePool {
+  #spare: SpareProcess | undefined;
+  #wanted = false;
+  #closed = false;
+
+  /** A spare to give a database to: the warm one if there is one. */
+  take(): SpareProcess {
+    const taken = this.#spare ?? SpareProcess.spawn();
+    this.#spare = undefined;
+    if (this.#wanted) this.#refill();
+    return taken;
+  }
+
+  /** Starts one spare now (for the next open), without keeping one from then on. */
+  prestart(): void {
+    this.#refill();
+  }
+
+  /** From now on, keep one spare ready. */
+  keepWarm(): void {
+    this.#wanted = true;
+    this.#refill();
+  }
+
+  #refill(): void {
+    if (this.#closed || this.#spare) return;
+    const spare = SpareProcess.spawn();
+    this.#spare = spare;
+    void spare.exited.then(() => {
+      if (this.#spare === spare) this.#spare = undefined;
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const spare = this.#spare;
+    this.#spare = undefined;
+    await spare?.discard();
+  }
+}
+
 export class DatabaseProcess {
-  readonly name: string;
   readonly wirePort: number;
   readonly httpPort: number;
   /** The first and last session ids this process hands out: cancel requests are routed by them. */
@@ -44,7 +126,6 @@ export class DatabaseProcess {
   #closing: Promise<void> | undefined;
 
   private constructor(name: string, child: ChildProcess, channel: Channel, ready: DatabaseProcessReady, sessionIds: [number, number], exited: Promise<void>) {
-    this.name = name;
     this.#child = child;
     this.#channel = channel;
     this.wirePort = ready.wirePort;
@@ -53,31 +134,22 @@ export class DatabaseProcess {
     this.exited = exited;
   }
 
-  static async start(config: DatabaseProcessConfig, events: DatabaseProcessEvents, idsPerProcess: number): Promise<DatabaseProcess> {
-    const child = fork(ENTRY, [], {
-      env: { ...process.env, PGDEV_DATABASE_PROCESS: JSON.stringify(config) },
-      execArgv: [],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'json',
-    });
-    const channel = new Channel(child);
-    let stderr = '';
-    const exited = new Promise<void>((resolve) =>
-      child.once('exit', (code, signal) => {
-        channel.close(new PgdevError(ErrorCode.StartFailed, `the process of database "${config.name}" exited (${signal ?? `code ${code}`})${stderr}`));
-        resolve();
-      }),
-    );
+  /** Gives `spare` (a process started ahead, or a new one) the database `config` and waits until it serves. */
+  static async start(config: DatabaseProcessConfig, events: DatabaseProcessEvents, idsPerProcess: number, spare = SpareProcess.spawn()): Promise<DatabaseProcess> {
+    const { child, channel } = spare;
+    await Promise.race([spare.ready, spare.exited]);
     channel.handle('log', (line: string) => events.log(line));
     channel.handle('databaseCommand', ({ command, from }: { command: DatabaseCommand; from: string }) => events.databaseCommand(command, from));
     let handle: DatabaseProcess | undefined;
     channel.handle('idle', () => handle && handle.#adopting === 0 && !handle.#closing && events.idle(handle));
-    const ready = await new Promise<DatabaseProcessReady>((resolve, reject) => {
-      channel.handle('ready', resolve);
-      child.once('error', reject);
-      void exited.then(() => reject(new PgdevError(ErrorCode.StartFailed, `could not open database "${config.name}": its process exited before it was ready`)));
-    });
-    handle = new DatabaseProcess(config.name, child, channel, ready, [config.sessionIdBase, config.sessionIdBase + idsPerProcess - 1], exited);
+    let ready: DatabaseProcessReady;
+    try {
+      ready = await channel.request<DatabaseProcessReady>('start', config);
+    } catch (error) {
+      child.kill('SIGKILL');
+      throw new PgdevError(ErrorCode.StartFailed, `could not open database "${config.name}": ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    handle = new DatabaseProcess(config.name, child, channel, ready, [config.sessionIdBase, config.sessionIdBase + idsPerProcess - 1], spare.exited);
     return handle;
   }
 
@@ -107,7 +179,7 @@ export class DatabaseProcess {
     return this.#channel.request('sessions');
   }
 
-  request<T = unknown>(op: 'connections' | 'terminateAll' | 'hold' | 'release' | 'dumpToFile' | 'reset' | 'snapshot' | 'restore' | 'others' | 'hasSnapshots', payload?: unknown): Promise<T> {
+  request<T = unknown>(op: 'connections' | 'terminateAll' | 'hold' | 'release' | 'dumpToFile' | 'reset' | 'snapshot' | 'restore' | 'others' | 'hasSnapshots' | 'rename', payload?: unknown): Promise<T> {
     return this.#channel.request<T>(op, payload);
   }
 

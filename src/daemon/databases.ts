@@ -18,7 +18,7 @@ import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
 import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../state/databases.js';
-import { DatabaseProcess, type DatabaseListing } from './database-process.js';
+import { DatabaseProcess, type DatabaseListing, type SparePool } from './database-process.js';
 import type { Destination } from './router.js';
 
 /** The database a command uses when none is named. */
@@ -53,7 +53,9 @@ const State = {
   InvalidParameterValue: '22023',
 } as const;
 
-type Database = DatabaseRecord & {
+type Database = Omit<DatabaseRecord, 'name'> & {
+  /** ALTER DATABASE ... RENAME changes it. */
+  name: string;
   readonly isDefault: boolean;
   process?: DatabaseProcess;
   opening?: Promise<DatabaseProcess>;
@@ -83,6 +85,8 @@ export type DatabaseSetOptions = {
   readonly maxDatabases: number;
   /** Gives out session id ranges across the server's processes. */
   nextSessionIdBase(): number;
+  /** Processes started ahead of need, shared by the server's ports. */
+  readonly spares: SparePool;
   readonly log: (line: string) => void;
 };
 
@@ -182,7 +186,7 @@ export class DatabaseSet {
     switch (command.kind) {
       case 'create':
         checkCreateOptions(command.options);
-        return this.create(command.name, { template: command.template }).then(() => ({}));
+        return this.create(command.name, { template: command.template, from }).then(() => ({}));
       case 'drop':
         return this.drop(command.name, { ifExists: command.ifExists, force: command.force, from });
       case 'rename':
@@ -193,7 +197,8 @@ export class DatabaseSet {
     }
   }
 
-  create(name: string, options: { template?: string } = {}): Promise<void> {
+  /** `from`: the database of the session that asked, whose `pg_database` must list the new one before this returns. */
+  create(name: string, options: { template?: string; from?: string } = {}): Promise<void> {
     return this.#catalogChange(async () => {
       checkName(name);
       if (this.has(name) || name === EMPTY_TEMPLATE) throw new SqlError(State.DuplicateDatabase, `database "${name}" already exists`);
@@ -213,7 +218,7 @@ export class DatabaseSet {
       const database = this.#add(record, false);
       this.#save();
       if (fromFile) database.fromFile = fromFile;
-      await this.#announce();
+      await this.#announce(options.from);
       // Opened at once: whoever creates a database connects to it next, and in memory the copy lives in its process.
       this.#open(database).catch((error: unknown) => this.#options.log(`pgdev: database "${name}" could not be opened: ${String(error)}`));
     });
@@ -236,7 +241,7 @@ export class DatabaseSet {
       this.#databases.delete(database.name);
       this.#save();
       if (this.#options.dataDir) await removeFolder(this.#options.dataDir(database.id));
-      await this.#announce();
+      await this.#announce(options.from);
       return {};
     });
   }
@@ -249,11 +254,18 @@ export class DatabaseSet {
       if (database.isDefault) throw new SqlError(SqlState.FeatureNotSupported, `the default database "${name}" cannot be renamed`);
       checkName(newName);
       if (this.has(newName) || newName === EMPTY_TEMPLATE) throw new SqlError(State.DuplicateDatabase, `database "${newName}" already exists`);
-      await this.#closeUnlessUsed(database, false);
+      const process = await this.#openedProcess(database);
+      const connections = process ? await process.request<number>('connections').catch(() => 0) : 0;
+      if (connections > 0) throw inUse(database.name, connections);
+      // An open database is renamed in place (an in-memory one lives only in its process); a closed one on its
+      // next open (engineName keeps the name its engine has).
+      if (process) await process.request('rename', newName);
       this.#databases.delete(database.name);
-      this.#add({ id: database.id, name: newName, engineName: database.engineName, createdAt: database.createdAt }, false);
+      database.name = newName;
+      if (process) database.engineName = newName;
+      this.#databases.set(newName, database);
       this.#save();
-      await this.#announce();
+      await this.#announce(from);
     });
   }
 
@@ -272,17 +284,19 @@ export class DatabaseSet {
 
   /** Refuses with 55006 while others are connected, unless `force`, which ends their connections; then closes it. */
   async #closeUnlessUsed(database: Database, force: boolean): Promise<void> {
-    const process = await (database.opening ?? Promise.resolve(database.process)).catch(() => undefined);
-    if (process && !process.closing) {
+    const process = await this.#openedProcess(database);
+    if (process) {
       const connections = await process.request<number>('connections').catch(() => 0);
-      if (connections > 0 && !force) {
-        throw new SqlError(State.ObjectInUse, `database "${database.name}" is being accessed by other users`, {
-          detail: `There ${connections === 1 ? 'is 1 other session' : `are ${connections} other sessions`} using the database.`,
-        });
-      }
+      if (connections > 0 && !force) throw inUse(database.name, connections);
       if (connections > 0) await process.request('terminateAll');
     }
     await this.#closeProcess(database);
+  }
+
+  /** The database's process if it runs (or is starting), else undefined. */
+  async #openedProcess(database: Database): Promise<DatabaseProcess | undefined> {
+    const process = await (database.opening ?? Promise.resolve(database.process)).catch(() => undefined);
+    return process && !process.closing ? process : undefined;
   }
 
   /** Copies a template's data for a new database: to `databases/<id>` on disk, or to a tarball for an in-memory one. */
@@ -331,6 +345,7 @@ export class DatabaseSet {
       if (this.#closed) throw new SqlError(SqlState.AdminShutdown, 'the server is shutting down');
       const options = this.#options;
       const persistent = options.dataDir !== undefined;
+      if (!database.isDefault) options.spares.keepWarm();
       const process = await DatabaseProcess.start(
         {
           server: options.server,
@@ -352,6 +367,7 @@ export class DatabaseSet {
           log: options.log,
         },
         IDS_PER_PROCESS,
+        options.spares.take(),
       );
       database.fromFile = undefined;
       if (database.engineName !== database.name) {
@@ -397,14 +413,22 @@ export class DatabaseSet {
     return [...this.#databases.values()].filter((other) => other !== database).map((other) => ({ oid: 100_000 + other.id, name: other.name }));
   }
 
-  /** Tells every open database the new list (its `pg_database`); waits a little, never for a busy one. */
-  async #announce(): Promise<void> {
-    const updates = [...this.#databases.values()].flatMap((database) => {
+  /**
+   * Tells every open database the new list (its `pg_database`). Waits only for the database of the session that
+   * asked (`from`), so that its next query sees the change, and not for long if it is busy (held in a transaction).
+   */
+  async #announce(from?: string): Promise<void> {
+    const asker = from === undefined ? undefined : this.#find(from);
+    let waitFor: Promise<unknown> = Promise.resolve();
+    for (const database of this.#databases.values()) {
       const process = database.process;
-      if (!process || process.closing) return [];
-      return [process.request('others', this.#listingsFor(database)).catch((error: unknown) => this.#options.log(`pgdev: could not update the databases list of "${database.name}": ${String(error)}`))];
-    });
-    await Promise.race([Promise.all(updates), new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+      if (!process || process.closing) continue;
+      const update = process.request('others', this.#listingsFor(database)).catch((error: unknown) => {
+        this.#options.log(`pgdev: could not update the databases list of "${database.name}": ${String(error)}`);
+      });
+      if (database === asker) waitFor = update;
+    }
+    await Promise.race([waitFor, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
   }
 
   #save(): void {
@@ -432,6 +456,12 @@ async function holdTemplate(process: DatabaseProcess, name: string): Promise<voi
   } finally {
     clearTimeout(timer);
   }
+}
+
+function inUse(name: string, connections: number): SqlError {
+  return new SqlError(State.ObjectInUse, `database "${name}" is being accessed by other users`, {
+    detail: `There ${connections === 1 ? 'is 1 other session' : `are ${connections} other sessions`} using the database.`,
+  });
 }
 
 function checkName(name: string): void {

@@ -8,9 +8,11 @@ import path from 'node:path';
 import picomatch from 'picomatch';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { isPidAlive, readVersioned, type ServerConfig, type ServerRecord } from '../state/files.js';
+import { databaseDir, folderSize, readDatabases, type DatabaseRecord } from '../state/databases.js';
 import { isLocked, lockOwnerPid } from '../state/lock.js';
 import { serverPaths, stateRoot } from '../state/paths.js';
 import { pgdevCommand } from '../command-name.js';
+import { readJson, requestServer } from './request.js';
 
 export type ServerStatus = 'running' | 'stopped';
 
@@ -22,7 +24,11 @@ export type ServerListing = {
   readonly sizeBytes: number;
   readonly lastStart: string | null;
   readonly persistence: ServerRecord['persistence'] | null;
+  /** The main port's databases (the default one as `postgres`) and their sizes on disk (0 in memory). */
+  readonly databases: readonly DatabaseSize[];
 };
+
+export type DatabaseSize = { readonly name: string; readonly sizeBytes: number };
 
 /** The running server's record, if `name` runs right now (lock held by a live pid that wrote it). */
 export function readRunning(name: string): ServerRecord | undefined {
@@ -56,12 +62,27 @@ export function serverNames(): string[] {
     .sort();
 }
 
-function folderSize(dir: string): number {
-  let total = 0;
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath, entry.name)).size;
+/** A server's databases with their sizes: from the running server (it knows in-memory ones too), else from disk. */
+async function listDatabases(name: string, running: ServerRecord | undefined): Promise<DatabaseSize[]> {
+  if (running) {
+    try {
+      const response = await requestServer(running, { method: 'GET', path: '/databases', failure: ErrorCode.NotRunning });
+      return (await readJson<{ databases: DatabaseSize[] }>(response)).databases;
+    } catch {
+      // an older or unreachable server: what is on disk
+    }
   }
-  return total;
+  const paths = serverPaths(name);
+  let records: readonly DatabaseRecord[] = [];
+  try {
+    records = readDatabases(paths).databases;
+  } catch {
+    records = [];
+  }
+  return [
+    { name: 'postgres', sizeBytes: folderSize(fs.existsSync(paths.dataDir) ? paths.dataDir : path.join(paths.root, 'pgdata')) },
+    ...records.map((record) => ({ name: record.name, sizeBytes: folderSize(databaseDir(paths, record.id)) })),
+  ];
 }
 
 export async function describeServer(name: string): Promise<ServerListing> {
@@ -74,6 +95,7 @@ export async function describeServer(name: string): Promise<ServerListing> {
     config = undefined;
   }
   const lastStart = running?.startedAt ?? config?.lastStartedAt ?? null;
+  const databases = await listDatabases(name, running);
   return {
     name,
     status: running || (await isLocked(paths.root)) ? 'running' : 'stopped',
@@ -82,6 +104,7 @@ export async function describeServer(name: string): Promise<ServerListing> {
     sizeBytes: folderSize(paths.root),
     lastStart,
     persistence: running?.persistence ?? null,
+    databases,
   };
 }
 

@@ -19,7 +19,7 @@ import { ensureCertificate, type Certificate } from '../state/certificate.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
 import { databaseDir, readDatabases, upgradeStateFolder, writeDatabases } from '../state/databases.js';
 import { dataDirError, serverPaths } from '../state/paths.js';
-import type { DatabaseProcess } from './database-process.js';
+import { SparePool, type DatabaseProcess } from './database-process.js';
 import { DEFAULT_DATABASE, DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet, SHADOW_DATABASE, unknownDatabase } from './databases.js';
 import { createRouter } from './router.js';
 import { LOOPBACK, PORT_OPTIONS, choosePorts, portInUse, type PortNames, type RequestedPorts } from './ports.js';
@@ -123,11 +123,15 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     throw dataDirError(paths.root, cause);
   }
 
+  // The default database's process starts loading now, while this one takes the lock and the ports.
+  const spares = new SparePool();
+  spares.prestart();
   let shutdownReason: (reason: string) => void = () => undefined;
   let lock: HeldLock;
   try {
     lock = await acquireLock(paths.root, (error) => shutdownReason(`lock lost: ${error.message}`));
   } catch (error) {
+    await spares.close();
     if (!isPgdevError(error, ErrorCode.Locked)) throw error;
     const running = readRunning(name);
     const where = running ? ` (pid ${running.pid}, ports ${running.ports.http}, ${running.ports.database}, ${running.ports.shadowDatabase})` : '';
@@ -137,7 +141,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     });
   }
 
-  const cleanups: Array<() => Promise<unknown> | unknown> = [() => lock.release()];
+  const cleanups: Array<() => Promise<unknown> | unknown> = [() => lock.release(), () => spares.close()];
   const undo = async () => {
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
   };
@@ -169,6 +173,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       maxDatabases: options.maxDatabases ?? DEFAULT_MAX_DATABASES,
       // Process ids are unique across the server (cancel requests name them): each process gets its own range.
       nextSessionIdBase: () => 1000 + (processesStarted++ % 2000) * 1_000_000,
+      spares,
       log,
     };
     const stored = persistent ? readDatabases(paths) : undefined;
@@ -242,7 +247,8 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       }
       return forwardRequest(request, process.httpPort, body);
     };
-    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, forward, sessions, isReady: () => main.defaultIsOpen };
+    const databases = () => main.list().map(({ name: databaseName, sizeBytes }) => ({ name: databaseName, sizeBytes }));
+    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, forward, sessions, databases, isReady: () => main.defaultIsOpen };
     const http = await listen('http', () => startHttp(context, LOOPBACK, wanted.http));
     cleanups.push(() => http.close());
     const ports: Ports = { http: http.port, database: mainRouter.port, shadowDatabase: shadowRouter.port };

@@ -131,7 +131,9 @@ async function copyWithZeroTail(from: string, to: string): Promise<void> {
 /** The PGlite version in use: a template is only valid for the PGlite that wrote it. */
 export const PGLITE_VERSION: string = packageVersion('@electric-sql/pglite');
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
+// Run as a script (the build), not when bundled into a program of its own (then import.meta.url is the bundle's).
+const thisFile = fileURLToPath(import.meta.url);
+if (process.argv[1] && thisFile === path.resolve(process.argv[1]) && path.basename(thisFile) === 'template.js') {
   const started = Date.now();
   await buildTemplate(BUNDLED);
   console.log(`pgdev: database template ready in ${BUNDLED} (${Date.now() - started} ms)`);

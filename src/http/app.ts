@@ -36,6 +36,8 @@ export type EngineHttpContext = BaseContext & {
 export type ForwardingHttpContext = BaseContext & {
   /** Answers an authorised request for a database with that database's process (see forward.ts). */
   forward(request: Request): Promise<Response>;
+  /** The main port's databases and their sizes on disk (`GET /databases`, `pgdev ls`). */
+  databases(): Array<{ name: string; sizeBytes: number }>;
 };
 
 export type HttpContext = EngineHttpContext | ForwardingHttpContext;
@@ -85,6 +87,7 @@ export function createHttpApp(context: HttpContext): Hono {
   if ('forward' in context) {
     const forward = context.forward;
     app.on(['GET', 'POST'], ['/sql', '/dump', '/load'], (c) => unauthorised(c, context.secret) ?? forward(c.req.raw));
+    app.get('/databases', (c) => unauthorised(c, context.secret) ?? c.json({ databases: context.databases() }));
   } else {
     app.route('/', createSqlRoutes(context));
     app.route('/', createDataRoutes(context));

@@ -20,6 +20,7 @@ import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations
 import { TransactionStatus } from '../engine/protocol.js';
 import { isAuthorised } from './api-key.js';
 import type { EngineHttpContext } from './app.js';
+import { parseDatabaseCommand } from '../gateway/database-commands.js';
 
 /** Largest request body `/sql` reads. */
 export const MAX_SQL_BODY_BYTES = 10 * 1024 * 1024;
@@ -105,6 +106,13 @@ export function createSqlRoutes(context: EngineHttpContext): Hono {
         const keyword = leadingKeywords(statements[sessionCommand]!.query).split(' ')[0];
         return c.json(
           { error: { message: `${keyword} is refused: each /sql request is its own short session, and ${keyword} would reach the database's other clients; use the TCP database URL` } },
+          400,
+        );
+      }
+      const databaseCommand = statements.find((statement) => parseDatabaseCommand(statement.query) !== undefined);
+      if (databaseCommand) {
+        return c.json(
+          { error: { message: `${leadingKeywords(databaseCommand.query).split(' ').slice(0, 2).join(' ')} is refused over HTTP: use a Postgres connection (the database URL) or the API's createDatabase and dropDatabase` } },
           400,
         );
       }

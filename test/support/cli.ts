@@ -297,7 +297,7 @@ export function readServerJson(home: DataHome, name: string): { pid: number; por
  * Pids of live processes started with XDG_DATA_HOME inside `dir`: the CLI processes and every server they spawned
  * (detached servers inherit the environment). Linux only (/proc); elsewhere, the pids in the state files.
  */
-export function processesUsing(dir: string): number[] {
+export function processesUsing(dir: string, options: { databaseProcesses?: boolean } = {}): number[] {
   const pids = new Set<number>();
   const needle = `XDG_DATA_HOME=${dir}`;
   if (fs.existsSync('/proc')) {
@@ -311,7 +311,10 @@ export function processesUsing(dir: string): number[] {
       } catch {
         continue;
       }
-      for (const variable of environ.split('\0')) {
+      const variables = environ.split('\0');
+      // A server's database processes (one per open database) are part of it: counted only when asked for.
+      if (!options.databaseProcesses && variables.some((variable) => variable.startsWith('PGDEV_DATABASE_PROCESS='))) continue;
+      for (const variable of variables) {
         if (variable === needle || variable.startsWith(`${needle}/`)) pids.add(pid);
       }
     }
@@ -347,7 +350,7 @@ function isOurs(pid: number): boolean {
 export async function cleanupCli(): Promise<void> {
   const pids = new Set<number>();
   for (const child of children) if (child.pid && child.exitCode === null && child.signalCode === null) pids.add(child.pid);
-  for (const home of homes) for (const pid of processesUsing(home)) pids.add(pid);
+  for (const home of homes) for (const pid of processesUsing(home, { databaseProcesses: true })) pids.add(pid);
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');

@@ -1,0 +1,249 @@
+/**
+ * @module
+ * A database process (started through `database-main.ts`): one database of a server, in a process of its own so that a long statement in
+ * it never holds up the others (PGlite blocks the thread it runs on). The main process forks it (see
+ * `database-process.ts`), hands it the connections that name its database, and asks it over IPC for the rest:
+ * cancel requests, the list of sessions, reset, snapshot and restore, clones, and closing.
+ *
+ * It runs today's engine, gateway sessions and HTTP routes unchanged; its own loopback ports serve the connections
+ * the main process relays (TLS) and the HTTP requests it forwards (`/sql`, `/dump`, `/load`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Engine, EngineSession, quoteLiteral, setSessionIdBase } from '../engine/engine.js';
+import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../engine/snapshot.js';
+import { createGateway, type Gateway } from '../gateway/gateway.js';
+import { startHttp } from '../http/server.js';
+import type { DatabaseCommand } from '../gateway/database-commands.js';
+import { Channel } from './ipc.js';
+import { LOOPBACK } from './ports.js';
+import { PGDEV_VERSION } from './version.js';
+
+/** What the main process tells a database process when it gives it a database (the `start` request). */
+export type DatabaseProcessConfig = {
+  /** The server's name, for logs and the HTTP context. */
+  readonly server: string;
+  /** The database's name: what `current_database()` answers. */
+  readonly name: string;
+  /** The name its engine's own database has in the catalog now (it is renamed to `name` on open). */
+  readonly engineName: string;
+  /** A persistent database's folder; absent for an in-memory one. */
+  readonly dataDir?: string;
+  /** A tarball of a data directory to start from (an in-memory clone), deleted once read. */
+  readonly fromFile?: string;
+  /** The endpoint's other databases, listed in `pg_database` (oid, name). */
+  readonly others: ReadonlyArray<DatabaseListing>;
+  readonly sessionIdBase: number;
+  readonly secret: string;
+  readonly urls: import('../state/files.js').ServerUrls;
+  readonly debug: boolean;
+  readonly idleInTransactionTimeoutMs?: number;
+  /** Reports `idle` after this long without a connection; 0: never. */
+  readonly idleCloseMs: number;
+};
+
+export type DatabaseListing = { readonly oid: number; readonly name: string };
+
+/** What the process reports once it serves. */
+export type DatabaseProcessReady = { readonly wirePort: number; readonly httpPort: number };
+
+/** The oid of the database every engine runs (Postgres' `postgres` database); the others are catalog rows only. */
+const OWN_DATABASE_OID = 5;
+/** template1 and template0: real databases of every engine, never listed as others. */
+const BUILT_IN_OIDS = [1, 4, OWN_DATABASE_OID];
+
+export async function serve(config: DatabaseProcessConfig, channel: Channel): Promise<DatabaseProcessReady> {
+  const log = (line: string) => channel.emit('log', line);
+  const debugLog = (line: string) => config.debug && log(line);
+  setSessionIdBase(config.sessionIdBase);
+  let others = config.others;
+  /** The database's name: ALTER DATABASE ... RENAME changes it while the process runs. */
+  let name = config.name;
+
+  /** Opens the engine and makes its catalog say who it is: its own name and the endpoint's other databases. */
+  const open = async (engineName: string, from?: Blob): Promise<Engine> => {
+    const engine = await Engine.open({ label: name, dataDir: config.dataDir, from, database: engineName, log: debugLog });
+    await updateCatalog(engine, name, others);
+    return engine;
+  };
+  const fromFile = config.fromFile ? new Blob([await fs.promises.readFile(config.fromFile)]) : undefined;
+  if (config.fromFile) await fs.promises.rm(config.fromFile, { force: true });
+  // A database never opened (or whose folder went missing) starts from the template, whose database is `postgres`.
+  const fresh = !fromFile && (!config.dataDir || !fs.existsSync(path.join(config.dataDir, 'PG_VERSION')));
+  const opening = performance.now();
+  let engine = await open(fresh ? 'postgres' : config.engineName, fromFile);
+  const openMs = Math.round(performance.now() - opening);
+
+  const gateway: Gateway = await createGateway({
+    engine,
+    host: LOOPBACK,
+    port: 0,
+    debug: config.debug,
+    log,
+    idleInTransactionTimeoutMs: config.idleInTransactionTimeoutMs,
+    databaseCommand: (command: DatabaseCommand) => channel.request('databaseCommand', { command, from: name }),
+  });
+  const context = {
+    name: config.server,
+    version: PGDEV_VERSION,
+    urls: config.urls,
+    secret: config.secret,
+    get engine() {
+      return engine;
+    },
+    database: async () => engine,
+    sessions: () => gateway.sessions().map((session) => ({ database: name, ...session })),
+    isReady: () => !engine.closed,
+  };
+  const http = await startHttp(context, LOOPBACK, 0);
+
+  // Idle: no connection for idleCloseMs. The main process decides (it may have handed a connection over meanwhile).
+  let idleSince = Date.now();
+  if (config.idleCloseMs > 0) {
+    setInterval(() => {
+      if (gateway.connections > 0) idleSince = Date.now();
+      else if (Date.now() - idleSince >= config.idleCloseMs) {
+        idleSince = Date.now();
+        channel.emit('idle');
+      }
+    }, Math.min(config.idleCloseMs, 1000)).unref();
+  }
+
+  /** Puts a different engine behind the connections (reset, restore): see `Gateway.suspend`. */
+  const replace = async (next: () => Promise<Engine>, reason: string) => {
+    const previous = engine;
+    const resume = await gateway.suspend(reason);
+    try {
+      const fallback = await previous.dump().catch(() => undefined);
+      await previous.close();
+      try {
+        engine = await next();
+      } catch (error) {
+        engine = await open(name, fallback); // never leave the database without an engine
+        throw error;
+      }
+    } finally {
+      await resume(engine);
+    }
+  };
+
+  const snapshots = new Map<string, { data: DataSnapshot; full: Blob }>();
+  let held: { release: () => void } | undefined;
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      held?.release();
+      await gateway.close();
+      await http.close();
+      await engine.close();
+    })());
+
+  channel.handle('adopt', (payload: { head: string }, socket) => {
+    idleSince = Date.now();
+    if (socket) gateway.adopt(socket, Buffer.from(payload.head, 'base64'));
+  });
+  channel.handle('cancel', ({ processId, secretKey }: { processId: number; secretKey: number }) => gateway.cancel(processId, secretKey));
+  channel.handle('sessions', () => context.sessions());
+  channel.handle('connections', () => gateway.connections);
+  channel.handle('terminateAll', async () => gateway.terminateAll('terminating connection due to administrator command'));
+  channel.handle('others', async (list: DatabaseListing[]) => {
+    others = list;
+    await updateCatalog(engine, name, others);
+  });
+  channel.handle('rename', async (newName: string) => {
+    name = newName;
+    await updateCatalog(engine, name, others);
+  });
+  channel.handle('hasSnapshots', () => snapshots.size > 0);
+  // A consistent copy of the data directory: CHECKPOINT, then nobody writes until `release` (or close).
+  channel.handle('hold', async () => {
+    const lease = await engine.acquire(new EngineSession());
+    try {
+      lease.run('CHECKPOINT');
+    } catch (error) {
+      lease.release();
+      throw error;
+    }
+    held = { release: () => lease.release() };
+  });
+  channel.handle('release', () => {
+    held?.release();
+    held = undefined;
+  });
+  channel.handle('dumpToFile', async (file: string) => {
+    const tarball = await engine.dump();
+    await fs.promises.writeFile(file, Buffer.from(await tarball.arrayBuffer()));
+  });
+  channel.handle('reset', () =>
+    replace(async () => {
+      if (config.dataDir) await fs.promises.rm(config.dataDir, { recursive: true, force: true });
+      return open('postgres');
+    }, 'reset'),
+  );
+  channel.handle('snapshot', async (label: string) => {
+    const data = await engine.exclusive(takeDataSnapshot);
+    snapshots.set(label, { data, full: await engine.dump() });
+  });
+  channel.handle('restore', async (label: string) => {
+    const snapshot = snapshots.get(label);
+    if (!snapshot) return false;
+    if (await engine.exclusive((lease) => restoreDataSnapshot(lease, snapshot.data))) return true;
+    debugLog(`${name}: snapshot "${label}": the schema changed since; reopening its full copy`);
+    await replace(() => open(name, snapshot.full), 'restored');
+    return true;
+  });
+  channel.handle('close', async () => {
+    await close();
+    setImmediate(() => process.exit(0));
+  });
+  // Ctrl-C in a terminal reaches the whole process group: the main process decides when this one closes.
+  process.on('SIGINT', () => undefined);
+  // The main process went away (killed): nothing is left to serve.
+  process.on('disconnect', () => void close().finally(() => process.exit(0)));
+
+  debugLog(`${name}: database process ${process.pid} serves (engine open ${openMs} ms, ready ${Math.round(performance.now() - opening)} ms)`);
+  return { wirePort: gateway.port, httpPort: http.port };
+}
+
+/** Makes the engine's `pg_database` list `ownName` (its own database) and `others`, writing only if it differs. */
+async function updateCatalog(engine: Engine, ownName: string, others: ReadonlyArray<DatabaseListing>): Promise<void> {
+  await engine.exclusive((lease) => {
+    const listed = lease.run(`SELECT oid, datname FROM pg_database WHERE oid NOT IN (1, 4) ORDER BY oid`).map(([oid, name]) => `${oid}:${name}`);
+    const wanted = [[OWN_DATABASE_OID, ownName] as const, ...others.map(({ oid, name }) => [oid, name] as const)]
+      .sort(([a], [b]) => a - b)
+      .map(([oid, name]) => `${oid}:${name}`);
+    if (listed.join('\n') === wanted.join('\n')) return;
+    const sql = catalogSql(ownName, others);
+    try {
+      lease.run(sql);
+    } catch (error) {
+      lease.run('ROLLBACK');
+      throw error;
+    }
+  });
+}
+
+/**
+ * The statements that make an engine's `pg_database` list the endpoint's databases: its own database under its name
+ * (renamed after a clone or a rename), and a row for each other one. Those rows are only names: nothing can connect to them
+ * inside this engine (connections are routed by the server before they reach an engine).
+ */
+function catalogSql(ownName: string, others: ReadonlyArray<DatabaseListing>): string {
+  const statements = [
+    'BEGIN',
+    'SET LOCAL allow_system_table_mods = on',
+    `DELETE FROM pg_database WHERE oid NOT IN (${BUILT_IN_OIDS.join(', ')})`,
+  ];
+  statements.push(`UPDATE pg_database SET datname = ${quoteLiteral(ownName)} WHERE oid = ${OWN_DATABASE_OID} AND datname <> ${quoteLiteral(ownName)}`);
+  if (others.length) {
+    const rows = others.map(({ oid, name }) => `(${oid}, ${quoteLiteral(name)})`).join(', ');
+    statements.push(`INSERT INTO pg_database SELECT o.oid::oid, o.name::name, ${COPIED_COLUMNS}
+      FROM (VALUES ${rows}) AS o(oid, name), pg_database d WHERE d.oid = ${OWN_DATABASE_OID}`);
+  }
+  statements.push('COMMIT');
+  return statements.join('; ');
+}
+
+/** pg_database's columns after oid and datname (Postgres 17/18), taken from the engine's own row. */
+const COPIED_COLUMNS = `d.datdba, d.encoding, d.datlocprovider, false, true, d.dathasloginevt, d.datconnlimit, d.datfrozenxid,
+  d.datminmxid, d.dattablespace, d.datcollate, d.datctype, d.datlocale, d.daticurules, d.datcollversion, d.datacl`;
