@@ -36,6 +36,16 @@ export async function withClient(url, timeoutMs, what, fn) {
   }
 }
 
+/** `promise`, or a Hung error naming `what` after `ms`. */
+export async function within(promise, ms, what) {
+  let timer;
+  try {
+    return await Promise.race([promise, new Promise((_, reject) => (timer = setTimeout(() => reject(new Hung(what, ms)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Ends a client, waiting at most 2 s for the server's goodbye. */
 export async function endClient(client) {
   await Promise.race([client.end().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);

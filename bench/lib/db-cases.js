@@ -136,7 +136,7 @@ function focusTarget(targets, target) {
   for (const t of targets) if (t.inst?.alive) signalGroup(t.inst.pgid, t === target ? 'SIGCONT' : 'SIGSTOP');
 }
 
-const RUN_LIMIT_MS = 600_000;
+const RUN_LIMIT_MS = 300_000;
 
 /** Runs `fn(target, run)` for `runs` runs, the targets in an order rotated each run; a failure ends that target's runs. */
 async function eachRun(ctx, targets, runs, metrics, fn) {
@@ -402,14 +402,14 @@ async function caseClone(ctx) {
 async function timeCreate(t, name, template) {
   const admin = new pg.Client({ connectionString: t.adminUrl, connectionTimeoutMillis: 15_000 });
   admin.on('error', () => undefined);
-  await admin.connect();
+  await D.within(admin.connect(), 30_000, 'a new connection to the default database');
   let ms;
   let createMs;
   try {
-    await admin.query('SELECT 1');
+    await D.within(admin.query('SELECT 1'), 30_000, 'SELECT 1 on a new connection to the default database');
     t.created.push(name);
     const t0 = performance.now();
-    await admin.query(D.createDatabaseSql(name, template));
+    await D.within(admin.query(D.createDatabaseSql(name, template)), 60_000, D.createDatabaseSql(name, template));
     createMs = performance.now() - t0;
     await D.withClient(D.urlFor(t.adminUrl, name), 60_000, `connect to ${name}`, async (c) => {
       await c.query('SELECT 1');
