@@ -123,6 +123,11 @@ export class DatabaseProcess {
   #channel: Channel;
   /** Connections sent and not yet acknowledged: an idle report that crosses one is ignored. */
   #adopting = 0;
+  /**
+   * Its client connections, as it last reported them (it reports every change). Kept here because a process
+   * running a statement cannot answer until the statement ends.
+   */
+  #connections = 0;
   #closing: Promise<void> | undefined;
 
   private constructor(name: string, child: ChildProcess, channel: Channel, ready: DatabaseProcessReady, sessionIds: [number, number], exited: Promise<void>) {
@@ -142,6 +147,7 @@ export class DatabaseProcess {
     channel.handle('databaseCommand', ({ command, from }: { command: DatabaseCommand; from: string }) => events.databaseCommand(command, from));
     let handle: DatabaseProcess | undefined;
     channel.handle('idle', () => handle && handle.#adopting === 0 && !handle.#closing && events.idle(handle));
+    channel.handle('connections', (count: number) => handle && (handle.#connections = count));
     let ready: DatabaseProcessReady;
     try {
       ready = await channel.request<DatabaseProcessReady>('start', config);
@@ -155,6 +161,11 @@ export class DatabaseProcess {
 
   get pid(): number | undefined {
     return this.#child.pid;
+  }
+
+  /** Its connections, those being handed over included. */
+  get connections(): number {
+    return this.#connections + this.#adopting;
   }
 
   get closing(): boolean {
@@ -179,8 +190,15 @@ export class DatabaseProcess {
     return this.#channel.request('sessions');
   }
 
-  request<T = unknown>(op: 'connections' | 'terminateAll' | 'hold' | 'release' | 'dumpToFile' | 'reset' | 'snapshot' | 'restore' | 'others' | 'hasSnapshots' | 'rename', payload?: unknown): Promise<T> {
+  request<T = unknown>(op: 'terminateAll' | 'hold' | 'release' | 'dumpToFile' | 'reset' | 'snapshot' | 'restore' | 'others' | 'hasSnapshots' | 'rename', payload?: unknown): Promise<T> {
     return this.#channel.request<T>(op, payload);
+  }
+
+  /** Stops the process at once (SIGKILL), whatever it is running; for a database that is being dropped. */
+  async kill(): Promise<void> {
+    this.#closing ??= this.exited;
+    this.#child.kill('SIGKILL');
+    await this.exited;
   }
 
   /** Ends its connections (57P01), closes its engine (flushing a persistent one) and waits for it to exit. */

@@ -81,6 +81,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
     debug: config.debug,
     log,
     idleInTransactionTimeoutMs: config.idleInTransactionTimeoutMs,
+    onConnections: (count) => channel.emit('connections', count),
     databaseCommand: (command: DatabaseCommand) => channel.request('databaseCommand', { command, from: name }),
   });
   const context = {
@@ -144,7 +145,6 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   });
   channel.handle('cancel', ({ processId, secretKey }: { processId: number; secretKey: number }) => gateway.cancel(processId, secretKey));
   channel.handle('sessions', () => context.sessions());
-  channel.handle('connections', () => gateway.connections);
   channel.handle('terminateAll', async () => gateway.terminateAll('terminating connection due to administrator command'));
   channel.handle('others', async (list: DatabaseListing[]) => {
     others = list;

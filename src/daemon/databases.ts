@@ -8,6 +8,7 @@
  * without TEMPLATE starts empty (a copy of pgdev's prepared template, as from `template0`); `TEMPLATE t` copies `t`
  * as it is at that moment: its process (if open) checkpoints and holds its engine while the copy is made.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +42,8 @@ const MAX_NAME_BYTES = 63;
 const IDS_PER_PROCESS = 1_000_000;
 export const DEFAULT_MAX_DATABASES = 100;
 export const DEFAULT_IDLE_CLOSE_MS = 300_000;
+/** How long DROP DATABASE ... WITH (FORCE) lets a database end its connections before stopping its process. */
+const FORCE_GRACE_MS = 1_000;
 
 const State = {
   DuplicateDatabase: '42P04',
@@ -96,6 +99,8 @@ export class DatabaseSet {
   readonly #options: DatabaseSetOptions;
   readonly #databases = new Map<string, Database>();
   #nextId: number;
+  /** Counts catalog changes: a process that started with an older list is told the new one. */
+  #version = 0;
   /** Catalog changes run one at a time. */
   #catalogQueue: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -255,7 +260,7 @@ export class DatabaseSet {
       checkName(newName);
       if (this.has(newName) || newName === EMPTY_TEMPLATE) throw new SqlError(State.DuplicateDatabase, `database "${newName}" already exists`);
       const process = await this.#openedProcess(database);
-      const connections = process ? await process.request<number>('connections').catch(() => 0) : 0;
+      const connections = process ? await othersGone(process) : 0;
       if (connections > 0) throw inUse(database.name, connections);
       // An open database is renamed in place (an in-memory one lives only in its process); a closed one on its
       // next open (engineName keeps the name its engine has).
@@ -286,9 +291,14 @@ export class DatabaseSet {
   async #closeUnlessUsed(database: Database, force: boolean): Promise<void> {
     const process = await this.#openedProcess(database);
     if (process) {
-      const connections = await process.request<number>('connections').catch(() => 0);
+      const connections = force ? process.connections : await othersGone(process);
       if (connections > 0 && !force) throw inUse(database.name, connections);
-      if (connections > 0) await process.request('terminateAll');
+      if (connections > 0) {
+        // A statement that is running cannot be interrupted, and the process answers only once it ends: as the
+        // database is going away, its process is stopped instead (its clients see their connection end).
+        const ended = await Promise.race([process.request('terminateAll').then(() => true, () => true), delay(FORCE_GRACE_MS, false)]);
+        if (!ended) await process.kill();
+      }
     }
     await this.#closeProcess(database);
   }
@@ -320,7 +330,7 @@ export class DatabaseSet {
       await removeFolder(temporary);
       if (process) await holdTemplate(process, template.name);
       try {
-        await fs.promises.cp(source, temporary, { recursive: true });
+        await copyFolder(source, temporary);
         await fs.promises.rename(temporary, target);
       } catch (error) {
         await removeFolder(temporary);
@@ -346,6 +356,7 @@ export class DatabaseSet {
       const options = this.#options;
       const persistent = options.dataDir !== undefined;
       if (!database.isDefault) options.spares.keepWarm();
+      const listedVersion = this.#version;
       const process = await DatabaseProcess.start(
         {
           server: options.server,
@@ -370,6 +381,8 @@ export class DatabaseSet {
         options.spares.take(),
       );
       database.fromFile = undefined;
+      // A database created or dropped while this one was opening: its list is stale.
+      if (this.#version !== listedVersion) await process.request('others', this.#listingsFor(database));
       if (database.engineName !== database.name) {
         database.engineName = database.name;
         this.#save();
@@ -393,7 +406,7 @@ export class DatabaseSet {
     return this.#serialised(database, async () => {
       const process = database.process;
       if (!process || process.closing) return;
-      if ((await process.request<number>('connections').catch(() => 1)) > 0) return;
+      if (process.connections > 0) return;
       if (await process.request<boolean>('hasSnapshots').catch(() => true)) return;
       this.#options.log(`pgdev: database "${database.name}" closed after ${Math.round(this.#options.idleCloseMs / 1000)} s without connections`);
       await process.close();
@@ -432,6 +445,7 @@ export class DatabaseSet {
   }
 
   #save(): void {
+    this.#version++;
     this.#options.save?.(
       this.#nextId,
       [...this.#databases.values()].filter((database) => !database.isDefault).map(({ id, name, engineName, createdAt }) => ({ id, name, engineName, createdAt })),
@@ -456,6 +470,15 @@ async function holdTemplate(process: DatabaseProcess, name: string): Promise<voi
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Waits up to 5 s for a database's connections to end, as Postgres does before refusing to drop a database others
+ * use (a client that has just disconnected may not be gone yet); returns how many are left.
+ */
+async function othersGone(process: DatabaseProcess): Promise<number> {
+  for (let tries = 0; tries < 50 && process.connections > 0; tries++) await delay(100, undefined);
+  return process.connections;
 }
 
 function inUse(name: string, connections: number): SqlError {
@@ -486,6 +509,26 @@ function copyError(template: string, error: unknown): Error {
     return new SqlError(State.DiskFull, `could not copy database "${template}": no space left on device`, { hint: 'free some disk space and try again' });
   }
   return new SqlError(SqlState.InternalError, `could not copy database "${template}": ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/**
+ * Copies a data directory (about a thousand files). The system's `cp` takes about 75 ms where `fs.promises.cp` takes
+ * 700 (measured on 33 MB, 1,031 files); on Linux it also clones the files where the file system can (reflink).
+ */
+async function copyFolder(source: string, target: string): Promise<void> {
+  if (globalThis.process.platform === 'win32') return fs.promises.cp(source, target, { recursive: true });
+  const args = globalThis.process.platform === 'linux' ? ['-a', '--reflink=auto', source, target] : ['-a', source, target];
+  await new Promise<void>((resolve, reject) => {
+    execFile('cp', args, (error, _stdout, stderr) => {
+      if (!error) return resolve();
+      const full = /no space left|disk quota|file too large/i.test(stderr);
+      reject(Object.assign(new Error(stderr.trim() || error.message), { code: full ? 'ENOSPC' : (error as NodeJS.ErrnoException).code }));
+    });
+  });
+}
+
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((resolve) => setTimeout(() => resolve(value), ms).unref());
 }
 
 async function removeFolder(dir: string): Promise<void> {

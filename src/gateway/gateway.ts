@@ -24,6 +24,8 @@ export type GatewayOptions = {
   readonly tls?: () => Promise<TlsCertificate>;
   readonly debug?: boolean;
   readonly log?: (line: string) => void;
+  /** Told the number of connections whenever it changes. */
+  readonly onConnections?: (count: number) => void;
   /** Runs CREATE, DROP and ALTER DATABASE for a session; without it they are refused (0A000). */
   readonly databaseCommand?: SessionHost['databaseCommand'];
 };
@@ -91,7 +93,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return channels;
     },
     onClosed(session) {
-      sessions.delete(session.processId);
+      if (sessions.delete(session.processId)) options.onConnections?.(sessions.size);
     },
     databaseCommand: options.databaseCommand,
   };
@@ -127,6 +129,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       return;
     }
     sessions.set(session.processId, session);
+    options.onConnections?.(sessions.size);
   };
   const serve = (socket: net.Socket, head?: Buffer) => {
     if (engine) return accept(socket, head);
