@@ -655,11 +655,16 @@ async function caseRssDatabases(ctx) {
     const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 15_000 });
     c.on('error', () => undefined);
     clients.push(c);
-    await c.connect();
-    await c.query('DROP TABLE IF EXISTS bench_rss');
-    await c.query('CREATE TABLE bench_rss (id integer PRIMARY KEY, name text NOT NULL)');
-    await c.query("INSERT INTO bench_rss SELECT g, 'name ' || g FROM generate_series(1, 1000) g");
-    await c.query('SELECT count(*), max(name) FROM bench_rss');
+    const db = new URL(url).pathname.slice(1);
+    await D.within(c.connect(), 30_000, `a new connection to ${db}`);
+    for (const sql of [
+      'DROP TABLE IF EXISTS bench_rss',
+      'CREATE TABLE bench_rss (id integer PRIMARY KEY, name text NOT NULL)',
+      "INSERT INTO bench_rss SELECT g, 'name ' || g FROM generate_series(1, 1000) g",
+      'SELECT count(*), max(name) FROM bench_rss',
+    ]) {
+      await D.within(c.query(sql), 30_000, `${sql.split(' (')[0]} on ${db} (port ${new URL(url).port})`);
+    }
   };
   try {
     await eachRun(ctx, targets, 1, metrics, async (t) => {
