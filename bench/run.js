@@ -6,6 +6,7 @@
 //   BENCH_RUNS, BENCH_SECONDS     runs per case and pgbench duration
 //   BENCH_PGDEV=internal     start pgdev through its internal API instead of bin/pgdev.js
 //   BENCH_FREEZE=0           do not SIGSTOP the subjects that are not being measured
+//   BENCH_POSTGRES_URL=postgres://…  also run the multi-database cases on this (real) PostgreSQL, column (d)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { median, percentile } from './lib/stats.js';
 import { detectPgdev, ensureBenchDeps, ensurePrismaDev, freePorts, Instance, makeSubjects, randomName, REPO, versions } from './lib/subjects.js';
 import * as tcp from './lib/tcp.js';
 import { findUniqueLatencies, loadPrismaClient, prepareSchema } from './lib/prisma-client.js';
+import { DB_CASES, dbMetrics, runDbCase } from './lib/db-cases.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3));
@@ -31,11 +33,13 @@ const BULK_ROWS = 10_000;
 const PRISMA_N = QUICK ? 300 : 1000;
 const PRISMA_WARMUP = 100;
 const FREEZE = process.env.BENCH_FREEZE !== '0';
+const WORKER_TXNS = Number(process.env.BENCH_WORKER_TXNS ?? (QUICK ? 100 : 200));
+const POSTGRES_URL = process.env.BENCH_POSTGRES_URL;
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
 
 const CASES = [
   'ready', 'detach', 'pgbench-s1', 'pgbench-s8', 'tpcb-c4', 'pg-seq', 'pg-par', 'insert-10k', 'copy-10k', 'prisma-client',
-  'idle-cpu', 'peak-rss', 'restore',
+  'idle-cpu', 'peak-rss', 'restore', ...DB_CASES,
 ];
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()).filter(Boolean) : CASES;
 for (const id of only) if (!CASES.includes(id)) throw new Error(`unknown case "${id}" in BENCH_ONLY; known: ${CASES.join(', ')}`);
@@ -54,6 +58,7 @@ const COLUMNS = [
   { id: 'inprocq', head: "(a') in-proc pg.query" },
   { id: 'socket', head: '(b) pglite-socket' },
   { id: 'prisma', head: '(c) @prisma/dev' },
+  { id: 'postgres', head: '(d) PostgreSQL' },
 ];
 
 /** Table rows, in order. `better`: which way is good; `fmt`: how to print a value. */
@@ -85,6 +90,7 @@ const METRICS = [
   { id: 'peak-rss', caseId: 'peak-rss', label: 'peak RSS of the server, whole run', better: 'lower', fmt: 'mib' },
   { id: 'restore-migrate', caseId: 'restore', label: '10 tables x 1k rows: re-run migrations+seed', better: 'lower', fmt: 'ms', noRatio: true },
   { id: 'restore-data', caseId: 'restore', label: '10 tables x 1k rows: restore(label)', better: 'lower', fmt: 'ms', noRatio: true },
+  ...dbMetrics({ workerTxns: WORKER_TXNS }),
 ];
 
 const results = Object.fromEntries(METRICS.map((m) => [m.id, Object.fromEntries(COLUMNS.map((c) => [c.id, []]))]));
@@ -125,6 +131,8 @@ for (const s of subjects) if (s.unavailable) note(`${s.label}: unavailable: ${s.
 subjects = subjects.filter((s) => !s.unavailable);
 const activeColumns = new Set(subjects.map((s) => s.id));
 if (activeColumns.has('inproc')) activeColumns.add('inprocq');
+if (POSTGRES_URL && DB_CASES.some(selected)) activeColumns.add('postgres');
+if (selected('ready-warm-inproc') && activeColumns.has('pgdev')) activeColumns.add('inproc'); // the case runs its own in-process PGlite
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-bench-'));
 /** Detached pgdev servers (not in a process group of ours) that may still be running: [dir, name]. */
@@ -528,6 +536,10 @@ function fmtValue(value, fmt) {
       return `${value.toFixed(2)} s`;
     case 'times':
       return `${value.toFixed(1)} ×`;
+    case 'x2':
+      return `${value.toFixed(2)} ×`;
+    case 'x2c':
+      return value.toFixed(2);
     default:
       return String(value);
   }
@@ -538,9 +550,10 @@ function summarise(samples) {
   const ok = samples.filter((s) => s.status === undefined).map((s) => s.value);
   const bad = samples.filter((s) => s.status !== undefined);
   if (samples.length === 0) return { text: '' };
-  if (ok.length === 0) return { text: bad.some((s) => s.status === 'hung') ? 'hung' : 'failed' };
+  if (ok.length === 0) return { text: bad.some((s) => s.status === 'hung') ? 'hung' : bad.every((s) => s.status === 'n/a') ? 'n/a' : 'failed' };
   const value = median(ok);
-  return { value, partial: bad.length ? `${ok.length}/${samples.length} ok` : undefined };
+  const failed = bad.filter((s) => s.status !== 'n/a');
+  return { value, partial: failed.length ? `${ok.length}/${ok.length + failed.length} ok` : undefined };
 }
 
 function buildRows() {
@@ -558,7 +571,7 @@ function buildRows() {
 }
 
 function renderTable(rows) {
-  const refs = ['inproc', 'socket', 'prisma'].filter((id) => activeColumns.has(id));
+  const refs = ['inproc', 'socket', 'prisma', 'postgres'].filter((id) => activeColumns.has(id));
   const head = ['case', ...COLUMNS.filter((c) => activeColumns.has(c.id)).map((c) => c.head), ...refs.map((r) => `pgdev/${COLUMNS.find((c) => c.id === r).head.split(' ')[0]}`)];
   const body = rows.map(({ metric, cells }) => {
     const arrow = metric.better === 'higher' ? '↑' : '↓';
@@ -582,6 +595,24 @@ function renderTable(rows) {
   return [fmtRow(head), widths.map((w) => '─'.repeat(w)).join('─┼─'), ...body.map(fmtRow)].join('\n');
 }
 
+/** Issue 11's figures: each target, pgdev's figure (the median), and whether it is met. */
+function renderTargets() {
+  const lines = [];
+  for (const metric of METRICS) {
+    const target = metric.target;
+    if (!target || !selected(metric.caseId)) continue;
+    const a = summarise(results[metric.id][target.column]).value;
+    const b = target.ratioTo ? summarise(results[metric.id][target.ratioTo]).value : undefined;
+    const value = target.ratioTo ? (a !== undefined && b ? a / b : undefined) : a;
+    const what = `${metric.label.trim()}${target.ratioTo ? `, pgdev ÷ ${COLUMNS.find((c) => c.id === target.ratioTo).head}` : ''}`;
+    const wanted = `${target.op === '>=' ? '≥' : '≤'} ${target.ratioTo || metric.fmt === 'x2' ? `${target.value} ×` : fmtValue(target.value, metric.fmt)}`;
+    const got = value === undefined ? 'no figure' : target.ratioTo ? `${value.toFixed(2)} ×` : fmtValue(value, metric.fmt);
+    const met = value === undefined ? '-' : (target.op === '>=' ? value >= target.value : value <= target.value) ? 'met' : 'NOT MET';
+    lines.push(`- ${what}: ${got} (target ${wanted}): ${met}`);
+  }
+  return lines.length ? `Targets (issue 11):\n${lines.join('\n')}` : '';
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Main
 
@@ -599,6 +630,23 @@ const meta = {
   loadavgAtStart: os.loadavg(),
 };
 
+const dbContext = {
+  record,
+  recordError,
+  note,
+  log,
+  quick: QUICK,
+  runs: RUNS,
+  readyRuns: READY_RUNS,
+  seconds: SECONDS,
+  workerTxns: WORKER_TXNS,
+  subjects,
+  pgdevMode,
+  newDir,
+  postgresUrl: POSTGRES_URL,
+  freezeLive: () => focus(undefined),
+};
+
 let exitCode = 0;
 try {
   log(`pgdev via ${pgdevMode.mode}; subjects: ${subjects.map((s) => s.id).join(', ')}; cases: ${only.join(', ')}; ${RUNS} run(s), pgbench ${SECONDS} s`);
@@ -614,6 +662,12 @@ try {
   }
   if (selected('peak-rss')) await runCase('peak-rss');
   if (selected('restore')) await runCase('restore');
+  for (const id of DB_CASES.filter(selected)) {
+    const started = performance.now();
+    log(`case ${id} ...`);
+    await runDbCase(id, dbContext);
+    log(`case ${id} done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  }
 } catch (error) {
   exitCode = 1;
   note(`bench aborted: ${error?.stack ?? error}`);
@@ -638,6 +692,8 @@ const header = [
     ' (other work on the machine makes the figures noisy).',
 ];
 console.log(`\n${header.join('\n')}\n\n${table}\n`);
+const targets = renderTargets();
+if (targets) console.log(`${targets}\n`);
 if (notes.length) console.log(`Notes:\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
 
 fs.mkdirSync(OUT_DIR, { recursive: true });
@@ -657,6 +713,7 @@ fs.writeFileSync(
       samples: results,
       notes,
       table,
+      targets,
     },
     null,
     2,

@@ -122,15 +122,48 @@ export function runCommand(cmd, args, { env, cwd, timeoutMs = 60_000 } = {}) {
   });
 }
 
-/** The pids of a process group (scanning /proc). */
+/**
+ * The pids of a process group (scanning /proc), and of every descendant of its leader even where one moved to a group
+ * of its own (a server's per-database child processes, for instance).
+ */
 export function groupPids(pgid) {
-  const pids = [];
+  const pids = new Set();
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     const stat = readStat(Number(entry));
-    if (stat && stat.pgrp === pgid) pids.push(Number(entry));
+    if (stat && stat.pgrp === pgid) pids.add(Number(entry));
   }
-  return pids;
+  if (pids.has(pgid)) for (const pid of treePids(pgid)) pids.add(pid);
+  return [...pids];
+}
+
+function childrenOf(pid) {
+  const out = [];
+  let tasks;
+  try {
+    tasks = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tasks) {
+    try {
+      for (const child of fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim().split(/\s+/)) if (child) out.push(Number(child));
+    } catch {}
+  }
+  return out;
+}
+
+/** `pid` and all its descendants (the `children` files of `/proc/<pid>/task/<tid>/`, recursively). */
+export function treePids(pid) {
+  const seen = new Set();
+  const queue = [pid];
+  while (queue.length) {
+    const p = queue.shift();
+    if (seen.has(p)) continue;
+    seen.add(p);
+    queue.push(...childrenOf(p));
+  }
+  return [...seen];
 }
 
 function readStat(pid, file = `/proc/${pid}/stat`) {

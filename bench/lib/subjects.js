@@ -141,7 +141,8 @@ export class Instance {
     return Boolean(this.child && isRunning(this.child));
   }
 
-  async start({ deadlineMs = 120_000 } = {}) {
+  /** `pollMs`: the interval of the SELECT 1 attempts over TCP until one answers (the resolution of the figure). */
+  async start({ deadlineMs = 120_000, pollMs = 20 } = {}) {
     const [http, db, shadow, streams] = await freePorts(4);
     const ports = { http, db, shadow, streams };
     this.ports = ports;
@@ -172,7 +173,7 @@ export class Instance {
           });
         });
       } else {
-        readyAt = await waitForSelect1(this.url, { deadlineMs, until: exited });
+        readyAt = await waitForSelect1(this.url, { deadlineMs, until: exited, intervalMs: pollMs });
       }
       this.readyMs = readyAt - t0;
     } catch (error) {
