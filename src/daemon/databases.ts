@@ -44,6 +44,8 @@ export const DEFAULT_MAX_DATABASES = 100;
 export const DEFAULT_IDLE_CLOSE_MS = 300_000;
 /** How long DROP DATABASE ... WITH (FORCE) lets a database end its connections before stopping its process. */
 const FORCE_GRACE_MS = 1_000;
+/** How long `pgdev sessions` waits for a database's answer. */
+const SESSIONS_WAIT_MS = 2_000;
 
 const State = {
   DuplicateDatabase: '42P04',
@@ -173,7 +175,8 @@ export class DatabaseSet {
 
   async sessions(): Promise<Array<SessionReport & { database: string }>> {
     const open = [...this.#databases.values()].flatMap((database) => (database.process && !database.process.closing ? [database.process] : []));
-    const reports = await Promise.all(open.map((process) => process.sessions().catch(() => [])));
+    // A database running a statement answers only once it ends: its connections are left out rather than waited for.
+    const reports = await Promise.all(open.map((process) => Promise.race([process.sessions().catch(() => []), delay(SESSIONS_WAIT_MS, [])])));
     return reports.flat();
   }
 
