@@ -9,7 +9,6 @@ import { SqlState } from './backend-error.js';
 import { Backends, type SessionReport } from './backends.js';
 import { createEngineSwap } from './engine-swap.js';
 import { Session, type SessionHost } from './session.js';
-import { createTlsServer, type TlsCertificate } from './tls.js';
 
 export type GatewayOptions = {
   /** The engine, or a function opening it when the first client connects. */
@@ -20,8 +19,6 @@ export type GatewayOptions = {
   readonly maxConnections?: number;
   /** How long a connection may sit idle inside a transaction while others wait for the engine. */
   readonly idleInTransactionTimeoutMs?: number;
-  /** The certificate for clients that ask for TLS, loaded when the first one does; without it they are declined. */
-  readonly tls?: () => Promise<TlsCertificate>;
   readonly debug?: boolean;
   readonly log?: (line: string) => void;
   /** Told the number of connections whenever it changes. */
@@ -72,7 +69,6 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     acquire: (session, signal) => swap.acquire(() => engine!, session, signal),
     idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     debug: options.debug ?? false,
-    tls: options.tls && createTlsServer(options.tls),
     log,
     cancel(processId, secretKey) {
       const target = sessions.get(processId);

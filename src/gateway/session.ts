@@ -27,7 +27,6 @@ import { commandTag, type DatabaseCommand } from './database-commands.js';
 import { DatabaseStatements, simpleDatabaseCommand } from './database-statements.js';
 import { createHandshake, type Handshake } from './handshake.js';
 import { findLoginRole, startupUser } from './roles.js';
-import { acceptTls, type TlsServer } from './tls.js';
 
 export const SessionPhase = {
   Startup: 'Startup',
@@ -51,8 +50,6 @@ export type SessionHost = {
   acquire(session: EngineSession, signal?: AbortSignal): Promise<Lease>;
   readonly idleInTransactionTimeoutMs: number;
   readonly debug: boolean;
-  /** TLS for clients that ask for it; without it their SSLRequest is declined. */
-  readonly tls?: TlsServer;
   log(line: string): void;
   /** Forwards a CancelRequest to the session it names. */
   cancel(processId: number, secretKey: number): void;
@@ -89,7 +86,7 @@ export class Session {
   readonly engineSession = new EngineSession();
   #phase: SessionPhase = SessionPhase.Startup;
   #host: SessionHost;
-  #socket: net.Socket;
+  readonly #socket: net.Socket;
   #reader = new FrameReader();
   /** pg-gateway, from the StartupMessage (once the role is known) until the client is authenticated. */
   #handshake: Handshake | undefined;
@@ -219,13 +216,9 @@ export class Session {
       void this.close('cancel request handled');
       return;
     }
-    if ((code === StartupCode.GssEncRequest || (code === StartupCode.SslRequest && !this.#host.tls)) && packet.length === 8) {
+    // TLS is the router's (daemon/router.ts): a connection that reaches a session directly stays in plain text.
+    if ((code === StartupCode.GssEncRequest || code === StartupCode.SslRequest) && packet.length === 8) {
       this.#write(Buffer.from('N'));
-      return;
-    }
-    if (code === StartupCode.SslRequest && this.#host.tls) {
-      if (this.#reader.buffered > 0) return this.#unencryptedData();
-      void this.#startTls(this.#host.tls);
       return;
     }
     this.#reader.startup = false;
@@ -250,24 +243,6 @@ export class Session {
     } catch (error) {
       this.#fail(error);
     }
-  }
-
-  /** Answers an SSLRequest: the rest of the connection runs inside TLS, or in plain text if TLS cannot be had. */
-  async #startTls(server: TlsServer): Promise<void> {
-    this.#socket.removeAllListeners('data');
-    const log = (line: string) => this.#host.log(`[${this.#host.engine.label} #${this.processId}] ${line}`);
-    const secure = await acceptTls(this.#socket, server, log);
-    if (secure === 'unencrypted data') return this.#unencryptedData();
-    if (secure) {
-      this.#socket = secure;
-      secure.on('error', (error) => this.#debug(`TLS error: ${error.message}`));
-      secure.on('close', () => void this.close('client disconnected'));
-    }
-    this.#socket.on('data', (chunk: Buffer) => this.#receive(chunk));
-  }
-
-  #unencryptedData(): void {
-    this.fatal({ code: SqlState.ProtocolViolation, message: 'received unencrypted data after SSL request' });
   }
 
   #started(params: ClientParameters | undefined): void {
@@ -528,8 +503,7 @@ export class Session {
       if (!complete) return;
       const error = this.#batchError;
       this.#batchError = undefined;
-      this.#batch = [];
-      this.#batchParsesUnnamed = this.#batchUsesEarlierUnnamed = this.#batchHasQuery = false;
+      this.#clearBatch();
       this.#answerError(error);
       return;
     }
@@ -538,8 +512,7 @@ export class Session {
     const parsesUnnamed = this.#batchParsesUnnamed;
     const usesEarlierUnnamed = this.#batchUsesEarlierUnnamed;
     const hasQuery = this.#batchHasQuery;
-    this.#batch = [];
-    this.#batchParsesUnnamed = this.#batchUsesEarlierUnnamed = this.#batchHasQuery = false;
+    this.#clearBatch();
     if (messages.length === 0) return;
     const wasIdle = this.#phase === SessionPhase.Idle;
     this.#markActive(wasIdle);
@@ -580,11 +553,15 @@ export class Session {
     if (complete) this.#noteForReplay(batch, hasQuery, wasIdle);
   }
 
+  #clearBatch(): void {
+    this.#batch = [];
+    this.#batchParsesUnnamed = this.#batchUsesEarlierUnnamed = this.#batchHasQuery = false;
+  }
+
   /** A batch holding database commands runs without the engine; mixed with other statements it is refused. */
   async #answerDatabaseStatements(complete: boolean): Promise<void> {
     const mixed = this.#batch.some((msg) => msg[0] !== Frontend.Sync);
-    this.#batch = [];
-    this.#batchParsesUnnamed = this.#batchUsesEarlierUnnamed = this.#batchHasQuery = false;
+    this.#clearBatch();
     this.#markActive(this.#phase === SessionPhase.Idle);
     let out = await this.#databaseStatements.answer(mixed);
     if (complete) out = Buffer.concat([out, readyForQuery(this.#status())]);

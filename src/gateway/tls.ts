@@ -1,8 +1,8 @@
 /**
  * @module
- * TLS for the wire gateway: a client's SSLRequest is answered 'S' when the server has a certificate, and the
- * connection goes on inside TLS (node:tls on the same socket); without one it is answered 'N' and goes on in plain
- * text. Loading the certificate waits for the first client that asks, so plain-text clients never pay for it.
+ * TLS for the database ports (`daemon/router.ts`): a client's SSLRequest is answered 'S' when the server has a
+ * certificate, and the connection goes on inside TLS (node:tls on the same socket); without one it is answered 'N'
+ * and goes on in plain text. Loading the certificate waits for the first client that asks, so plain-text clients never pay for it.
  * @see https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-SSL
  */
 import type net from 'node:net';
