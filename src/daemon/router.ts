@@ -13,7 +13,7 @@
  */
 import net from 'node:net';
 import type tls from 'node:tls';
-import { StartupCode } from '../engine/protocol.js';
+import { StartupCode, startupParameters } from '../engine/protocol.js';
 import { backendError, SqlState, type BackendErrorFields } from '../gateway/backend-error.js';
 import { EarlyTerminate, FrameReader, FramingError } from '../gateway/framing.js';
 import { acceptTls, createTlsServer, type TlsCertificate } from '../gateway/tls.js';
@@ -42,6 +42,9 @@ export type Router = {
   /** Stops accepting; connections already handed over belong to their database processes. */
   close(): Promise<void>;
 };
+
+/** Bytes sent after an SSLRequest before its answer, which Postgres refuses (CVE-2021-23214). */
+const UNENCRYPTED_DATA = { code: SqlState.ProtocolViolation, message: 'received unencrypted data after SSL request' };
 
 export async function createRouter(options: RouterOptions): Promise<Router> {
   const tlsServer = options.tls && createTlsServer(options.tls);
@@ -83,14 +86,14 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       return;
     }
     if ((code === StartupCode.SslRequest || code === StartupCode.GssEncRequest) && packet.length === 8 && !secure) {
-      if (reader.buffered > 0) return refuse(socket, { code: SqlState.ProtocolViolation, message: 'received unencrypted data after SSL request' });
+      if (reader.buffered > 0) return refuse(socket, UNENCRYPTED_DATA);
       socket.resume();
       if (code === StartupCode.GssEncRequest || !tlsServer) {
         socket.write('N');
         return opening(socket, false);
       }
       const tlsSocket = await acceptTls(socket, tlsServer, options.log);
-      if (tlsSocket === 'unencrypted data') return refuse(socket, { code: SqlState.ProtocolViolation, message: 'received unencrypted data after SSL request' });
+      if (tlsSocket === 'unencrypted data') return refuse(socket, UNENCRYPTED_DATA);
       if (!tlsSocket) return opening(socket, false);
       tlsSocket.on('error', () => tlsSocket.destroy());
       return opening(tlsSocket, true);
@@ -123,7 +126,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
     upstream.on('close', end).on('error', end);
   };
 
-  const server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => {
+  const server = net.createServer({ noDelay: true }, (socket) => {
     held.add(socket);
     socket.on('error', () => socket.destroy());
     socket.on('close', () => held.delete(socket));
@@ -165,12 +168,4 @@ function stopReading(socket: net.Socket): Buffer {
   // loop polls): nothing can arrive in between.
   (socket as unknown as { _handle?: { readStop?: () => number } })._handle?.readStop?.();
   return Buffer.concat(pending);
-}
-
-/** The name/value pairs of a StartupMessage. */
-function startupParameters(packet: Buffer): Map<string, string> {
-  const fields = packet.toString('utf8', 8).split('\0');
-  const params = new Map<string, string>();
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]) params.set(fields[i]!, fields[i + 1]!);
-  return params;
 }

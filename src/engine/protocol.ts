@@ -25,14 +25,18 @@ export const Frontend = {
 /** Backend message type bytes. */
 export const Backend = {
   BackendKeyData: 0x4b, // K
+  BindComplete: 0x32, // 2
+  CloseComplete: 0x33, // 3
   CommandComplete: 0x43, // C
   CopyData: 0x64, // d
   CopyInResponse: 0x47, // G
   DataRow: 0x44, // D
   EmptyQueryResponse: 0x49, // I
   ErrorResponse: 0x45, // E
+  NoData: 0x6e, // n
   NoticeResponse: 0x4e, // N
   NotificationResponse: 0x41, // A
+  ParameterDescription: 0x74, // t
   ParameterStatus: 0x53, // S
   ParseComplete: 0x31, // 1
   ReadyForQuery: 0x5a, // Z
@@ -45,6 +49,14 @@ export const StartupCode = {
   GssEncRequest: 80877104,
   CancelRequest: 80877102,
 } as const;
+
+/** The name/value pairs of a StartupMessage (after its length and protocol version). */
+export function startupParameters(packet: Buffer): Map<string, string> {
+  const fields = packet.toString('utf8', 8).split('\0');
+  const params = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]) params.set(fields[i]!, fields[i + 1]!);
+  return params;
+}
 
 /** The transaction status byte of ReadyForQuery. */
 export const TransactionStatus = { Idle: 0x49, InTransaction: 0x54, Failed: 0x45 } as const; // I T E

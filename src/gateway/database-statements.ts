@@ -37,17 +37,16 @@ export class DatabaseStatements {
    */
   take(msg: Buffer, inTransaction: boolean): Buffer | undefined {
     const body = msg.subarray(5);
-    const text = (offset: number) => body.toString('utf8', offset, body.indexOf(0, offset));
     switch (msg[0]) {
       case Frontend.Parse: {
-        const name = text(0);
-        const sql = text(Buffer.byteLength(name) + 1);
+        const name = cstringAt(body, 0);
+        const sql = cstringAt(body, Buffer.byteLength(name) + 1);
         const parsed = parseDatabaseCommand(sql);
         if (!parsed) {
           this.#statements.delete(name);
           return msg;
         }
-        if (inTransaction && !isSyntaxError(parsed) && parsed.kind !== 'alter') {
+        if (inTransaction && failsInTransaction(parsed)) {
           this.#statements.delete(name);
           return message(Frontend.Parse, name, raiseInTransaction(parsed), int16(0));
         }
@@ -55,8 +54,8 @@ export class DatabaseStatements {
         break;
       }
       case Frontend.Bind: {
-        const portal = text(0);
-        const statement = this.#statements.get(text(Buffer.byteLength(portal) + 1));
+        const portal = cstringAt(body, 0);
+        const statement = this.#statements.get(cstringAt(body, Buffer.byteLength(portal) + 1));
         if (!statement) {
           this.#portals.delete(portal);
           return msg;
@@ -67,13 +66,13 @@ export class DatabaseStatements {
       case Frontend.Describe:
       case Frontend.Close: {
         const names = body[0] === 0x53 ? this.#statements : this.#portals;
-        const name = text(1);
+        const name = cstringAt(body, 1);
         if (!names.has(name)) return msg;
         if (msg[0] === Frontend.Close) names.delete(name);
         break;
       }
       case Frontend.Execute:
-        if (!this.#portals.has(text(0))) return msg;
+        if (!this.#portals.has(cstringAt(body, 0))) return msg;
         break;
       default:
         return msg;
@@ -91,28 +90,27 @@ export class DatabaseStatements {
     this.#held = [];
     if (mixed) return backendError({ severity: 'ERROR', code: '25001', message: 'CREATE, DROP and ALTER DATABASE cannot be executed within a pipeline' });
     const out: Buffer[] = [];
-    const body = (msg: Buffer) => msg.subarray(5);
-    const name = (msg: Buffer, offset: number) => body(msg).toString('utf8', offset, body(msg).indexOf(0, offset));
     for (const msg of held) {
+      const body = msg.subarray(5);
       switch (msg[0]) {
         case Frontend.Parse: {
-          const parsed = this.#statements.get(name(msg, 0))!;
+          const parsed = this.#statements.get(cstringAt(body, 0))!;
           if (isSyntaxError(parsed)) return Buffer.concat([...out, syntaxError(parsed)]);
           out.push(message(Backend.ParseComplete));
           break;
         }
         case Frontend.Bind:
-          out.push(message(0x32)); // BindComplete
+          out.push(message(Backend.BindComplete));
           break;
         case Frontend.Describe:
-          if (body(msg)[0] === 0x53) out.push(message(0x74, int16(0))); // ParameterDescription: no parameters
-          out.push(message(0x6e)); // NoData
+          if (body[0] === 0x53) out.push(message(Backend.ParameterDescription, int16(0))); // a statement: no parameters
+          out.push(message(Backend.NoData));
           break;
         case Frontend.Close:
-          out.push(message(0x33)); // CloseComplete
+          out.push(message(Backend.CloseComplete));
           break;
         case Frontend.Execute: {
-          const answer = await this.runCommand(this.#portals.get(name(msg, 0))!);
+          const answer = await this.runCommand(this.#portals.get(cstringAt(body, 0))!);
           out.push(answer);
           if (answer[0] === Backend.ErrorResponse) return Buffer.concat(out);
           break;
@@ -145,8 +143,18 @@ export class DatabaseStatements {
 export function simpleDatabaseCommand(msg: Buffer, inTransaction: boolean): { replacement: Buffer } | { command: Parsed } | undefined {
   const parsed = parseDatabaseCommand(decode(msg.subarray(5, msg.length - 1)));
   if (!parsed) return undefined;
-  if (inTransaction && !isSyntaxError(parsed) && parsed.kind !== 'alter') return { replacement: query(raiseInTransaction(parsed)) };
+  if (inTransaction && failsInTransaction(parsed)) return { replacement: query(raiseInTransaction(parsed)) };
   return { command: parsed };
+}
+
+/** CREATE, DROP and RENAME cannot run in a transaction block (other ALTER DATABASE forms can). */
+function failsInTransaction(parsed: Parsed): parsed is DatabaseCommand {
+  return !isSyntaxError(parsed) && parsed.kind !== 'alter';
+}
+
+/** The null-terminated string at `offset` of a message body. */
+function cstringAt(body: Buffer, offset: number): string {
+  return body.toString('utf8', offset, body.indexOf(0, offset));
 }
 
 function raiseInTransaction(command: DatabaseCommand): string {

@@ -8,6 +8,7 @@
  */
 import type { ScramSha256Data } from 'pg-gateway';
 import { ENGINE_SUPERUSER, quoteIdent, quoteLiteral, type Engine } from '../engine/engine.js';
+import { startupParameters } from '../engine/protocol.js';
 import { SqlState, type BackendErrorFields } from './backend-error.js';
 
 export type LoginRole = {
@@ -19,9 +20,7 @@ export type LoginRole = {
 
 /** The user named in a StartupMessage (Postgres' default when it names none is the empty string, refused later). */
 export function startupUser(packet: Buffer): string {
-  const fields = packet.toString('utf8', 8).split('\0');
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === 'user') return fields[i + 1]!;
-  return '';
+  return startupParameters(packet).get('user') ?? '';
 }
 
 /** The role a client logs in as, or the FATAL error refusing it. Waits for the engine unless the role is `postgres`. */
