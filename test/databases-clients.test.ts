@@ -10,11 +10,8 @@
  * The client tests share one in-memory server; the restart tests start their own. The client tests were checked on
  * PostgreSQL 15 (PGDEV_TEST_REAL_POSTGRES, see support/databases.ts).
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +20,7 @@ import { useTemporaryDataHome } from './support/data-home.js';
 import { connect, databaseProcesses, failure, listed, psqlArgs, publicTables, realPostgres, rows, startTarget, withClient, within, type DbTarget } from './support/databases.js';
 import { runTool } from './support/tools.js';
 import { waitFor } from './support/wait.js';
+import { generatePrismaClient, loadPrismaClient } from './support/prisma-client.js';
 
 const dataHome = useTemporaryDataHome('pgdev-databases-clients-');
 
@@ -241,13 +239,7 @@ describe('Prisma Client (adapter-pg) on a created database', { timeout: 60_000 }
 
   beforeAll(async () => {
     target = await startTarget({ name: 'dbprisma' });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-databases-prisma-'));
-    fs.symlinkSync(path.resolve('node_modules'), path.join(dir, 'node_modules'), 'dir');
-    fs.writeFileSync(path.join(dir, 'schema.prisma'), SCHEMA);
-    await promisify(execFile)(process.execPath, [path.resolve('node_modules/prisma/build/index.js'), 'generate', '--schema', 'schema.prisma'], {
-      cwd: dir,
-      env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false', PRISMA_HIDE_UPDATE_MESSAGE: '1' },
-    });
+    dir = await generatePrismaClient(SCHEMA, 'pgdev-databases-prisma-');
   });
 
   afterAll(async () => {
@@ -258,8 +250,8 @@ describe('Prisma Client (adapter-pg) on a created database', { timeout: 60_000 }
   it('creates, reads and updates rows, with a $transaction, in its own database; the default database has none of it', async () => {
     await rows(target.url(), 'CREATE DATABASE prisma_app');
     await rows(target.url('prisma_app'), 'CREATE TABLE "Task" (id serial PRIMARY KEY, title text NOT NULL UNIQUE, done boolean NOT NULL DEFAULT false)');
-    const generated = (await import(path.join(dir, 'generated', 'client.ts'))) as { PrismaClient: new (options: object) => PrismaTasks };
-    const prisma = new generated.PrismaClient({ adapter: new PrismaPg({ connectionString: target.url('prisma_app'), max: 4 }) });
+    const PrismaClient = await loadPrismaClient<PrismaTasks>(dir);
+    const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: target.url('prisma_app'), max: 4 }) });
     try {
       await prisma.task.create({ data: { title: 'write tests' } });
       await prisma.task.create({ data: { title: 'ship', done: false } });

@@ -4,15 +4,12 @@
  * generated from a small schema (with the schema engine disabled) creates and reads rows, runs queries concurrently,
  * commits an interactive `$transaction`, and rolls back one that throws.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
+import { generatePrismaClient, loadPrismaClient } from './support/prisma-client.js';
 
 const SCHEMA = `
 generator client {
@@ -53,15 +50,7 @@ let prisma: Client;
 
 beforeAll(async () => {
   server = await startTestGateway({ label: 'prisma' });
-  // The generated client lives in a temporary folder; a node_modules link lets it resolve @prisma/client.
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-prisma-'));
-  fs.symlinkSync(path.resolve('node_modules'), path.join(dir, 'node_modules'), 'dir');
-  fs.writeFileSync(path.join(dir, 'schema.prisma'), SCHEMA);
-  // The CLI by its path: node_modules/.bin/prisma may be the 7.2 CLI that http-prisma.test.ts installs beside it.
-  await promisify(execFile)(process.execPath, [path.resolve('node_modules/prisma/build/index.js'), 'generate', '--schema', 'schema.prisma'], {
-    cwd: dir,
-    env: { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false', PRISMA_HIDE_UPDATE_MESSAGE: '1' },
-  });
+  dir = await generatePrismaClient(SCHEMA, 'pgdev-prisma-');
   const setup = new pg.Client(server.url);
   await setup.connect();
   try {
@@ -72,8 +61,8 @@ beforeAll(async () => {
   } finally {
     await setup.end();
   }
-  const generated = (await import(path.join(dir, 'generated', 'client.ts'))) as { PrismaClient: new (options: object) => Client };
-  prisma = new generated.PrismaClient({ adapter: new PrismaPg({ connectionString: server.url, max: 10 }) });
+  const PrismaClient = await loadPrismaClient<Client>(dir);
+  prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: server.url, max: 10 }) });
 });
 
 afterAll(async () => {

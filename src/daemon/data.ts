@@ -15,7 +15,7 @@ import type { ServerRecord } from '../state/files.js';
 import { acquireLock } from '../state/lock.js';
 import { databaseDir, readDatabases, upgradeStateFolder } from '../state/databases.js';
 import { serverPaths } from '../state/paths.js';
-import { DEFAULT_DATABASE, SHADOW_DATABASE, unknownDatabase } from './databases.js';
+import { DEFAULT_DATABASE, SHADOW_DATABASE, isDefaultDatabaseName, unknownDatabase } from './databases.js';
 import { pgdevCommand } from '../command-name.js';
 import { readRunning, serverNames, unknownServer } from './registry.js';
 import { readJson, requestServer } from './request.js';
@@ -93,8 +93,9 @@ async function withStoppedDatabase<T>(name: string, database: string = DEFAULT_D
   }
   try {
     upgradeStateFolder(paths);
-    const record = database === DEFAULT_DATABASE || database === 'template1' ? undefined : readDatabases(paths).databases.find((candidate) => candidate.name === database);
-    if (!record && database !== DEFAULT_DATABASE && database !== 'template1') throw unknownDatabase(database, [DEFAULT_DATABASE, ...readDatabases(paths).databases.map((known) => known.name)]);
+    const records = readDatabases(paths).databases;
+    const record = records.find((candidate) => candidate.name === database);
+    if (!record && !isDefaultDatabaseName(database)) throw unknownDatabase(database, [DEFAULT_DATABASE, ...records.map((known) => known.name)]);
     const dataDir = record ? databaseDir(paths, record.id) : paths.dataDir;
     if (!fs.existsSync(`${dataDir}/PG_VERSION`)) {
       if (record) throw new PgdevError(ErrorCode.NotFound, `database "${database}" of server "${name}" is still empty; start the server and try again`);

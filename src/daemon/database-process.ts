@@ -130,7 +130,7 @@ export class DatabaseProcess {
   #connections = 0;
   #closing: Promise<void> | undefined;
 
-  private constructor(name: string, child: ChildProcess, channel: Channel, ready: DatabaseProcessReady, sessionIds: [number, number], exited: Promise<void>) {
+  private constructor(child: ChildProcess, channel: Channel, ready: DatabaseProcessReady, sessionIds: [number, number], exited: Promise<void>) {
     this.#child = child;
     this.#channel = channel;
     this.wirePort = ready.wirePort;
@@ -155,12 +155,8 @@ export class DatabaseProcess {
       child.kill('SIGKILL');
       throw new PgdevError(ErrorCode.StartFailed, `could not open database "${config.name}": ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    handle = new DatabaseProcess(config.name, child, channel, ready, [config.sessionIdBase, config.sessionIdBase + idsPerProcess - 1], spare.exited);
+    handle = new DatabaseProcess(child, channel, ready, [config.sessionIdBase, config.sessionIdBase + idsPerProcess - 1], spare.exited);
     return handle;
-  }
-
-  get pid(): number | undefined {
-    return this.#child.pid;
   }
 
   /** Its connections, those being handed over included. */

@@ -113,6 +113,8 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   /** Puts a different engine behind the connections (reset, restore): see `Gateway.suspend`. */
   const replace = async (next: () => Promise<Engine>, reason: string) => {
     const previous = engine;
+    // Clients inside a transaction are disconnected first (one idle in a transaction holds the engine, and dump()
+    // below would wait for it); idle ones wait, and carry on with the new engine.
     const resume = await gateway.suspend(reason);
     try {
       const fallback = await previous.dump().catch(() => undefined);

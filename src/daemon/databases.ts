@@ -35,6 +35,11 @@ export function unknownDatabase(name: string, mainNames: readonly string[]): Pgd
 }
 /** Names that reach the default database. */
 const DEFAULT_NAMES = new Set([DEFAULT_DATABASE, 'template1']);
+
+/** Whether a name reaches the default database (`postgres` or `template1`). */
+export function isDefaultDatabaseName(name: string): boolean {
+  return DEFAULT_NAMES.has(name);
+}
 const EMPTY_TEMPLATE = 'template0';
 /** Postgres' NAMEDATALEN - 1. */
 const MAX_NAME_BYTES = 63;
@@ -95,7 +100,7 @@ export type DatabaseSetOptions = {
   readonly log: (line: string) => void;
 };
 
-export type DatabaseInfo = { readonly name: string; readonly sizeBytes: number; readonly open: boolean };
+export type DatabaseInfo = { readonly name: string; readonly sizeBytes: number };
 
 export class DatabaseSet {
   readonly #options: DatabaseSetOptions;
@@ -123,7 +128,7 @@ export class DatabaseSet {
 
   /** The database a name reaches, if any. */
   #find(name: string): Database | undefined {
-    return this.#databases.get(DEFAULT_NAMES.has(name) ? DEFAULT_DATABASE : name);
+    return this.#databases.get(isDefaultDatabaseName(name) ? DEFAULT_DATABASE : name);
   }
 
   get #default(): Database {
@@ -180,12 +185,11 @@ export class DatabaseSet {
     return reports.flat();
   }
 
-  /** Each database with its size on disk (0 in memory) and whether its process runs. */
+  /** Each database with its size on disk (0 in memory). */
   list(): DatabaseInfo[] {
     return [...this.#databases.values()].map((database) => ({
       name: database.name,
       sizeBytes: this.#options.dataDir ? folderSize(this.#options.dataDir(database.id)) : 0,
-      open: database.process !== undefined,
     }));
   }
 
@@ -444,7 +448,7 @@ export class DatabaseSet {
       });
       if (database === asker) waitFor = update;
     }
-    await Promise.race([waitFor, new Promise((resolve) => setTimeout(resolve, 2_000).unref())]);
+    await Promise.race([waitFor, delay(2_000, undefined)]);
   }
 
   #save(): void {

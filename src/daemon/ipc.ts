@@ -15,9 +15,9 @@ type Request = { kind: 'request'; id: number; op: string; payload: unknown };
 type Answer = { kind: 'answer'; id: number; value?: unknown; error?: WireError };
 type Event = { kind: 'event'; op: string; payload: unknown };
 /** An error as it crosses the channel: a message, the SQLSTATE for a client, and pgdev's error code. */
-export type WireError = { message: string; sqlState?: string; code?: string; detail?: string; hint?: string };
+type WireError = { message: string; sqlState?: string; code?: string; detail?: string; hint?: string };
 
-export type Handler = (payload: any, socket?: net.Socket) => unknown;
+type Handler = (payload: any, socket?: net.Socket) => unknown;
 
 export class Channel {
   #endpoint: Endpoint;
@@ -96,13 +96,13 @@ export class Channel {
   }
 }
 
-export function toWire(error: unknown): WireError {
+function toWire(error: unknown): WireError {
   if (error instanceof SqlError) return { message: error.message, sqlState: error.sqlState, detail: error.detail, hint: error.hint };
   if (error instanceof PgdevError) return { message: error.message, code: error.code };
   return { message: error instanceof Error ? error.message : String(error) };
 }
 
-export function fromWire(error: WireError): Error {
+function fromWire(error: WireError): Error {
   if (error.sqlState) return new SqlError(error.sqlState, error.message, { detail: error.detail, hint: error.hint });
   if (error.code) return new PgdevError(error.code as ErrorCode, error.message);
   return new Error(error.message);

@@ -12,6 +12,7 @@ import { databaseDir, folderSize, readDatabases, type DatabaseRecord } from '../
 import { isLocked, lockOwnerPid } from '../state/lock.js';
 import { serverPaths, stateRoot } from '../state/paths.js';
 import { pgdevCommand } from '../command-name.js';
+import { DEFAULT_DATABASE } from './databases.js';
 import { readJson, requestServer } from './request.js';
 
 export type ServerStatus = 'running' | 'stopped';
@@ -77,10 +78,10 @@ async function listDatabases(name: string, running: ServerRecord | undefined): P
   try {
     records = readDatabases(paths).databases;
   } catch {
-    records = [];
+    // unreadable: the default database alone
   }
   return [
-    { name: 'postgres', sizeBytes: folderSize(fs.existsSync(paths.dataDir) ? paths.dataDir : path.join(paths.root, 'pgdata')) },
+    { name: DEFAULT_DATABASE, sizeBytes: folderSize(fs.existsSync(paths.dataDir) ? paths.dataDir : path.join(paths.root, 'pgdata')) },
     ...records.map((record) => ({ name: record.name, sizeBytes: folderSize(databaseDir(paths, record.id)) })),
   ];
 }

@@ -247,8 +247,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       }
       return forwardRequest(request, process.httpPort, body);
     };
-    const databases = () => main.list().map(({ name: databaseName, sizeBytes }) => ({ name: databaseName, sizeBytes }));
-    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, forward, sessions, databases, isReady: () => main.defaultIsOpen };
+    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, forward, sessions, databases: () => main.list(), isReady: () => main.defaultIsOpen };
     const http = await listen('http', () => startHttp(context, LOOPBACK, wanted.http));
     cleanups.push(() => http.close());
     const ports: Ports = { http: http.port, database: mainRouter.port, shadowDatabase: shadowRouter.port };
