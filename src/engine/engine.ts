@@ -11,6 +11,7 @@ import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import { backendCatalogSql, CATALOG_VERSION, CATALOG_VERSION_QUERY } from './backend-catalog.js';
 import { mountBridge } from './bridge.js';
 import { processBusyPoll, type BusyPoll } from './busy-poll.js';
+import { EngineInterrupts, type InterruptTarget, type Termination } from './interrupts.js';
 import { RawPGlite } from './raw-pglite.js';
 import { compiledPglite } from './wasm.js';
 import { copyTemplateFor, ensureTemplate } from './template.js';
@@ -80,8 +81,16 @@ export class EngineSession {
 /** Exclusive use of the engine, from {@link Engine.acquire} until {@link Lease.release}. */
 export type Lease = {
   readonly session: EngineSession;
-  /** Runs wire-protocol messages and returns the backend's raw answer. */
+  /**
+   * Runs wire-protocol messages and returns the backend's raw answer. While it runs, {@link interrupt} with the
+   * engine's {@link Engine.interruptTarget} and this session's id stops it (57014, the transaction left failed).
+   */
   exec(messages: Uint8Array): Uint8Array;
+  /**
+   * Set when a terminate (or `transaction_timeout`) ended the last `exec`: its answer holds a cancel's 57014, and
+   * the connection is to be closed with this error (severity FATAL) instead.
+   */
+  readonly termination: Termination | undefined;
   /** Runs a simple query for the gateway's own bookkeeping; throws {@link EngineError} on failure. */
   run(sql: string): Array<Array<string | null>>;
   /** Runs `COPY ... FROM '/dev/blob'` with `data` as the file. */
@@ -111,6 +120,7 @@ export class Engine {
   readonly label: string;
   readonly pglite: RawPGlite;
   readonly serverVersion: string;
+  readonly #interrupts: EngineInterrupts;
   /** Default values of the reported settings, sent to every new connection. */
   readonly defaults: ReadonlyMap<string, string>;
   #queue: Waiter[] = [];
@@ -131,9 +141,17 @@ export class Engine {
   #busyPoll: BusyPoll = processBusyPoll();
   backends: EngineBackends | undefined;
 
-  private constructor(label: string, pglite: RawPGlite, serverVersion: string, defaults: Map<string, string>, log: (line: string) => void) {
+  private constructor(
+    label: string,
+    pglite: RawPGlite,
+    interrupts: EngineInterrupts,
+    serverVersion: string,
+    defaults: Map<string, string>,
+    log: (line: string) => void,
+  ) {
     this.label = label;
     this.pglite = pglite;
+    this.#interrupts = interrupts;
     this.serverVersion = serverVersion;
     this.defaults = defaults;
     this.#log = log;
@@ -150,7 +168,7 @@ export class Engine {
   static async open(options: EngineOptions): Promise<Engine> {
     const log = options.log ?? (() => undefined);
     // Compiling PGlite's WebAssembly runs on V8's background threads: start it first, prepare the files meanwhile.
-    const wasmModule = compiledPglite();
+    const compiled = compiledPglite();
     const template = await ensureTemplate();
     let create: PGliteOptions;
     if (options.from) {
@@ -165,18 +183,33 @@ export class Engine {
     } else {
       create = { loadDataDir: new Blob([await fs.promises.readFile(template.tarball)]) };
     }
-    const pglite = await RawPGlite.open({ ...create, database: options.database, startParams: START_PARAMS, pgliteWasmModule: await wasmModule });
+    const { module, waitFunctions } = await compiled;
+    const interrupts = new EngineInterrupts(waitFunctions);
+    const pglite = await RawPGlite.open({
+      ...create,
+      database: options.database,
+      startParams: START_PARAMS,
+      pgliteWasmModule: module,
+      extensions: { interrupts: interrupts.extension() },
+    });
+    interrupts.attach(pglite);
+    if (interrupts.target.timeouts === 0) log(`${options.label}: Postgres' timeout table not found: statement_timeout and lock_timeout only end waits`);
     const names = [...REPORTED_SETTINGS, 'server_version'].map((name) => `'${name}'`).join(',');
     const rows = readRows(pglite.execRaw(query(`SELECT name, setting FROM pg_settings WHERE name IN (${names})`)));
     const defaults = new Map(rows.map(([name, value]) => [name!, value ?? '']));
     installBackendCatalog(pglite);
     const version = defaults.get('server_version') ?? '';
     defaults.delete('server_version');
-    return new Engine(options.label, pglite, version, defaults, log);
+    return new Engine(options.label, pglite, interrupts, version, defaults, log);
   }
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** What a watcher thread needs to interrupt this engine's statements: pass it with `postMessage`. */
+  get interruptTarget(): InterruptTarget {
+    return this.#interrupts.target;
   }
 
   /** The id of the session holding the engine, if any. */
@@ -224,14 +257,22 @@ export class Engine {
     this.#owner = session;
     if (this.unnamedStatementOwner !== session) this.unnamedStatementOwner = undefined;
     let released = false;
+    let termination: Termination | undefined;
     const lease: Lease = {
       session,
       pglite: this.pglite,
       exec: (messages) => {
         if (released) throw new Error('lease already released');
-        const output = this.pglite.execRaw(messages);
-        this.#busyPoll.touch();
-        return output;
+        this.#interrupts.begin(session.id);
+        try {
+          return this.pglite.execRaw(messages);
+        } finally {
+          termination = this.#interrupts.end();
+          this.#busyPoll.touch();
+        }
+      },
+      get termination() {
+        return termination;
       },
       run: (sql) => {
         const output = this.#internalQuery(sql);

@@ -1,0 +1,405 @@
+/**
+ * @module
+ * Interrupts that reach a running statement (issue 19): a cancel, a terminate, `statement_timeout`, `lock_timeout`
+ * and `transaction_timeout`, delivered while the engine's thread is busy inside PGlite.
+ *
+ * Postgres stops a statement when it finds its interrupt flags set (`InterruptPending`, `QueryCancelPending`) at one
+ * of its CHECK_FOR_INTERRUPTS, and wakes from a wait when its latch is set: a signal handler writes those words. Here
+ * the engine's WebAssembly memory is shared (`wasm.ts`), so any thread can write them with `Atomics` (see
+ * {@link interrupt}): that is all an interrupt does, it never runs code of the engine's.
+ *
+ * - Cancel: `QueryCancelPending`, as Postgres' SIGINT handler. Only while a statement of the session named runs
+ *   (between {@link EngineInterrupts.begin} and {@link EngineInterrupts.end}, under a lock shared with them): a
+ *   cancel that arrives between statements cancels nothing, as on Postgres.
+ * - Terminate: `ProcDiePending` makes Postgres end the backend (FATAL, `proc_exit`), which inside PGlite wrecks the
+ *   engine for good (every later query fails with "CommitTransactionCommand: unexpected state DEFAULT"). So a
+ *   terminate cancels the statement and records why; {@link EngineInterrupts.end} returns it, and the caller closes
+ *   the connection with 57P01 (its transaction is rolled back when the connection closes).
+ * - Timeouts: Postgres arms them with `setitimer`, whose JavaScript timer cannot fire while the thread is busy.
+ *   Postgres keeps them in its `all_timeouts` table (found once in memory, see {@link findTimeoutTable}): the active
+ *   ones and when each is due. Whoever sees one due (the engine's own wait, or a watcher thread with
+ *   {@link watchTimeouts}) does what its handler would: sets its indicator and `QueryCancelPending`, so Postgres
+ *   answers with its own text ("canceling statement due to statement timeout", 57014; "... lock timeout", 55P03).
+ *   `transaction_timeout` ends the statement as a terminate does, the reason being 25P04.
+ * - Waits: `pg_sleep` and other latch waits spin in PGlite, reading the clock (`clock_time_get`) millions of times a
+ *   second. Once a stack trace shows the clock is read from a latch wait, the read sleeps (`Atomics.wait` on the
+ *   latch word) for a slice, and wakes at once when an interrupt sets the latch.
+ */
+import type { Extension, PGlite } from '@electric-sql/pglite';
+
+export const InterruptKind = { Cancel: 'cancel', Terminate: 'terminate' } as const;
+export type InterruptKind = (typeof InterruptKind)[keyof typeof InterruptKind];
+
+/** Why a statement was ended for good: the connection is to be closed with this error (severity FATAL). */
+export type Termination = { readonly code: string; readonly message: string };
+
+export const TERMINATIONS = {
+  1: { code: '57P01', message: 'terminating connection due to administrator command' },
+  2: { code: '25P04', message: 'terminating connection due to transaction timeout' },
+} as const satisfies Record<number, Termination>;
+const TerminationId = { None: 0, Administrator: 1, TransactionTimeout: 2 } as const;
+
+/**
+ * What another thread needs to interrupt an engine; it survives `postMessage` (the memory is shared). Addresses
+ * are byte offsets in the memory.
+ */
+export type InterruptTarget = {
+  readonly memory: WebAssembly.Memory;
+  /** The engine's side of the bargain: which session runs a statement, the lock, the timer sequence. */
+  readonly control: SharedArrayBuffer;
+  readonly interruptPending: number;
+  readonly queryCancelPending: number;
+  /** The address of `MyLatch`, a pointer to the latch (whose first word is `is_set`). */
+  readonly myLatch: number;
+  /** The address of Postgres' `all_timeouts` table; 0 if it was not found (timeouts then stay undelivered). */
+  readonly timeouts: number;
+};
+
+// The control words (Int32Array indices).
+const Control = {
+  /** 0 free, 1 held: {@link interrupt}, the timeout delivery and begin/end take it to change what follows. */
+  Lock: 0,
+  /** The id of the session whose statement runs now; 0 between statements. */
+  Running: 1,
+  /** A {@link TerminationId} for the running statement. */
+  Terminate: 2,
+  /** Bumped whenever the timers may have changed (setitimer, a statement's start): watchers wait on it. */
+  TimerSequence: 3,
+} as const;
+const CONTROL_WORDS = 4;
+
+// Postgres 18's TimeoutId values and `timeout_params` layout (src/include/utils/timeout.h, backend/utils/misc/timeout.c):
+// { int index; bool active; bool indicator; handler *; int64 start_time; int64 fin_time; int interval_in_ms } on wasm32.
+const Timeout = { Lock: 2, Statement: 3, IdleInTransaction: 7, Transaction: 8, IdleSession: 9, User: 13 } as const;
+const TIMEOUT_COUNT = Timeout.User + 10;
+const TIMEOUT_STRIDE = 40;
+const TIMEOUT_ACTIVE = 4;
+const TIMEOUT_INDICATOR = 5;
+const TIMEOUT_HANDLER = 8;
+const TIMEOUT_FIN_TIME = 24;
+/** Postgres' timestamps count microseconds from 2000-01-01. */
+const POSTGRES_EPOCH_MICROS = 946_684_800_000_000;
+
+/** Interrupts the running statement of `sessionId` (any session's if omitted); false if none was running. */
+export function interrupt(target: InterruptTarget, kind: InterruptKind, sessionId?: number): boolean {
+  const control = new Int32Array(target.control);
+  return withLock(control, () => {
+    const running = Atomics.load(control, Control.Running);
+    if (running === 0 || (sessionId !== undefined && running !== sessionId)) return false;
+    if (kind === InterruptKind.Terminate) Atomics.store(control, Control.Terminate, TerminationId.Administrator);
+    raiseCancel(target);
+    return true;
+  });
+}
+
+/**
+ * Delivers the running statement's due timeouts (statement, lock, transaction), as their handlers would; returns
+ * whether it delivered one. Safe to call from any thread at any time.
+ */
+export function deliverDueTimeouts(target: InterruptTarget, nowMicros = Date.now() * 1000): boolean {
+  if (target.timeouts === 0) return false;
+  const control = new Int32Array(target.control);
+  if (Atomics.load(control, Control.Running) === 0) return false;
+  return withLock(control, () => {
+    if (Atomics.load(control, Control.Running) === 0) return false;
+    const table = new TimeoutTable(target);
+    const now = BigInt(nowMicros - POSTGRES_EPOCH_MICROS);
+    let due = false;
+    for (const id of [Timeout.Lock, Timeout.Statement]) {
+      if (table.active(id) && !table.indicator(id) && table.finTime(id) <= now) {
+        table.setIndicator(id);
+        due = true;
+      }
+    }
+    if (table.active(Timeout.Transaction) && table.finTime(Timeout.Transaction) <= now && Atomics.load(control, Control.Terminate) === 0) {
+      Atomics.store(control, Control.Terminate, TerminationId.TransactionTimeout);
+      due = true;
+    }
+    if (due) raiseCancel(target);
+    return due;
+  });
+}
+
+/** When the running statement's next timeout is due (milliseconds since the epoch), if it has one. */
+export function nextTimeoutDue(target: InterruptTarget): number | undefined {
+  if (target.timeouts === 0) return undefined;
+  const control = new Int32Array(target.control);
+  if (Atomics.load(control, Control.Running) === 0) return undefined;
+  const table = new TimeoutTable(target);
+  let next: bigint | undefined;
+  for (const id of [Timeout.Lock, Timeout.Statement, Timeout.Transaction]) {
+    if (!table.active(id) || table.indicator(id)) continue;
+    if (id === Timeout.Transaction && Atomics.load(control, Control.Terminate) !== 0) continue;
+    const due = table.finTime(id);
+    if (next === undefined || due < next) next = due;
+  }
+  return next === undefined ? undefined : (Number(next) + POSTGRES_EPOCH_MICROS) / 1000;
+}
+
+/** While a statement runs, timeouts are looked at this often even if no timer change was signalled. */
+const WATCH_RECHECK_MS = 50;
+
+/**
+ * For a thread with an event loop (the database process's watcher): delivers the engine's timeouts when they are
+ * due, however busy the engine's thread is. Returns a function that stops watching.
+ */
+export function watchTimeouts(target: InterruptTarget): () => void {
+  const control = new Int32Array(target.control);
+  let stopped = false;
+  const loop = async () => {
+    while (!stopped) {
+      const sequence = Atomics.load(control, Control.TimerSequence);
+      deliverDueTimeouts(target);
+      const due = nextTimeoutDue(target);
+      const running = Atomics.load(control, Control.Running) !== 0;
+      const wait = due === undefined ? (running ? WATCH_RECHECK_MS : Infinity) : Math.min(Math.max(0, due - Date.now()), WATCH_RECHECK_MS);
+      const result = waitAsync(control, Control.TimerSequence, sequence, wait);
+      if (result.async) await result.value;
+    }
+  };
+  void loop();
+  return () => {
+    stopped = true;
+    Atomics.add(control, Control.TimerSequence, 1);
+    Atomics.notify(control, Control.TimerSequence);
+  };
+}
+
+/** `Atomics.waitAsync` (Node 16+; typed from ES2024, newer than this project's lib). */
+const waitAsync = (Atomics as unknown as {
+  waitAsync(array: Int32Array, index: number, value: number, timeout: number): { async: boolean; value: unknown };
+}).waitAsync;
+
+function raiseCancel(target: InterruptTarget): void {
+  const memory = new Int32Array(target.memory.buffer);
+  Atomics.store(memory, target.queryCancelPending >> 2, 1);
+  Atomics.store(memory, target.interruptPending >> 2, 1);
+  const latch = Atomics.load(memory, target.myLatch >> 2);
+  if (latch !== 0) {
+    Atomics.store(memory, latch >> 2, 1);
+    Atomics.notify(memory, latch >> 2);
+  }
+}
+
+function withLock<T>(control: Int32Array, work: () => T): T {
+  while (Atomics.compareExchange(control, Control.Lock, 0, 1) !== 0) Atomics.wait(control, Control.Lock, 1, 1);
+  try {
+    return work();
+  } finally {
+    Atomics.store(control, Control.Lock, 0);
+    Atomics.notify(control, Control.Lock, 1);
+  }
+}
+
+class TimeoutTable {
+  readonly #bytes: Uint8Array;
+  readonly #view: DataView;
+  readonly #base: number;
+  constructor(target: InterruptTarget) {
+    const buffer = target.memory.buffer;
+    this.#bytes = new Uint8Array(buffer);
+    this.#view = new DataView(buffer);
+    this.#base = target.timeouts;
+  }
+  active(id: number): boolean {
+    return Atomics.load(this.#bytes, this.#base + id * TIMEOUT_STRIDE + TIMEOUT_ACTIVE) !== 0;
+  }
+  indicator(id: number): boolean {
+    return Atomics.load(this.#bytes, this.#base + id * TIMEOUT_STRIDE + TIMEOUT_INDICATOR) !== 0;
+  }
+  setIndicator(id: number): void {
+    Atomics.store(this.#bytes, this.#base + id * TIMEOUT_STRIDE + TIMEOUT_INDICATOR, 1);
+  }
+  finTime(id: number): bigint {
+    return this.#view.getBigInt64(this.#base + id * TIMEOUT_STRIDE + TIMEOUT_FIN_TIME, true);
+  }
+}
+
+/**
+ * Finds Postgres' `all_timeouts` table (static, not exported) in the engine's memory, once it has started: the only
+ * run of {@link TIMEOUT_COUNT} entries whose first word counts 0, 1, 2, ..., with handlers registered for the
+ * statement and lock timeouts and none for the standby ones. Returns 0 if there is no such run (another Postgres).
+ */
+export function findTimeoutTable(memory: WebAssembly.Memory, below: number): number {
+  const words = new Int32Array(memory.buffer, 0, Math.min(below, memory.buffer.byteLength) >> 2);
+  const stride = TIMEOUT_STRIDE >> 2;
+  const last = words.length - TIMEOUT_COUNT * stride;
+  let found = 0;
+  for (let start = 0; start < last; start += 2) {
+    if (words[start + stride] !== 1 || words[start] !== 0) continue;
+    let entry = 2;
+    while (entry < TIMEOUT_COUNT && words[start + entry * stride] === entry) entry++;
+    if (entry < TIMEOUT_COUNT) continue;
+    const handler = (id: number) => words[start + id * stride + (TIMEOUT_HANDLER >> 2)];
+    if (handler(Timeout.Statement) === 0 || handler(Timeout.Lock) === 0 || handler(Timeout.User) !== 0) continue;
+    if (found !== 0) return 0; // two candidates: trust neither
+    found = start * 4;
+  }
+  return found;
+}
+
+/** A latch wait is only trusted to be one after this many clock reads in a row from the same place. */
+const SPIN_READS = 1024;
+/** At most this much of a wait is slept past its end (a slice is this share of the time waited so far). */
+const SLICE_SHARE = 1 / 50;
+const MAX_SLICE_MS = 200;
+const CLOCK_MONOTONIC = 1;
+/** The clock's result is written to this address by wasi's `clock_time_get(id, precision, address)`. */
+type ClockTimeGet = (id: number, precision: bigint, address: number) => number;
+type SetItimer = (which: number, milliseconds: number) => number;
+type Imports = Record<string, Record<string, unknown>>;
+
+/**
+ * The engine thread's side: creates the shared memory PGlite runs in and the PGlite extension that puts it in
+ * place, reads the flags' addresses once PGlite is open, marks where statements begin and end, and makes latch
+ * waits sleep.
+ */
+export class EngineInterrupts {
+  readonly memory = new WebAssembly.Memory({ initial: 2048, maximum: 32768, shared: true });
+  readonly #control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
+  readonly #waitFunctions: ReadonlySet<number>;
+  #target: InterruptTarget | undefined;
+  // Spin detection in the clock reads.
+  #reads = 0;
+  #nextCheck = SPIN_READS;
+  #readAddress = -1;
+  #waitStarted = 0;
+
+  constructor(waitFunctions: ReadonlySet<number>) {
+    this.#waitFunctions = waitFunctions;
+  }
+
+  /** The PGlite extension (`extensions: { interrupts: ... }`) that gives PGlite this memory and the wrapped imports. */
+  extension(): Extension {
+    return {
+      name: 'pgdev-interrupts',
+      setup: async (_pg, emscriptenOpts: Record<string, unknown>) => {
+        const instantiate = emscriptenOpts.instantiateWasm as (imports: Imports, done: unknown) => unknown;
+        return {
+          emscriptenOpts: {
+            ...emscriptenOpts,
+            wasmMemory: this.memory,
+            instantiateWasm: (imports: Imports, done: unknown) => {
+              this.#wrapImports(imports);
+              return instantiate(imports, done);
+            },
+          },
+        };
+      },
+    };
+  }
+
+  /** Reads the addresses of Postgres' flags once PGlite is open. */
+  attach(pglite: PGlite): void {
+    const mod = pglite.Module as unknown as Record<string, unknown>;
+    const address = (name: string) => {
+      const value = mod[name];
+      if (typeof value !== 'number' || value <= 0) throw new Error(`PGlite exports no ${name}: this version cannot be interrupted`);
+      return value;
+    };
+    const interruptPending = address('_InterruptPending');
+    this.#target = {
+      memory: this.memory,
+      control: this.#control.buffer as SharedArrayBuffer,
+      interruptPending,
+      queryCancelPending: address('_QueryCancelPending'),
+      myLatch: address('_MyLatch'),
+      // Static data lies a little after the flags, below the heap; 16 MiB leaves room to spare.
+      timeouts: findTimeoutTable(this.memory, interruptPending + 16 * 1024 * 1024),
+    };
+  }
+
+  /** What other threads need to interrupt this engine (post it to them). */
+  get target(): InterruptTarget {
+    if (!this.#target) throw new Error('the engine is not open yet');
+    return this.#target;
+  }
+
+  /** A statement of `sessionId` starts: interrupts aimed at it apply from now. */
+  begin(sessionId: number): void {
+    withLock(this.#control, () => {
+      Atomics.store(this.#control, Control.Terminate, TerminationId.None);
+      Atomics.store(this.#control, Control.Running, sessionId);
+    });
+    this.#restartSpinCount();
+    Atomics.add(this.#control, Control.TimerSequence, 1);
+    Atomics.notify(this.#control, Control.TimerSequence);
+  }
+
+  /**
+   * The statement has ended: a cancel that came too late to stop it is dropped (Postgres drops it too, as it reads
+   * the next command). Returns why the connection is to be closed, if a terminate or a transaction timeout hit it.
+   */
+  end(): Termination | undefined {
+    const target = this.#target;
+    const terminate = withLock(this.#control, () => {
+      Atomics.store(this.#control, Control.Running, 0);
+      if (target) Atomics.store(new Int32Array(this.memory.buffer), target.queryCancelPending >> 2, 0);
+      return Atomics.exchange(this.#control, Control.Terminate, TerminationId.None);
+    });
+    return terminate === TerminationId.None ? undefined : TERMINATIONS[terminate as keyof typeof TERMINATIONS];
+  }
+
+  #wrapImports(imports: Imports): void {
+    const env = imports.env!;
+    const wasi = imports.wasi_snapshot_preview1 ?? env;
+    const clock = wasi.clock_time_get as ClockTimeGet;
+    const readClock: ClockTimeGet = (id, precision, address) => {
+      const result = clock(id, precision, address);
+      if (id !== CLOCK_MONOTONIC || address !== this.#readAddress || this.#target === undefined) {
+        this.#readAddress = id === CLOCK_MONOTONIC ? address : -1;
+        this.#restartSpinCount();
+        return result;
+      }
+      if (++this.#reads < this.#nextCheck) return result;
+      if (!this.#inLatchWait()) {
+        // A busy reader of the clock (EXPLAIN ANALYZE): look again ever more rarely.
+        this.#nextCheck = Math.min(this.#nextCheck * 2, 1 << 24);
+        this.#waitStarted = 0;
+        return result;
+      }
+      this.#nextCheck = this.#reads + 1;
+      this.#sleep();
+      return clock(id, precision, address);
+    };
+    wasi.clock_time_get = readClock;
+    if (env !== wasi && env.clock_time_get === clock) env.clock_time_get = readClock;
+    const setItimer = env._setitimer_js as SetItimer;
+    env._setitimer_js = ((which, milliseconds) => {
+      Atomics.add(this.#control, Control.TimerSequence, 1);
+      Atomics.notify(this.#control, Control.TimerSequence);
+      return setItimer(which, milliseconds);
+    }) satisfies SetItimer;
+  }
+
+  #restartSpinCount(): void {
+    this.#reads = 0;
+    this.#nextCheck = SPIN_READS;
+    this.#waitStarted = 0;
+  }
+
+  #inLatchWait(): boolean {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 8;
+    const stack = new Error().stack ?? '';
+    Error.stackTraceLimit = limit;
+    for (const match of stack.matchAll(/wasm-function\[(\d+)\]/g)) {
+      if (this.#waitFunctions.has(Number(match[1]))) return true;
+    }
+    return false;
+  }
+
+  /** Sleeps a slice of a latch wait, or until the latch is set; delivers the timeouts due meanwhile. */
+  #sleep(): void {
+    const target = this.#target!;
+    const now = Date.now();
+    if (this.#waitStarted === 0) this.#waitStarted = now;
+    let slice = Math.min(Math.max(1, (now - this.#waitStarted) * SLICE_SHARE), MAX_SLICE_MS);
+    const due = nextTimeoutDue(target);
+    if (due !== undefined) slice = Math.min(slice, Math.max(0, due - now));
+    const memory = new Int32Array(this.memory.buffer);
+    const latch = Atomics.load(memory, target.myLatch >> 2);
+    if (latch !== 0 && slice > 0) Atomics.wait(memory, latch >> 2, 0, slice);
+    deliverDueTimeouts(target);
+  }
+}
