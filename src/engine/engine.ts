@@ -93,7 +93,7 @@ export type Lease = {
   readonly termination: Termination | undefined;
   /** Runs a simple query for the gateway's own bookkeeping; throws {@link EngineError} on failure. */
   run(sql: string): Array<Array<string | null>>;
-  /** Runs `COPY ... FROM '/dev/blob'` with `data` as the file. */
+  /** Runs `COPY ... FROM '/dev/blob'` with `data` as the file; interrupted as {@link Lease.exec} is. */
   copyFrom(sql: string, data: Uint8Array): Promise<number>;
   /** The PGlite instance, for the HTTP endpoint's typed queries. */
   readonly pglite: PGlite;
@@ -207,6 +207,15 @@ export class Engine {
     return this.#closed;
   }
 
+  /**
+   * Registers who hears of a timeout that ends a session (idle_in_transaction_session_timeout, idle_session_timeout,
+   * transaction_timeout) coming due between statements, with the session holding the engine then: close that
+   * connection with the error given (severity FATAL). Inside PGlite, Postgres' own handling would end the process.
+   */
+  onIdleTimeout(listener: (sessionId: number | undefined, termination: Termination) => void): void {
+    this.#interrupts.onIdleTimeout((termination) => listener(this.#owner?.id, termination));
+  }
+
   /** What a watcher thread needs to interrupt this engine's statements: pass it with `postMessage`. */
   get interruptTarget(): InterruptTarget {
     return this.#interrupts.target;
@@ -282,11 +291,14 @@ export class Engine {
       },
       copyFrom: async (sql, data) => {
         this.unnamedStatementOwner = undefined;
+        this.#interrupts.begin(session.id);
         try {
           const result = await this.pglite.query(sql, [], { blob: new Blob([data as Uint8Array<ArrayBuffer>]) });
           return result.affectedRows ?? 0;
         } catch (error) {
           throw toEngineError(error);
+        } finally {
+          termination = this.#interrupts.end();
         }
       },
       captureSettings: () => this.#captureSettings(session),
@@ -428,6 +440,7 @@ export class Engine {
     if (this.#closed) return;
     this.#closed = true;
     for (const waiter of this.#queue.splice(0)) waiter.reject(new Error(`${this.label} database is shut down`));
+    this.#interrupts.close();
     await this.pglite.close();
   }
 }

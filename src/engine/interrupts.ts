@@ -72,6 +72,12 @@ const CONTROL_WORDS = 4;
 // { int index; bool active; bool indicator; handler *; int64 start_time; int64 fin_time; int interval_in_ms } on wasm32.
 const Timeout = { Lock: 2, Statement: 3, IdleInTransaction: 7, Transaction: 8, IdleSession: 9, User: 13 } as const;
 const TIMEOUT_COUNT = Timeout.User + 10;
+/** The timeouts whose handler ends the backend (FATAL), with the error Postgres closes the connection with. */
+const SESSION_ENDING_TIMEOUTS = [
+  { id: Timeout.IdleInTransaction, termination: { code: '25P03', message: 'terminating connection due to idle-in-transaction timeout' } },
+  { id: Timeout.IdleSession, termination: { code: '57P05', message: 'terminating connection due to idle-session timeout' } },
+  { id: Timeout.Transaction, termination: TERMINATIONS[2] },
+] as const;
 const TIMEOUT_STRIDE = 40;
 const TIMEOUT_ACTIVE = 4;
 const TIMEOUT_INDICATOR = 5;
@@ -247,6 +253,9 @@ const CLOCK_MONOTONIC = 1;
 /** The clock's result is written to this address by wasi's `clock_time_get(id, precision, address)`. */
 type ClockTimeGet = (id: number, precision: bigint, address: number) => number;
 type SetItimer = (which: number, milliseconds: number) => number;
+/** Emscripten's delivery of an expired `setitimer` (raises SIGALRM, which runs Postgres' `handle_sig_alarm`). */
+type Alarm = (which: number, now: number) => void;
+const ITIMER_REAL = 0;
 type Imports = Record<string, Record<string, unknown>>;
 
 /**
@@ -259,6 +268,10 @@ export class EngineInterrupts {
   readonly #control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
   readonly #waitFunctions: ReadonlySet<number>;
   #target: InterruptTarget | undefined;
+  #alarm: Alarm | undefined;
+  #alarmTimer: NodeJS.Timeout | undefined;
+  /** Called when a timeout that ends the session comes due while the engine is idle; see {@link onIdleTimeout}. */
+  #idleTimeoutListener: ((termination: Termination) => void) | undefined;
   // Spin detection in the clock reads.
   #reads = 0;
   #nextCheck = SPIN_READS;
@@ -279,9 +292,12 @@ export class EngineInterrupts {
           emscriptenOpts: {
             ...emscriptenOpts,
             wasmMemory: this.memory,
-            instantiateWasm: (imports: Imports, done: unknown) => {
+            instantiateWasm: (imports: Imports, done: (instance: WebAssembly.Instance, module: WebAssembly.Module) => void) => {
               this.#wrapImports(imports);
-              return instantiate(imports, done);
+              return instantiate(imports, (instance: WebAssembly.Instance, module: WebAssembly.Module) => {
+                this.#alarm = instance.exports._emscripten_timeout as Alarm | undefined;
+                done(instance, module);
+              });
             },
           },
         };
@@ -368,8 +384,50 @@ export class EngineInterrupts {
     env._setitimer_js = ((which, milliseconds) => {
       Atomics.add(this.#control, Control.TimerSequence, 1);
       Atomics.notify(this.#control, Control.TimerSequence);
-      return setItimer(which, milliseconds);
+      if (which !== ITIMER_REAL || !this.#alarm) return setItimer(which, milliseconds);
+      clearTimeout(this.#alarmTimer);
+      this.#alarmTimer = milliseconds > 0 ? setTimeout(() => this.#idleAlarm(), milliseconds).unref() : undefined;
+      return 0;
     }) satisfies SetItimer;
+  }
+
+  /**
+   * Registers who hears of a timeout that ends the session (idle_in_transaction_session_timeout, 25P03;
+   * idle_session_timeout, 57P05; transaction_timeout, 25P04) coming due while no statement runs.
+   */
+  onIdleTimeout(listener: (termination: Termination) => void): void {
+    this.#idleTimeoutListener = listener;
+  }
+
+  /**
+   * The timer fired while the engine's thread was idle (as emscripten's own timer would). Postgres' handler is run
+   * for the timeouts it can take (deadlock checks, statistics updates), but not for those whose handler makes the
+   * next statement end the backend: inside PGlite that exits the process. Those are reported to the listener.
+   */
+  #idleAlarm(): void {
+    this.#alarmTimer = undefined;
+    const target = this.#target;
+    if (target && target.timeouts !== 0) {
+      const table = new TimeoutTable(target);
+      const now = BigInt(Date.now() * 1000 - POSTGRES_EPOCH_MICROS);
+      const ending = SESSION_ENDING_TIMEOUTS.find(({ id }) => table.active(id) && table.finTime(id) <= now);
+      if (ending) {
+        this.#idleTimeoutListener?.(ending.termination);
+        return;
+      }
+    }
+    try {
+      this.#alarm?.(ITIMER_REAL, performance.now());
+    } catch {
+      // The handler only sets flags; a closed engine has nothing left to tell.
+    }
+  }
+
+  /** Stops the engine's timer (the engine is closing). */
+  close(): void {
+    clearTimeout(this.#alarmTimer);
+    this.#alarmTimer = undefined;
+    this.#alarm = undefined;
   }
 
   #restartSpinCount(): void {
