@@ -86,6 +86,11 @@ const TIMEOUT_FIN_TIME = 24;
 /** Postgres' timestamps count microseconds from 2000-01-01. */
 const POSTGRES_EPOCH_MICROS = 946_684_800_000_000;
 
+/** The id of the session whose statement the engine runs now; 0 if none. */
+export function runningSession(target: InterruptTarget): number {
+  return Atomics.load(new Int32Array(target.control), Control.Running);
+}
+
 /** Interrupts the running statement of `sessionId` (any session's if omitted); false if none was running. */
 export function interrupt(target: InterruptTarget, kind: InterruptKind, sessionId?: number): boolean {
   const control = new Int32Array(target.control);
@@ -246,6 +251,8 @@ export function findTimeoutTable(memory: WebAssembly.Memory, below: number): num
 
 /** A latch wait is only trusted to be one after this many clock reads in a row from the same place. */
 const SPIN_READS = 1024;
+/** Once a stack showed a latch wait, this many more slices are slept at the same place before looking again. */
+const TRUSTED_SLEEPS = 9;
 /** At most this much of a wait is slept past its end (a slice is this share of the time waited so far). */
 const SLICE_SHARE = 1 / 50;
 const MAX_SLICE_MS = 200;
@@ -275,6 +282,8 @@ export class EngineInterrupts {
   // Spin detection in the clock reads.
   #reads = 0;
   #nextCheck = SPIN_READS;
+  /** Slices still to sleep, at the same place, before the stack is looked at again. */
+  #trustedSleeps = 0;
   #readAddress = -1;
   #waitStarted = 0;
 
@@ -368,7 +377,9 @@ export class EngineInterrupts {
         return result;
       }
       if (++this.#reads < this.#nextCheck) return result;
-      if (!this.#inLatchWait()) {
+      if (this.#trustedSleeps > 0) this.#trustedSleeps--;
+      else if (this.#inLatchWait()) this.#trustedSleeps = TRUSTED_SLEEPS;
+      else {
         // A busy reader of the clock (EXPLAIN ANALYZE): look again ever more rarely.
         this.#nextCheck = Math.min(this.#nextCheck * 2, 1 << 24);
         this.#waitStarted = 0;
@@ -433,16 +444,30 @@ export class EngineInterrupts {
   #restartSpinCount(): void {
     this.#reads = 0;
     this.#nextCheck = SPIN_READS;
+    this.#trustedSleeps = 0;
     this.#waitStarted = 0;
   }
 
+  /**
+   * Whether the clock is read from a latch wait: one of the wait functions is on the stack. The stack is taken as
+   * call sites, bypassing any `Error.prepareStackTrace` hook (source maps), as this runs once per slice of a wait.
+   */
   #inLatchWait(): boolean {
-    const limit = Error.stackTraceLimit;
+    const { prepareStackTrace, stackTraceLimit } = Error;
+    const holder: { stack?: unknown } = {};
+    let callSites: NodeJS.CallSite[];
+    Error.prepareStackTrace = (_error, sites) => sites;
     Error.stackTraceLimit = 8;
-    const stack = new Error().stack ?? '';
-    Error.stackTraceLimit = limit;
-    for (const match of stack.matchAll(/wasm-function\[(\d+)\]/g)) {
-      if (this.#waitFunctions.has(Number(match[1]))) return true;
+    try {
+      Error.captureStackTrace(holder);
+      callSites = holder.stack as NodeJS.CallSite[]; // formatted when first read: while the hook is ours
+    } finally {
+      Error.prepareStackTrace = prepareStackTrace;
+      Error.stackTraceLimit = stackTraceLimit;
+    }
+    for (const site of callSites) {
+      const match = /wasm-function\[(\d+)\]/.exec(String(site));
+      if (match && this.#waitFunctions.has(Number(match[1]))) return true;
     }
     return false;
   }
