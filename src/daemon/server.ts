@@ -47,6 +47,7 @@ export type StartServerOptions = {
   /**
    * A created database's process closes after this long without connections, and opens again on the next one
    * (default 300,000 ms; 0: never). The default database, and every database of an in-memory server, stay open.
+   * The shadow port's databases close too, and come back empty on the next connection (they are migrate's scratch).
    */
   readonly idleCloseMs?: number;
   /** How many databases each database port may have, the default one included (default 100). */
@@ -187,7 +188,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     });
     cleanups.push(() => main.close());
     // The shadow port's databases live in memory and open on first use: most sessions never touch them.
-    const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0 });
+    const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0, scratch: true });
     cleanups.push(() => shadow.close());
 
     // The default database opens while the ports are bound: a client that connects meanwhile waits for it instead
