@@ -47,6 +47,35 @@ async function statuses(home: DataHome): Promise<Record<string, string>> {
 }
 
 describe('pgdev stop and start', { timeout: 180_000 }, () => {
+  it('start keeps the --idle-close a server was created with, and takes one of its own, kept from then on', async () => {
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    expect(await runCli(['-n', 'idler', '-d', '--idle-close', '1', ...args], { env: home.env })).toMatchObject({ status: 0, stderr: '' });
+    const idleCloseMs = () => JSON.parse(fs.readFileSync(`${home.serverDir('idler')}/config.json`, 'utf8')).idleCloseMs;
+    /** A created database, used once: the server's log says when its process closed. */
+    const closesAfter = async (database: string): Promise<string> => {
+      await query(ports.database, `CREATE DATABASE ${database}`);
+      const log = `${home.serverDir('idler')}/server.log`;
+      const line = new RegExp(`database "${database}" closed after (\\d+) s without connections`);
+      await waitFor(() => line.test(fs.readFileSync(log, 'utf8')), 30_000, `${database} to close when idle`);
+      return line.exec(fs.readFileSync(log, 'utf8'))![1]!;
+    };
+    expect(await closesAfter('first')).toBe('1');
+
+    expect(await runCli(['stop', 'idler'], { env: home.env })).toMatchObject({ status: 0 });
+    expect(await runCli(['start', 'idler'], { env: home.env })).toMatchObject({ status: 0, stderr: '' });
+    expect(idleCloseMs()).toBe(1000);
+    expect(await closesAfter('second')).toBe('1');
+
+    expect(await runCli(['stop', 'idler'], { env: home.env })).toMatchObject({ status: 0 });
+    expect(await runCli(['start', 'idler', '--idle-close', '2'], { env: home.env })).toMatchObject({ status: 0, stderr: '' });
+    expect(idleCloseMs()).toBe(2000);
+    expect(await closesAfter('third')).toBe('2');
+    expect(await runCli(['stop', 'idler'], { env: home.env })).toMatchObject({ status: 0 });
+    expect(await runCli(['start', 'idler'], { env: home.env })).toMatchObject({ status: 0, stderr: '' });
+    expect(idleCloseMs()).toBe(2000);
+  });
+
   // One set of four servers for both commands: stopped by glob and by name, then started again by name and by glob.
   it('stop by glob and by name returns with the ports free; start brings stopped servers back on their remembered ports, running ones reported and left alone', async () => {
     const home = createDataHome();

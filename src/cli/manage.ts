@@ -34,14 +34,15 @@ export async function ls(options: { json?: boolean }): Promise<void> {
 }
 
 
-export async function start(patterns: string[], options: { debug?: boolean }): Promise<void> {
+export async function start(patterns: string[], options: { debug?: boolean; idleClose?: number }): Promise<void> {
   for (const name of resolveNames(patterns, { suggestCreate: true })) {
     const running = readRunning(name);
     if (running) {
       process.stdout.write(`${name} is already running on ${portRange(running.ports)} (pid ${running.pid})\n`);
       continue;
     }
-    const record = await spawnDetached(name, options.debug ? ['--debug'] : []);
+    const args = [...(options.idleClose === undefined ? [] : ['--idle-close', String(options.idleClose)]), ...(options.debug ? ['--debug'] : [])];
+    const record = await spawnDetached(name, args);
     process.stdout.write(`${name} started on ${portRange(record.ports)} (pid ${record.pid})\n`);
   }
 }

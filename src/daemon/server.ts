@@ -46,7 +46,7 @@ export type StartServerOptions = {
   readonly onShutdown?: (reason: string) => void;
   /**
    * A created database's process closes after this long without connections, and opens again on the next one
-   * (default 300,000 ms; 0: never). The default database, and every database of an in-memory server, stay open.
+   * (default: the value this server was last given, else 300,000 ms; 0: never). The default database, and every database of an in-memory server, stay open.
    * The shadow port's databases close too, and come back empty on the next connection (they are migrate's scratch).
    */
   readonly idleCloseMs?: number;
@@ -170,7 +170,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       urls: () => urls,
       debug,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
-      idleCloseMs: options.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS,
+      idleCloseMs: options.idleCloseMs ?? config.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS,
       maxDatabases: options.maxDatabases ?? DEFAULT_MAX_DATABASES,
       // Process ids are unique across the server (cancel requests name them): each process gets its own range.
       nextSessionIdBase: () => 1000 + (processesStarted++ % 2000) * 1_000_000,
@@ -256,7 +256,8 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     Object.assign(context, { urls });
 
     const startedAt = new Date().toISOString();
-    writeJsonAtomic(paths.configFile, { ...config, version: STATE_VERSION, ports, lastStartedAt: startedAt });
+    const idleCloseMs = options.idleCloseMs ?? config.idleCloseMs;
+    writeJsonAtomic(paths.configFile, { ...config, version: STATE_VERSION, ports, lastStartedAt: startedAt, ...(idleCloseMs === undefined ? {} : { idleCloseMs }) });
     const record: ServerRecord = {
       version: STATE_VERSION,
       name,
