@@ -153,6 +153,8 @@ export async function main(argv: string[]): Promise<void> {
     .argument('[name]', 'server name', 'default')
     .addOption(new Option('--shadow', 'the shadow database URL').conflicts(['http', 'json']))
     .addOption(new Option('--http', 'the prisma+postgres:// URL').conflicts('json'))
+    .addOption(new Option('--database <name>', 'the URL of this database (one made with CREATE DATABASE)').conflicts(['http', 'json']))
+    .addOption(new Option('--tls', 'over TLS, verifying the server\'s certificate (sslmode=verify-full): for Node clients, which sslmode=require fails').conflicts(['http', 'json']))
     .option('--json', 'all URLs as JSON')
     .action(async (name, options) => (await manage()).url(name, options));
 

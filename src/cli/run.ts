@@ -39,7 +39,7 @@ export async function run(options: RunOptions): Promise<void> {
     const started = performance.now();
     const record = await spawnDetached(options.name, runArgs(options));
     const ms = Math.round(performance.now() - started);
-    process.stdout.write(`✔ pgdev server ${record.name} is running in the background on ${portRange(record.ports)} (pid ${record.pid}, ready in ${ms} ms).\n\n${urlLines(record.urls)}\n\nStop it with: ${pgdevCommand()} stop ${record.name}\n`);
+    process.stdout.write(`✔ pgdev server ${record.name} is running in the background on ${portRange(record.ports)} (pid ${record.pid}, ready in ${ms} ms).\n\n${urlLines(record.urls, record.name)}\n\nStop it with: ${pgdevCommand()} stop ${record.name}\n`);
     return;
   }
   const detachedChild = process.env.PGDEV_DETACHED === '1';
@@ -61,7 +61,7 @@ export async function run(options: RunOptions): Promise<void> {
   }
   const stamp = () => new Date().toISOString();
   process.stdout.write(
-    `✔ Great Success! Your pgdev server ${server.name} is ready and listening on ${portRange(server.ports)} (${server.startupMs} ms; ${server.portSource}).\n\n${urlLines(server)}\n\n`,
+    `✔ Great Success! Your pgdev server ${server.name} is ready and listening on ${portRange(server.ports)} (${server.startupMs} ms; ${server.portSource}).\n\n${urlLines(server, server.name)}\n\n`,
   );
   if (detachedChild) {
     process.stdout.write(`${stamp()} running in the background (pid ${process.pid})\n`);
