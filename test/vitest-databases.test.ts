@@ -9,8 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
 import setup, { migrationFiles } from '../src/vitest/global-setup.js';
-import { restore, workerDatabase, type PgdevDatabasesOptions } from '../src/vitest/index.js';
+import { callEndpoint, restore, workerDatabase, type PgdevDatabasesOptions, type WorkerContext } from '../src/vitest/index.js';
 import { useTemporaryDataHome } from './support/data-home.js';
 
 const dataHome = useTemporaryDataHome('pgdev-vitest-databases-');
@@ -30,12 +31,24 @@ afterAll(() => {
   if (savedDatabaseUrl !== undefined) process.env.DATABASE_URL = savedDatabaseUrl;
 });
 
+const provided: { pgdevWorkerContext?: WorkerContext } = {};
+
 function projectWith(options: PgdevDatabasesOptions): TestProject {
   return {
     config: { root },
     getProvidedContext: () => ({ pgdevDatabasesOptions: options }),
-    provide: () => undefined,
+    provide: (key: 'pgdevWorkerContext', value: WorkerContext) => (provided[key] = value),
   } as unknown as TestProject;
+}
+
+async function query(url: string, sql: string): Promise<unknown[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
+  }
 }
 
 /** The servers left under the temporary data home: a private server leaves none once closed. */
@@ -92,6 +105,38 @@ describe('pgdev/vitest template', () => {
     );
     expect(leftoverServers()).toEqual([]);
   }, 120_000);
+});
+
+describe('pgdev/vitest on a private server', () => {
+  it('runs the migrate command on the template, clones it per worker, restores a clone to its first restore()', async () => {
+    // A stand-in for `prisma migrate deploy`: a command that migrates whatever DATABASE_URL names.
+    const migrate = `node -e "const pg = require('pg'); const c = new pg.Client(process.env.DATABASE_URL); c.connect().then(() => c.query('CREATE TABLE notes (body text)')).then(() => c.end())"`;
+    fs.writeFileSync(path.join(root, 'seed.sql'), "INSERT INTO notes VALUES ('seeded');");
+    fs.symlinkSync(path.resolve('node_modules'), path.join(root, 'node_modules'));
+    const stop = await setup(projectWith({ migrateCommand: migrate, seed: 'seed.sql', prefix: 'flow' }));
+    try {
+      const context = provided.pgdevWorkerContext!;
+      expect(context.prefix).toBe('flow');
+      const url = (database: string) => Object.assign(new URL(context.serverUrl), { pathname: `/${database}` }).toString();
+      await callEndpoint(context.endpoint, 'clone', 'flow_1');
+      await callEndpoint(context.endpoint, 'clone', 'flow_2');
+      await query(url('flow_1'), "INSERT INTO notes VALUES ('one')");
+      expect(await query(url('flow_1'), 'SELECT body FROM notes ORDER BY body')).toEqual([{ body: 'one' }, { body: 'seeded' }]);
+      expect(await query(url('flow_2'), 'SELECT body FROM notes')).toEqual([{ body: 'seeded' }]);
+
+      await callEndpoint(context.endpoint, 'restore', 'flow_1'); // the first: a snapshot of the database as it is
+      await query(url('flow_1'), "DELETE FROM notes; INSERT INTO notes VALUES ('two')");
+      await callEndpoint(context.endpoint, 'restore', 'flow_1');
+      expect(await query(url('flow_1'), 'SELECT body FROM notes ORDER BY body')).toEqual([{ body: 'one' }, { body: 'seeded' }]);
+
+      await expect(callEndpoint(context.endpoint, 'clone', 'postgres')).rejects.toThrow(
+        'pgdev/vitest: clone of database "postgres" failed: not a request of a pgdev/vitest worker',
+      );
+    } finally {
+      await stop();
+    }
+    expect(leftoverServers()).toEqual([]);
+  }, 180_000);
 });
 
 describe('pgdev/vitest in a test file', () => {

@@ -122,7 +122,7 @@ export default async function setup(project: TestProject) {
     if (options.migrateCommand) await runCommand(options.migrateCommand, root, templateUrl);
     if (seed) await runSql(seed);
     if (options.seedCommand) await runCommand(options.seedCommand, root, templateUrl);
-    const steps = [`${sqlFiles.length} migration file(s)`, options.migrateCommand, options.seed, options.seedCommand].filter(Boolean).join(', ');
+    const steps = [options.migrations && `${sqlFiles.length} migration file(s)`, options.migrateCommand, options.seed, options.seedCommand].filter(Boolean).join(', ');
     console.log(`pgdev/vitest: template ${template} built on ${server.label} in ${Math.round(performance.now() - started)} ms (${steps})`);
 
     // A snapshot costs a copy of the whole database (seconds on a busy machine): taken on a file's first restore().
