@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type { Persistence } from '../engine/engine.js';
+import { TemplateWork, templateWork } from '../engine/template.js';
 import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
 import { SqlError } from '../gateway/backend-error.js';
 import { encodeApiKey } from '../http/api-key.js';
@@ -51,6 +52,11 @@ export type StartServerOptions = {
   readonly idleCloseMs?: number;
   /** How many databases each database port may have, the default one included (default 100). */
   readonly maxDatabases?: number;
+  /**
+   * Called with a line when this start will take longer than usual, before the wait: the first start after an
+   * install prepares the database template. Default: written to `log`.
+   */
+  readonly onProgress?: (line: string) => void;
 };
 
 /** What the CLI adds to the options: errors name its flags and commands instead of the API's options. */
@@ -105,6 +111,12 @@ export function serverUrls(name: string, ports: Ports, secret: string): ServerUr
     httpUrl: `http://localhost:${ports.http}`,
   };
 }
+
+/** What a first start says while the database template is prepared (by the default database's process). */
+const TEMPLATE_PROGRESS = {
+  [TemplateWork.Unpack]: 'pgdev: unpacking the database template (first start after install, about 2 s)',
+  [TemplateWork.Build]: 'pgdev: preparing the database template (first start only, about 15 s: initdb runs in WebAssembly)',
+} as const;
 
 export async function startServer(options: CliStartOptions = {}): Promise<PgdevServer> {
   const started = performance.now();
@@ -192,6 +204,8 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       reportCutShort(paths, [...mainCut, ...shadowCut.map((database) => (database === DEFAULT_DATABASE ? SHADOW_DATABASE : `${SHADOW_DATABASE}/${database}`))], log);
     });
 
+    const work = templateWork();
+    if (work !== TemplateWork.None) (options.onProgress ?? log)(TEMPLATE_PROGRESS[work]);
     // The default database opens while the ports are bound: a client that connects meanwhile waits for it instead
     // of being refused, and a busy port is reported without waiting for the database.
     const mainOpening = main.openDefault();
