@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type net from 'node:net';
+import type { Writable } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, PgdevError } from '../errors.js';
@@ -12,6 +13,7 @@ import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import { Channel } from './ipc.js';
 import type { DatabaseProcessConfig, DatabaseProcessReady, DatabaseListing } from './database-serve.js';
+import type { InterruptRequest } from './database-watcher.js';
 
 export type { DatabaseProcessConfig, DatabaseListing };
 
@@ -127,6 +129,8 @@ export class DatabaseProcess {
   readonly exited: Promise<void>;
   #child: ChildProcess;
   #channel: Channel;
+  /** The interrupt line: read by the process's watcher thread. */
+  #line: Writable;
   /** Connections sent and not yet acknowledged: an idle report that crosses one is ignored. */
   #adopting = 0;
   /**
@@ -139,6 +143,7 @@ export class DatabaseProcess {
   private constructor(child: ChildProcess, channel: Channel, ready: DatabaseProcessReady, sessionIds: [number, number], exited: Promise<void>) {
     this.#child = child;
     this.#channel = channel;
+    this.#line = child.stdio[4] as Writable;
     this.wirePort = ready.wirePort;
     this.httpPort = ready.httpPort;
     this.sessionIds = sessionIds;
@@ -184,8 +189,18 @@ export class DatabaseProcess {
     }
   }
 
+  /**
+   * A CancelRequest already checked by the caller (`cancel-key.ts`): to the watcher thread, which stops the
+   * statement if that connection's is running, and to the process, which ends the connection's wait if it waits.
+   */
   cancel(processId: number, secretKey: number): void {
+    this.interrupt({ kind: 'cancel', processId });
     this.#channel.request('cancel', { processId, secretKey }).catch(() => undefined);
+  }
+
+  /** Tells the watcher thread, which acts while the engine's thread is busy (see `database-watcher.ts`). */
+  interrupt(request: InterruptRequest): void {
+    this.#line.write(`${JSON.stringify(request)}\n`);
   }
 
   sessions(): Promise<Array<SessionReport & { database: string }>> {

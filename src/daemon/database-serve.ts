@@ -93,6 +93,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
     debug: config.debug,
     log,
     idleInTransactionTimeoutMs: config.idleInTransactionTimeoutMs,
+    cancelSecret: config.secret,
     onConnections: (count) => channel.emit('connections', count),
     databaseCommand: (command: DatabaseCommand) => channel.request('databaseCommand', { command, from: name }),
   });

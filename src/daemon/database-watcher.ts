@@ -13,6 +13,9 @@ import { parentPort } from 'node:worker_threads';
 
 /** The child's file descriptor of the interrupt line: stdio index 4 of `fork` (after stdin/out/err and IPC). */
 export const INTERRUPT_LINE_FD = 4;
+/** What the main process asks of the watcher, one JSON object a line. */
+export type InterruptRequest = { readonly kind: 'cancel' | 'terminate'; readonly processId: number };
+
 /** How long an orphaned database process may take to close by itself before the watcher kills it. */
 export const ORPHAN_GRACE_MS = 500;
 

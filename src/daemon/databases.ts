@@ -15,6 +15,7 @@ import path from 'node:path';
 import type net from 'node:net';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { SqlError, SqlState } from '../gateway/backend-error.js';
+import { cancelSecretKey } from '../gateway/cancel-key.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
@@ -173,6 +174,7 @@ export class DatabaseSet {
   }
 
   cancel(processId: number, secretKey: number): void {
+    if (secretKey !== cancelSecretKey(this.#options.secret, processId)) return; // not a connection of this server's
     for (const database of this.#databases.values()) {
       const process = database.process;
       if (process && processId >= process.sessionIds[0] && processId <= process.sessionIds[1]) process.cancel(processId, secretKey);
