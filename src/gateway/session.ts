@@ -13,6 +13,7 @@
  */
 import type net from 'node:net';
 import type { ClientParameters } from 'pg-gateway';
+import { cancelSecretKey } from './cancel-key.js';
 import { ENGINE_SUPERUSER, Engine, EngineError, EngineSession, quoteIdent, type Lease } from '../engine/engine.js';
 import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations } from '../engine/session-state.js';
 import {
@@ -51,6 +52,8 @@ export type SessionHost = {
   readonly idleInTransactionTimeoutMs: number;
   readonly debug: boolean;
   log(line: string): void;
+  /** Where each session's BackendKeyData secret is derived from (`cancel-key.ts`); random keys without it. */
+  readonly cancelSecret?: string;
   /** Forwards a CancelRequest to the session it names. */
   cancel(processId: number, secretKey: number): void;
   /** Delivers a NOTIFY to every session listening on the channel except `from`. */
@@ -146,7 +149,7 @@ export class Session {
       clientPort: socket.remotePort ?? null, backendStart: now, xactStart: null, queryStart: null, stateChange: now,
       state: 'idle', wait: null, query: '',
     };
-    this.secretKey = (Math.random() * 0x7fffffff) | 0;
+    this.secretKey = host.cancelSecret === undefined ? (Math.random() * 0x7fffffff) | 0 : cancelSecretKey(host.cancelSecret, this.processId);
     socket.on('data', (chunk) => this.#receive(chunk));
     socket.on('close', () => void this.close('client disconnected'));
     socket.on('error', (error) => this.#debug(`socket error: ${error.message}`));
