@@ -74,6 +74,13 @@ describe('pgdev stop and start', { timeout: 180_000 }, () => {
     expect(await runCli(['stop', 'idler'], { env: home.env })).toMatchObject({ status: 0 });
     expect(await runCli(['start', 'idler'], { env: home.env })).toMatchObject({ status: 0, stderr: '' });
     expect(idleCloseMs()).toBe(2000);
+    // Each close is logged once (issue 21 saw the line twice).
+    const closes = fs.readFileSync(`${home.serverDir('idler')}/server.log`, 'utf8').split('\n').filter((line) => line.includes('without connections'));
+    expect(closes).toEqual([
+      'pgdev: database "first" closed after 1 s without connections',
+      'pgdev: database "second" closed after 1 s without connections',
+      'pgdev: database "third" closed after 2 s without connections',
+    ]);
   });
 
   // One set of four servers for both commands: stopped by glob and by name, then started again by name and by glob.
