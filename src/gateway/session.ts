@@ -24,7 +24,7 @@ import { backendError, SqlError, SqlState, type BackendErrorFields } from './bac
 import { statementSummary, undoForRetry, type BackendActivity, type Backends } from './backends.js';
 import { EarlyTerminate, FrameReader, FramingError } from './framing.js';
 import { commandTag, type DatabaseCommand } from './database-commands.js';
-import { DatabaseStatements, simpleDatabaseCommand } from './database-statements.js';
+import { CommandContext, DatabaseStatements, simpleDatabaseCommand } from './database-statements.js';
 import { createHandshake, type Handshake } from './handshake.js';
 import { findLoginRole, startupUser } from './roles.js';
 
@@ -68,6 +68,8 @@ const MAX_COPY_BYTES = 1024 * 1024 * 1024;
 const LISTEN_COMMAND = /(?:^|;)\s*(un)?listen\s+("(?:[^"]|"")+"|[a-z_][\w$]*|\*)/gi;
 const COPY_FROM_STDIN = /\bcopy\b[^;]*\bfrom\s+stdin\b/i;
 const SINGLE_COPY_FROM_STDIN = /^\s*copy\b[^;]*\bfrom\s+stdin\b[^;]*;?\s*$/i;
+const COPY_IN_EXTENDED_REFUSAL =
+  "DO $pgdev$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = 'COPY FROM STDIN is supported only in the simple query protocol: send it as a query of its own'; END$pgdev$";
 const TERMINATED = { code: SqlState.AdminShutdown, message: 'terminating connection due to administrator command' } as const;
 /** A connection that waits this long for the database is reported in the server's log, with who holds it. */
 const LONG_WAIT_MS = 5_000;
@@ -85,6 +87,17 @@ export class Session {
   readonly listening = new Set<string>();
   readonly engineSession = new EngineSession();
   #phase: SessionPhase = SessionPhase.Startup;
+  /** The status of the last ReadyForQuery sent: written only from a ReadyForQuery byte. */
+  #transactionStatus: TransactionStatus = TransactionStatus.Idle;
+  /**
+   * A pipeline is open: extended-protocol messages ran in the engine since the last Sync (a Flush came first), so
+   * the engine is inside this connection's implicit or explicit transaction although no ReadyForQuery said so.
+   */
+  #pipelineOpen = false;
+  /** The open pipeline executed a statement (not only Parse or Describe): it cannot be undone or replayed. */
+  #pipelineRan = false;
+  /** The open pipeline ran BEGIN (its CommandComplete seen): it is inside a transaction block. */
+  #pipelineInBlock = false;
   #host: SessionHost;
   readonly #socket: net.Socket;
   #reader = new FrameReader();
@@ -318,7 +331,7 @@ export class Session {
       case Frontend.Execute:
       case Frontend.Close: {
         if (this.#batchError) return;
-        const forEngine = this.#databaseStatements.take(msg, this.#status() !== TransactionStatus.Idle);
+        const forEngine = this.#databaseStatements.take(msg, this.#commandContext());
         if (forEngine) this.#batch.push(this.#rewrite(forEngine));
         return;
       }
@@ -385,7 +398,25 @@ export class Session {
 
   /** Answers a statement the engine never saw: an ErrorResponse, then ReadyForQuery with the unchanged status. */
   #answerError(error: Buffer): void {
-    this.#write(Buffer.concat([error, readyForQuery(this.#status())]));
+    this.#answerWithoutEngine(error);
+  }
+
+  /**
+   * Answers what the gateway ran itself, then ReadyForQuery. With a pipeline open the engine is inside this
+   * connection's transaction: it answers a Sync, and its status decides whether the lease is kept.
+   */
+  #answerWithoutEngine(answer: Buffer): void {
+    const lease = this.#lease;
+    if (lease && this.#pipelineOpen) return this.#deliver(lease, Buffer.concat([answer, lease.exec(sync())]));
+    this.#write(Buffer.concat([answer, readyForQuery(this.#transactionStatus)]));
+    this.#settle(this.#transactionStatus);
+  }
+
+  /** How a database command is answered here: the transaction status and the pipeline, never the phase, decide. */
+  #commandContext(): CommandContext {
+    if (this.#transactionStatus !== TransactionStatus.Idle || this.#pipelineInBlock) return CommandContext.TransactionBlock;
+    if (this.#pipelineRan || this.#batch.some((msg) => msg[0] === Frontend.Execute)) return CommandContext.Pipeline;
+    return CommandContext.Alone;
   }
 
   /** Handles a CancelRequest aimed at this session: a query still waiting for the engine is dropped. */
@@ -400,15 +431,14 @@ export class Session {
     const answered = this.#aborted.handedBack ? this.#aborted.answer(text) : undefined;
     if (answered) {
       this.#write(answered.output);
+      this.#transactionStatus = lastReadyStatus(answered.output)!;
       if (answered.ended) this.#transition(SessionPhase.Idle, 'failed transaction ended');
       return;
     }
-    const database = simpleDatabaseCommand(msg, this.#status() !== TransactionStatus.Idle);
+    const database = simpleDatabaseCommand(msg, this.#commandContext());
     if (database && 'command' in database) {
       this.#markActive(this.#phase === SessionPhase.Idle);
-      const answer = await this.#databaseStatements.runCommand(database.command);
-      this.#write(Buffer.concat([answer, readyForQuery(this.#status())]));
-      this.#settle(this.#status());
+      this.#answerWithoutEngine(await this.#databaseStatements.runCommand(database.command));
       return;
     }
     if (database) msg = database.replacement;
@@ -456,12 +486,8 @@ export class Session {
       const name = body.subarray(0, nameEnd);
       const sql = decode(body.subarray(nameEnd + 1, at(nameEnd + 1)));
       if (COPY_FROM_STDIN.test(sql)) {
-        this.#batchError = backendError({
-          severity: 'ERROR', code: SqlState.FeatureNotSupported,
-          message: 'COPY FROM STDIN is supported only in the simple query protocol',
-        });
-        this.#batch = [];
-        return msg;
+        // Refused by the engine when executed, so that a transaction or pipeline it is part of fails there too.
+        return message(type, rename(name).toString(), COPY_IN_EXTENDED_REFUSAL, int16(0));
       }
       this.#prepared.set(name.toString(), { sql, observed: this.#observe(sql) });
       this.#batchText = sql;
@@ -515,6 +541,8 @@ export class Session {
     this.#clearBatch();
     if (messages.length === 0) return;
     const wasIdle = this.#phase === SessionPhase.Idle;
+    // Statements flushed earlier in this pipeline ran already: they can be neither undone nor replayed here.
+    const pipelined = this.#pipelineRan;
     this.#markActive(wasIdle);
     let lease = await this.#acquireUnlessCancelled();
     if ('cancelled' in lease) {
@@ -535,7 +563,7 @@ export class Session {
     this.#transition(SessionPhase.InBatch, 'running');
     let output: Uint8Array;
     try {
-      const canRetry = complete && (wasIdle || this.#replayable !== null) && !(hasQuery && ENDS_TRANSACTION.test(this.#batchText));
+      const canRetry = complete && !pipelined && (wasIdle || this.#replayable !== null) && !(hasQuery && ENDS_TRANSACTION.test(this.#batchText));
       ({ lease, output } = await this.#execWaitingForLocks(lease, batch, canRetry));
       if (parsesUnnamed || replay) engine.unnamedStatementOwner = this.engineSession;
       else if (hasQuery) engine.unnamedStatementOwner = undefined;
@@ -549,8 +577,9 @@ export class Session {
       ]);
     }
     if (this.#terminating) return this.fatal(TERMINATED);
+    if (!complete && messages.some((msg) => msg[0] === Frontend.Execute)) this.#pipelineRan = true;
     this.#deliver(lease, output);
-    if (complete) this.#noteForReplay(batch, hasQuery, wasIdle);
+    if (complete) this.#noteForReplay(batch, hasQuery && !pipelined, wasIdle);
   }
 
   #clearBatch(): void {
@@ -563,10 +592,9 @@ export class Session {
     const mixed = this.#batch.some((msg) => msg[0] !== Frontend.Sync);
     this.#clearBatch();
     this.#markActive(this.#phase === SessionPhase.Idle);
-    let out = await this.#databaseStatements.answer(mixed);
-    if (complete) out = Buffer.concat([out, readyForQuery(this.#status())]);
-    this.#write(out);
-    if (complete) this.#settle(this.#status());
+    const out = await this.#databaseStatements.answer(mixed);
+    if (complete) this.#answerWithoutEngine(out);
+    else this.#write(out);
   }
 
   #markActive(startsTransaction: boolean): void {
@@ -621,19 +649,29 @@ export class Session {
     for (const { type, start, end } of eachMessage(output)) {
       if (type === Backend.ReadyForQuery) status = output[start + 5] as TransactionStatus;
       else if (type === Backend.NotificationResponse) (notifications ??= []).push({ start, end });
+      else if (type === Backend.CommandComplete) this.#followBlock(decode(output.subarray(start + 5, end - 1)));
     }
     let out = Buffer.from(output.buffer, output.byteOffset, output.byteLength);
     if (notifications) out = this.#fanOut(out, notifications);
     if (status === undefined) {
+      // Flushed, not synced: the engine stays inside this pipeline until its Sync.
+      this.#pipelineOpen = true;
       this.#write(out);
       return;
     }
+    this.#pipelineOpen = this.#pipelineRan = this.#pipelineInBlock = false;
     const extra = this.#afterStatement(lease, status);
     if (this.#aborted.mayHandBack(status)) this.#aborted.handBack(lease, () => this.#afterStatement(lease, TransactionStatus.Idle));
     extra.push(...this.#aborted.settle(status));
     if (extra.length) out = Buffer.concat([out.subarray(0, out.length - 6), ...extra, out.subarray(out.length - 6)]);
     this.#write(out);
     this.#settle(status);
+  }
+
+  /** Follows BEGIN and its ends by their command tags while a pipeline is open (no ReadyForQuery tells yet). */
+  #followBlock(tag: string): void {
+    if (tag === 'BEGIN' || tag === 'START TRANSACTION') this.#pipelineInBlock = true;
+    else if (tag === 'COMMIT' || tag === 'ROLLBACK') this.#pipelineInBlock = false;
   }
 
   /** Moves this session's NOTIFY deliveries to the sessions that listen, keeping its own only if it listens too. */
@@ -678,14 +716,9 @@ export class Session {
     return extra;
   }
 
-  #status(): TransactionStatus {
-    if (this.#phase === SessionPhase.InTransaction) return TransactionStatus.InTransaction;
-    if (this.#phase === SessionPhase.Failed) return TransactionStatus.Failed;
-    return TransactionStatus.Idle;
-  }
-
   /** Follows the status of a ReadyForQuery: idle (or a failed block handed back) releases the engine; else it is kept. */
   #settle(status: TransactionStatus): void {
+    this.#transactionStatus = status;
     const activity = this.#activity;
     activity.stateChange = new Date();
     if (status === TransactionStatus.Idle || this.#aborted.handedBack) {
@@ -752,7 +785,7 @@ export class Session {
     }
     this.#copy = undefined;
     const lease = this.#lease!;
-    const wasInTransaction = this.#status() !== TransactionStatus.Idle;
+    const wasInTransaction = this.#transactionStatus !== TransactionStatus.Idle;
     let result: Buffer;
     if (type === Frontend.CopyFail) {
       if (wasInTransaction) lease.exec(query("SELECT 'COPY from stdin failed'::int")); // leaves the transaction failed, as Postgres does
