@@ -94,7 +94,7 @@ export class DatabaseStatements {
   async answer(mixed = false): Promise<Buffer> {
     const held = this.#held;
     this.#held = [];
-    if (mixed) return backendError({ severity: 'ERROR', code: '25001', message: 'CREATE, DROP and ALTER DATABASE cannot be executed within a pipeline' });
+    if (mixed) return backendError({ severity: 'ERROR', code: SqlState.ActiveSqlTransaction, message: 'CREATE, DROP and ALTER DATABASE cannot be executed within a pipeline' });
     const out: Buffer[] = [];
     for (const msg of held) {
       const body = msg.subarray(5);
@@ -167,9 +167,9 @@ function cstringAt(body: Buffer, offset: number): string {
 function raiseRefusal(command: DatabaseCommand, context: Exclude<CommandContext, 'alone'>): string {
   const where = context === CommandContext.Pipeline ? 'be executed within a pipeline' : 'run inside a transaction block';
   const text = `${commandTag(command)} cannot ${where}`;
-  return `DO $pgdev$BEGIN RAISE EXCEPTION USING ERRCODE = '25001', MESSAGE = '${text}'; END$pgdev$`;
+  return `DO $pgdev$BEGIN RAISE EXCEPTION USING ERRCODE = '${SqlState.ActiveSqlTransaction}', MESSAGE = '${text}'; END$pgdev$`;
 }
 
 function syntaxError(parsed: DatabaseCommandSyntaxError): Buffer {
-  return backendError({ severity: 'ERROR', code: '42601', message: parsed.syntaxError });
+  return backendError({ severity: 'ERROR', code: SqlState.SyntaxError, message: parsed.syntaxError });
 }

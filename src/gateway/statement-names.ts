@@ -9,12 +9,13 @@
  */
 import type { Engine, EngineSession } from '../engine/engine.js';
 import { Backend, Frontend, cstring, decode, int16, message, sync } from '../engine/protocol.js';
+import { SqlState } from './backend-error.js';
 import { isCopyFromStdin } from './copy-in.js';
 import { FramingError } from './framing.js';
 
 /** Run instead of COPY FROM STDIN in the extended protocol: the engine refuses it, failing the transaction it is in. */
 const COPY_IN_EXTENDED_REFUSAL =
-  "DO $pgdev$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = 'COPY FROM STDIN is supported only in the simple query protocol: send it as a query of its own'; END$pgdev$";
+  `DO $pgdev$BEGIN RAISE EXCEPTION USING ERRCODE = '${SqlState.FeatureNotSupported}', MESSAGE = 'COPY FROM STDIN is supported only in the simple query protocol: send it as a query of its own'; END$pgdev$`;
 
 /** Whether a batch parses the unnamed statement, or uses one parsed in an earlier batch (Bind, Describe). */
 export type UnnamedUse = { readonly parses: boolean; readonly usesEarlier: boolean };
