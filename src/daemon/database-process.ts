@@ -22,6 +22,9 @@ export type { DatabaseProcessConfig, DatabaseListing };
  */
 const ENTRY = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'daemon', 'database-main.bundle.js');
 
+/** How long a closing database process has to take the request before it is taken to be running a statement. */
+const BUSY_CLOSE_MS = 2_000;
+
 export type DatabaseProcessEvents = {
   /** A session ran CREATE, DROP or ALTER DATABASE: the server runs it (it owns the list of databases). */
   databaseCommand(command: DatabaseCommand, from: string): Promise<{ notice?: string }>;
@@ -42,7 +45,8 @@ export class SpareProcess {
     this.child = fork(ENTRY, [], {
       env: { ...process.env, PGDEV_DATABASE_PROCESS: 'spare' },
       execArgv: [],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // The last is the interrupt line: its watcher thread reads it while the engine's thread is busy.
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
       serialization: 'json',
     });
     this.channel = new Channel(this.child);
@@ -54,6 +58,8 @@ export class SpareProcess {
       }),
     );
     this.child.once('error', (error) => this.channel.close(error));
+    // Writing to a process that has just died fails with EPIPE: its exit is reported through `exited`.
+    this.child.stdio[4]?.on('error', () => undefined);
   }
 
   static spawn(): SpareProcess {
@@ -128,7 +134,7 @@ export class DatabaseProcess {
    * running a statement cannot answer until the statement ends.
    */
   #connections = 0;
-  #closing: Promise<void> | undefined;
+  #closing: Promise<boolean> | undefined;
 
   private constructor(child: ChildProcess, channel: Channel, ready: DatabaseProcessReady, sessionIds: [number, number], exited: Promise<void>) {
     this.#child = child;
@@ -192,21 +198,30 @@ export class DatabaseProcess {
 
   /** Stops the process at once (SIGKILL), whatever it is running; for a database that is being dropped. */
   async kill(): Promise<void> {
-    this.#closing ??= this.exited;
+    this.#closing ??= this.exited.then(() => true);
     this.#child.kill('SIGKILL');
     await this.exited;
   }
 
-  /** Ends its connections (57P01), closes its engine (flushing a persistent one) and waits for it to exit. */
-  close(): Promise<void> {
+  /**
+   * Ends its connections (57P01), closes its engine (flushing a persistent one) and waits for it to exit. A process
+   * that does not take the request within {@link BUSY_CLOSE_MS} is running a statement (its thread answers nothing
+   * until that ends): it is stopped, its transaction lost as in a crash. Resolves to whether that happened.
+   */
+  close(): Promise<boolean> {
     this.#closing ??= (async () => {
+      let taken = false;
+      this.#channel.handle('closing', () => (taken = true));
+      const busyCheck = setTimeout(() => taken || this.#child.kill('SIGKILL'), BUSY_CLOSE_MS);
       const killer = setTimeout(() => this.#child.kill('SIGKILL'), 15_000);
       try {
         await this.#channel.request('close').catch(() => undefined);
         await this.exited;
       } finally {
+        clearTimeout(busyCheck);
         clearTimeout(killer);
       }
+      return !taken;
     })();
     return this.#closing;
   }

@@ -19,6 +19,7 @@ import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
 import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../state/databases.js';
+import { dataLockFile } from '../state/data-lock.js';
 import { DatabaseProcess, type DatabaseListing, type SparePool } from './database-process.js';
 import type { Destination } from './router.js';
 
@@ -244,7 +245,11 @@ export class DatabaseSet {
       await this.#closeUnlessUsed(database, options.force ?? false);
       this.#databases.delete(database.name);
       this.#save();
-      if (this.#options.dataDir) await removeFolder(this.#options.dataDir(database.id));
+      if (this.#options.dataDir) {
+        const dataDir = this.#options.dataDir(database.id);
+        await removeFolder(dataDir);
+        fs.rmSync(dataLockFile(dataDir), { force: true }); // left behind by a process stopped with FORCE
+      }
       await this.#announce(options.from);
       return {};
     });
@@ -261,23 +266,42 @@ export class DatabaseSet {
       const process = await this.#openedProcess(database);
       const connections = process ? await othersGone(process) : 0;
       if (connections > 0) throw inUse(database.name, connections);
+      const oldName = database.name;
       // An open database is renamed in place (an in-memory one lives only in its process); a closed one on its
-      // next open (engineName keeps the name its engine has).
-      if (process) await process.request('rename', newName);
-      this.#databases.delete(database.name);
-      database.name = newName;
-      if (process) database.engineName = newName;
-      this.#databases.set(newName, database);
-      this.#save();
+      // next open (engineName keeps the name its engine has). The new name is recorded first: a server killed
+      // before the engine's rename is recorded finds its engine under either name (see database-serve.ts).
+      this.#setName(database, newName);
+      if (process) {
+        try {
+          await process.request('rename', newName);
+        } catch (error) {
+          this.#setName(database, oldName);
+          throw error;
+        }
+        database.engineName = newName;
+        this.#save();
+      }
       await this.#announce(from);
     });
   }
 
-  /** Closes every process (their connections get 57P01); the set serves nothing afterwards. */
-  async close(): Promise<void> {
+  #setName(database: Database, name: string): void {
+    this.#databases.delete(database.name);
+    database.name = name;
+    this.#databases.set(name, database);
+    this.#save();
+  }
+
+  /**
+   * Closes every process (their connections get 57P01); the set serves nothing afterwards. Resolves to the names of
+   * the databases that were running a statement and had to be stopped in the middle of it.
+   */
+  async close(): Promise<string[]> {
     this.#closed = true;
     await this.#catalogQueue.catch(() => undefined);
-    await Promise.all([...this.#databases.values()].map((database) => this.#closeProcess(database)));
+    const databases = [...this.#databases.values()];
+    const cutShort = await Promise.all(databases.map((database) => this.#closeProcess(database)));
+    return databases.filter((_, index) => cutShort[index]).map((database) => database.name);
   }
 
   #catalogChange<T>(change: () => Promise<T>): Promise<T> {
@@ -412,11 +436,12 @@ export class DatabaseSet {
     });
   }
 
-  #closeProcess(database: Database): Promise<void> {
+  /** Resolves to whether the process had to be stopped in the middle of a statement. */
+  #closeProcess(database: Database): Promise<boolean> {
     return this.#serialised(database, async () => {
       const process = database.process;
       database.process = undefined;
-      await process?.close();
+      return (await process?.close()) ?? false;
     });
   }
 
