@@ -109,4 +109,20 @@ describe('gateway: a transaction begun in a pipeline', { timeout: 60_000 }, () =
     }
     expect(await listed(target.url())).not.toContain('pipelined_plain');
   });
+
+  it('a lock call after a flushed BEGIN cannot wait (its pipeline cannot be run again): 55P03 at once, ReadyForQuery E', async () => {
+    const holder = await WireClient.connect(target.port);
+    const client = await WireClient.connect(target.port);
+    try {
+      await holder.request(simpleQuery('SELECT pg_advisory_lock(2020)'));
+      const answer = await client.request(...statement('BEGIN'), flush(), ...statement('SELECT pg_advisory_lock(2020)'), sync());
+      expect(error(answer)).toMatchObject({ C: '55P03', M: expect.stringMatching(/^could not obtain lock on advisory lock/) });
+      expect(status(answer)).toBe('E');
+      expect(status(await client.request(simpleQuery('ROLLBACK')))).toBe('I');
+      await holder.request(simpleQuery('SELECT pg_advisory_unlock(2020)'));
+    } finally {
+      client.end();
+      holder.end();
+    }
+  });
 });
