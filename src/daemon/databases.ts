@@ -54,16 +54,8 @@ const FORCE_GRACE_MS = 1_000;
 /** How long `pgdev sessions` waits for a database's answer. */
 const SESSIONS_WAIT_MS = 2_000;
 
-const State = {
-  DuplicateDatabase: '42P04',
-  InvalidCatalogName: '3D000',
-  ObjectInUse: '55006',
-  ObjectNotInPrerequisiteState: '55000',
-  InvalidName: '42602',
-  ConfigurationLimitExceeded: '53400',
-  DiskFull: '53100',
-  InvalidParameterValue: '22023',
-} as const;
+/** The SQLSTATEs of the one table (engine/sql-state.ts), under the name this file uses. */
+const State = SqlState;
 
 type Database = Omit<DatabaseRecord, 'name'> & {
   /** ALTER DATABASE ... RENAME changes it. */
