@@ -15,10 +15,12 @@ import path from 'node:path';
 import type net from 'node:net';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { SqlError, SqlState } from '../gateway/backend-error.js';
+import { cancelSecretKey } from '../gateway/cancel-key.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
 import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../state/databases.js';
+import { dataLockFile } from '../state/data-lock.js';
 import { DatabaseProcess, type DatabaseListing, type SparePool } from './database-process.js';
 import type { Destination } from './router.js';
 
@@ -52,16 +54,8 @@ const FORCE_GRACE_MS = 1_000;
 /** How long `pgdev sessions` waits for a database's answer. */
 const SESSIONS_WAIT_MS = 2_000;
 
-const State = {
-  DuplicateDatabase: '42P04',
-  InvalidCatalogName: '3D000',
-  ObjectInUse: '55006',
-  ObjectNotInPrerequisiteState: '55000',
-  InvalidName: '42602',
-  ConfigurationLimitExceeded: '53400',
-  DiskFull: '53100',
-  InvalidParameterValue: '22023',
-} as const;
+/** The SQLSTATEs of the one table (engine/sql-state.ts), under the name this file uses. */
+const State = SqlState;
 
 type Database = Omit<DatabaseRecord, 'name'> & {
   /** ALTER DATABASE ... RENAME changes it. */
@@ -92,6 +86,11 @@ export type DatabaseSetOptions = {
   readonly idleInTransactionTimeoutMs?: number;
   /** 0: never; the default database never closes. In-memory databases never close either (their data would go). */
   readonly idleCloseMs: number;
+  /**
+   * The shadow port's databases: scratch space for `prisma migrate dev`, so they close when idle, the default one
+   * and in-memory ones too (their data goes; the next connection gets an empty database).
+   */
+  readonly scratch?: boolean;
   readonly maxDatabases: number;
   /** Gives out session id ranges across the server's processes. */
   nextSessionIdBase(): number;
@@ -172,6 +171,7 @@ export class DatabaseSet {
   }
 
   cancel(processId: number, secretKey: number): void {
+    if (secretKey !== cancelSecretKey(this.#options.secret, processId)) return; // not a connection of this server's
     for (const database of this.#databases.values()) {
       const process = database.process;
       if (process && processId >= process.sessionIds[0] && processId <= process.sessionIds[1]) process.cancel(processId, secretKey);
@@ -252,7 +252,11 @@ export class DatabaseSet {
       await this.#closeUnlessUsed(database, options.force ?? false);
       this.#databases.delete(database.name);
       this.#save();
-      if (this.#options.dataDir) await removeFolder(this.#options.dataDir(database.id));
+      if (this.#options.dataDir) {
+        const dataDir = this.#options.dataDir(database.id);
+        await removeFolder(dataDir);
+        fs.rmSync(dataLockFile(dataDir), { force: true }); // left behind by a process stopped with FORCE
+      }
       await this.#announce(options.from);
       return {};
     });
@@ -269,23 +273,42 @@ export class DatabaseSet {
       const process = await this.#openedProcess(database);
       const connections = process ? await othersGone(process) : 0;
       if (connections > 0) throw inUse(database.name, connections);
+      const oldName = database.name;
       // An open database is renamed in place (an in-memory one lives only in its process); a closed one on its
-      // next open (engineName keeps the name its engine has).
-      if (process) await process.request('rename', newName);
-      this.#databases.delete(database.name);
-      database.name = newName;
-      if (process) database.engineName = newName;
-      this.#databases.set(newName, database);
-      this.#save();
+      // next open (engineName keeps the name its engine has). The new name is recorded first: a server killed
+      // before the engine's rename is recorded finds its engine under either name (see database-serve.ts).
+      this.#setName(database, newName);
+      if (process) {
+        try {
+          await process.request('rename', newName);
+        } catch (error) {
+          this.#setName(database, oldName);
+          throw error;
+        }
+        database.engineName = newName;
+        this.#save();
+      }
       await this.#announce(from);
     });
   }
 
-  /** Closes every process (their connections get 57P01); the set serves nothing afterwards. */
-  async close(): Promise<void> {
+  #setName(database: Database, name: string): void {
+    this.#databases.delete(database.name);
+    database.name = name;
+    this.#databases.set(name, database);
+    this.#save();
+  }
+
+  /**
+   * Closes every process (their connections get 57P01); the set serves nothing afterwards. Resolves to the names of
+   * the databases that were running a statement and had to be stopped in the middle of it.
+   */
+  async close(): Promise<string[]> {
     this.#closed = true;
     await this.#catalogQueue.catch(() => undefined);
-    await Promise.all([...this.#databases.values()].map((database) => this.#closeProcess(database)));
+    const databases = [...this.#databases.values()];
+    const cutShort = await Promise.all(databases.map((database) => this.#closeProcess(database)));
+    return databases.filter((_, index) => cutShort[index]).map((database) => database.name);
   }
 
   #catalogChange<T>(change: () => Promise<T>): Promise<T> {
@@ -377,7 +400,7 @@ export class DatabaseSet {
           urls: options.urls(),
           debug: options.debug,
           idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
-          idleCloseMs: database.isDefault || !persistent ? 0 : options.idleCloseMs,
+          idleCloseMs: options.scratch || (persistent && !database.isDefault) ? options.idleCloseMs : 0,
         },
         {
           databaseCommand: (command, from) => this.databaseCommand(command, from),
@@ -415,16 +438,18 @@ export class DatabaseSet {
       if (!process || process.closing) return;
       if (process.connections > 0) return;
       if (await process.request<boolean>('hasSnapshots').catch(() => true)) return;
-      this.#options.log(`pgdev: database "${database.name}" closed after ${Math.round(this.#options.idleCloseMs / 1000)} s without connections`);
+      const which = this.#options.scratch ? `shadow database "${database.name}"` : `database "${database.name}"`;
+      this.#options.log(`pgdev: ${which} closed after ${Math.round(this.#options.idleCloseMs / 1000)} s without connections`);
       await process.close();
     });
   }
 
-  #closeProcess(database: Database): Promise<void> {
+  /** Resolves to whether the process had to be stopped in the middle of a statement. */
+  #closeProcess(database: Database): Promise<boolean> {
     return this.#serialised(database, async () => {
       const process = database.process;
       database.process = undefined;
-      await process?.close();
+      return (await process?.close()) ?? false;
     });
   }
 

@@ -169,6 +169,7 @@ export class Engine {
     const log = options.log ?? (() => undefined);
     // Compiling PGlite's WebAssembly runs on V8's background threads: start it first, prepare the files meanwhile.
     const compiled = compiledPglite();
+    // Not given our module: it imports a shared memory, which the template's plain PGlite (and its initdb) lack.
     const template = await ensureTemplate();
     let create: PGliteOptions;
     if (options.from) {

@@ -22,6 +22,8 @@ export type ServerConfig = {
   readonly ports: Ports;
   /** When the last run started (absent in files written before pgdev kept it). */
   readonly lastStartedAt?: string;
+  /** The idle close given when the server was started with one (`--idle-close`, `idleCloseMs`); later runs keep it. */
+  readonly idleCloseMs?: number;
 };
 
 export type ServerUrls = {
@@ -40,6 +42,14 @@ export type ServerRecord = {
   readonly pgdevVersion: string;
   readonly startedAt: string;
   readonly persistence: 'persistent' | 'memory';
+};
+
+/** What a server's last shutdown had to cut short (`last-stop.json`). */
+export type StopRecord = {
+  readonly version: number;
+  readonly stoppedAt: string;
+  /** Databases that were running a statement and were stopped in the middle of it. */
+  readonly cutShort: readonly string[];
 };
 
 /** Writes through a temporary file and a rename, so a reader never sees half a file. */
