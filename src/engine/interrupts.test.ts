@@ -222,6 +222,12 @@ describe('interrupts', () => {
     expect(seconds).toBeLessThan(0.5); // 2.8 when the wait spun
   });
 
+  it('links the side modules Postgres loads (plpgsql, encoding conversions) to the shared memory', () => {
+    run("CREATE FUNCTION twice(n int) RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN n * 2; END $$");
+    expect(run('SELECT twice(21)')).toEqual({ rows: [['42']] });
+    expect(run("SELECT encode(convert_to('é', 'LATIN1'), 'hex'), encode(convert_to('я', 'WIN1251'), 'hex')")).toEqual({ rows: [['e9', 'ff']] });
+  });
+
   it('keeps UTF-8 text intact both ways, through the raw and the parsed path', async () => {
     const text = 'héllo wörld ✓ 日本語のテキスト 🐘🚀 ' + 'ü'.repeat(300);
     const literal = `'${text}'`;

@@ -26,6 +26,7 @@
  *   latch word) for a slice, and wakes at once when an interrupt sets the latch.
  */
 import type { Extension, PGlite } from '@electric-sql/pglite';
+import { shareSideModuleMemory } from './wasm.js';
 
 export const InterruptKind = { Cancel: 'cancel', Terminate: 'terminate' } as const;
 export type InterruptKind = (typeof InterruptKind)[keyof typeof InterruptKind];
@@ -263,6 +264,13 @@ type SetItimer = (which: number, milliseconds: number) => number;
 /** Emscripten's delivery of an expired `setitimer` (raises SIGALRM, which runs Postgres' `handle_sig_alarm`). */
 type Alarm = (which: number, now: number) => void;
 const ITIMER_REAL = 0;
+/** PGlite's memory: 128 MiB to start with, up to 2 GiB (PGlite's own figures). */
+const MAXIMUM_PAGES = 32768;
+/** Where `dlopen`'s handle (emscripten's `struct dso`) keeps the library's file name. */
+const DSO_NAME_OFFSET = 36;
+/** Where it keeps the library's bytes when the C side has read them already (a pointer, then a size). */
+const DSO_FILE_DATA_OFFSET = 28;
+type EmscriptenFs = { readFile(path: string): Uint8Array; writeFile(path: string, data: Uint8Array): void; analyzePath(path: string): { exists: boolean } };
 type Imports = Record<string, Record<string, unknown>>;
 
 /**
@@ -271,11 +279,14 @@ type Imports = Record<string, Record<string, unknown>>;
  * waits sleep.
  */
 export class EngineInterrupts {
-  readonly memory = new WebAssembly.Memory({ initial: 2048, maximum: 32768, shared: true });
+  readonly memory = new WebAssembly.Memory({ initial: 2048, maximum: MAXIMUM_PAGES, shared: true });
   readonly #control = new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4));
   readonly #waitFunctions: ReadonlySet<number>;
   #target: InterruptTarget | undefined;
   #alarm: Alarm | undefined;
+  #fs: (() => EmscriptenFs) | undefined;
+  /** Side modules already made to import the shared memory. */
+  readonly #sharedLibraries = new Set<string>();
   #alarmTimer: NodeJS.Timeout | undefined;
   /** Called when a timeout that ends the session comes due while the engine is idle; see {@link onIdleTimeout}. */
   #idleTimeoutListener: ((termination: Termination) => void) | undefined;
@@ -295,7 +306,8 @@ export class EngineInterrupts {
   extension(): Extension {
     return {
       name: 'pgdev-interrupts',
-      setup: async (_pg, emscriptenOpts: Record<string, unknown>) => {
+      setup: async (pg, emscriptenOpts: Record<string, unknown>) => {
+        this.#fs = () => (pg as unknown as { Module: { FS: EmscriptenFs } }).Module.FS;
         const instantiate = emscriptenOpts.instantiateWasm as (imports: Imports, done: unknown) => unknown;
         return {
           emscriptenOpts: {
@@ -391,6 +403,11 @@ export class EngineInterrupts {
     };
     wasi.clock_time_get = readClock;
     if (env !== wasi && env.clock_time_get === clock) env.clock_time_get = readClock;
+    const dlopen = env._dlopen_js as (handle: number) => number;
+    env._dlopen_js = (handle: number) => {
+      this.#shareLibrary(handle);
+      return dlopen(handle);
+    };
     const setItimer = env._setitimer_js as SetItimer;
     env._setitimer_js = ((which, milliseconds) => {
       Atomics.add(this.#control, Control.TimerSequence, 1);
@@ -400,6 +417,35 @@ export class EngineInterrupts {
       this.#alarmTimer = milliseconds > 0 ? setTimeout(() => this.#idleAlarm(), milliseconds).unref() : undefined;
       return 0;
     }) satisfies SetItimer;
+  }
+
+  /**
+   * Makes the side module `dlopen` is about to load import the shared memory. Its bytes are read from the file, or
+   * from memory where the C side of `dlopen` left them (the handle's `file_data`, `file_data_size`): then the
+   * rewritten module is written to the file and the handle's copy is forgotten, so that the loader reads the file.
+   */
+  #shareLibrary(handle: number): void {
+    const bytes = new Uint8Array(this.memory.buffer);
+    const words = new Uint32Array(this.memory.buffer);
+    const nameStart = handle + DSO_NAME_OFFSET;
+    const path = Buffer.from(bytes.slice(nameStart, bytes.indexOf(0, nameStart))).toString('utf8');
+    const fs = this.#fs?.();
+    if (!fs || !fs.analyzePath(path).exists) return;
+    const data = words[(handle + DSO_FILE_DATA_OFFSET) >> 2]!;
+    const size = words[(handle + DSO_FILE_DATA_OFFSET + 4) >> 2]!;
+    if (data !== 0 && size !== 0) {
+      const shared = shareSideModuleMemory(bytes.slice(data, data + size), MAXIMUM_PAGES);
+      if (!shared) return;
+      fs.writeFile(path, shared);
+      this.#sharedLibraries.add(path);
+      words[(handle + DSO_FILE_DATA_OFFSET) >> 2] = 0;
+      words[(handle + DSO_FILE_DATA_OFFSET + 4) >> 2] = 0;
+      return;
+    }
+    if (this.#sharedLibraries.has(path)) return;
+    this.#sharedLibraries.add(path);
+    const shared = shareSideModuleMemory(fs.readFile(path), MAXIMUM_PAGES);
+    if (shared) fs.writeFile(path, shared);
   }
 
   /**

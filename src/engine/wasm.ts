@@ -93,6 +93,65 @@ export function shareMemoryImport(bytes: Uint8Array): Set<number> {
   return waitFunctions;
 }
 
+/**
+ * A side module (`.so`, loaded by `dlopen`: plpgsql, the encoding conversions) imports the memory without a
+ * maximum and unshared; it cannot link to the shared one until its import says shared, with that maximum. Returns
+ * the rewritten module, or undefined if it imports no such memory.
+ */
+export function shareSideModuleMemory(bytes: Uint8Array, maximumPages: number): Uint8Array | undefined {
+  const reader = new Reader(bytes, 8);
+  while (reader.offset < bytes.length) {
+    const sectionStart = reader.offset;
+    const id = reader.byte();
+    const size = reader.u32();
+    const payloadStart = reader.offset;
+    const end = payloadStart + size;
+    if (id !== Section.Import) {
+      reader.offset = end;
+      continue;
+    }
+    for (let count = reader.u32(); count > 0; count--) {
+      const module = reader.name();
+      const name = reader.name();
+      const kind = reader.byte();
+      if (kind === ImportKind.Function) reader.u32();
+      else if (kind === ImportKind.Table) {
+        reader.byte();
+        reader.limits();
+      } else if (kind === ImportKind.Memory) {
+        const limitsStart = reader.offset;
+        const flags = bytes[limitsStart]!;
+        reader.byte();
+        const minimum = reader.u32();
+        if (flags & LIMITS_HAS_MAXIMUM) reader.u32();
+        if (module !== 'env' || name !== 'memory' || flags & LIMITS_SHARED) return undefined;
+        const limits = [LIMITS_HAS_MAXIMUM | LIMITS_SHARED, ...leb128(minimum), ...leb128(maximumPages)];
+        const payload = Buffer.concat([bytes.subarray(payloadStart, limitsStart), Uint8Array.from(limits), bytes.subarray(reader.offset, end)]);
+        return Buffer.concat([bytes.subarray(0, sectionStart), Uint8Array.of(id, ...leb128(payload.length)), payload, bytes.subarray(end)]);
+      } else if (kind === ImportKind.Global) {
+        reader.byte();
+        reader.byte();
+      } else if (kind === ImportKind.Tag) {
+        reader.byte();
+        reader.u32();
+      } else return undefined;
+    }
+    return undefined;
+  }
+  return undefined;
+}
+
+function leb128(value: number): number[] {
+  const bytes: number[] = [];
+  do {
+    let byte = value & 0x7f;
+    value = Math.floor(value / 128);
+    if (value > 0) byte |= 0x80;
+    bytes.push(byte);
+  } while (value > 0);
+  return bytes;
+}
+
 class Reader {
   readonly #bytes: Uint8Array;
   offset: number;
