@@ -64,7 +64,7 @@ const Control = {
   Running: 1,
   /** A {@link TerminationId} for the running statement. */
   Terminate: 2,
-  /** Bumped whenever the timers may have changed (setitimer, a statement's start): watchers wait on it. */
+  /** Bumped whenever the timers may have changed (setitimer): watchers wait on it. */
   TimerSequence: 3,
 } as const;
 const CONTROL_WORDS = 4;
@@ -358,9 +358,9 @@ export class EngineInterrupts {
       Atomics.store(this.#control, Control.Terminate, TerminationId.None);
       Atomics.store(this.#control, Control.Running, sessionId);
     });
+    // No wake-up for the watchers here (that would cost every query a thread switch): a statement that arms a
+    // timeout calls setitimer, which wakes them.
     this.#restartSpinCount();
-    Atomics.add(this.#control, Control.TimerSequence, 1);
-    Atomics.notify(this.#control, Control.TimerSequence);
   }
 
   /**
