@@ -10,7 +10,7 @@ import type { Persistence } from '../engine/engine.js';
 import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
 import { SqlError } from '../gateway/backend-error.js';
 import { encodeApiKey } from '../http/api-key.js';
-import { forwardRequest, sqlBodyDatabase } from '../http/forward.js';
+import { forwardRequest, readSqlBody, sqlBodyDatabase } from '../http/forward.js';
 import { startHttp } from '../http/server.js';
 import {
   STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls,
@@ -236,7 +236,8 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     ];
     const forward = async (request: Request) => {
       const path = new URL(request.url).pathname;
-      const body = path === '/sql' ? new Uint8Array(await request.arrayBuffer()) : undefined;
+      const body = path === '/sql' ? await readSqlBody(request) : undefined;
+      if (body instanceof Response) return body;
       const databaseName = body ? sqlBodyDatabase(body) : new URL(request.url).searchParams.get('database') ?? undefined;
       let process: DatabaseProcess;
       try {

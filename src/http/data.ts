@@ -15,10 +15,9 @@ import { dumpDatabase } from '../engine/dump.js';
 import { decodeScript, loadScript } from '../engine/load.js';
 import { isPgdevError, type ErrorCode } from '../errors.js';
 import type { EngineHttpContext } from './app.js';
+import { MAX_LOAD_BYTES, tooLargeBody } from './body-limit.js';
 import { unauthorised } from './sql.js';
 
-/** Largest script `POST /load` reads. */
-export const MAX_LOAD_BYTES = 1024 * 1024 * 1024;
 
 const STATUS: Partial<Record<ErrorCode, 400 | 404 | 413 | 507>> = {
   E_UNKNOWN_DATABASE: 404,
@@ -65,7 +64,7 @@ export function createDataRoutes(context: EngineHttpContext): Hono {
 
   const loadLimit = bodyLimit({
     maxSize: MAX_LOAD_BYTES,
-    onError: (c) => c.json({ error: { code: 'E_LOAD_FAILED', message: `the script is larger than ${MAX_LOAD_BYTES} bytes; split it` } }, 413),
+    onError: (c) => c.json(tooLargeBody('/load'), 413),
   });
   app.post('/load', loadLimit, async (c) => {
     try {

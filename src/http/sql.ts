@@ -19,11 +19,11 @@ import { EngineSession, type Lease } from '../engine/engine.js';
 import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations } from '../engine/session-state.js';
 import { TransactionStatus } from '../engine/protocol.js';
 import { isAuthorised } from './api-key.js';
+import { MAX_SQL_BODY_BYTES, tooLargeBody } from './body-limit.js';
 import type { EngineHttpContext } from './app.js';
 import { parseDatabaseCommand } from '../gateway/database-commands.js';
 
-/** Largest request body `/sql` reads. */
-export const MAX_SQL_BODY_BYTES = 10 * 1024 * 1024;
+export { MAX_SQL_BODY_BYTES };
 
 export type SqlStatement = { readonly query: string; readonly params: readonly unknown[] };
 
@@ -89,7 +89,7 @@ export function createSqlRoutes(context: EngineHttpContext): Hono {
     },
     bodyLimit({
       maxSize: MAX_SQL_BODY_BYTES,
-      onError: (c) => c.json({ error: { message: `request body too large: the limit is ${MAX_SQL_BODY_BYTES} bytes` } }, 413),
+      onError: (c) => c.json(tooLargeBody('/sql'), 413),
     }),
     async (c) => {
       let statements: SqlStatement[];
