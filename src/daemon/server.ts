@@ -51,6 +51,8 @@ export type StartServerOptions = {
   readonly idleCloseMs?: number;
   /** How many databases each database port may have, the default one included (default 100). */
   readonly maxDatabases?: number;
+  /** A connection to a database port that sends no startup message this long is closed (default 60,000 ms, Postgres' authentication_timeout). */
+  readonly startupTimeoutMs?: number;
 };
 
 /** What the CLI adds to the options: errors name its flags and commands instead of the API's options. */
@@ -216,7 +218,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       }
     };
     const routerFor = (set: DatabaseSet, key: 'database' | 'shadowDatabase') =>
-      listen(key, () => createRouter({ host: LOOPBACK, port: wanted[key], route: (database) => set.route(database), cancel, tls, log }));
+      listen(key, () => createRouter({ host: LOOPBACK, port: wanted[key], route: (database) => set.route(database), cancel, tls, log, startupTimeoutMs: options.startupTimeoutMs }));
     const mainRouter = await routerFor(main, 'database');
     cleanups.push(() => mainRouter.close());
     const shadowRouter = await routerFor(shadow, 'shadowDatabase');
