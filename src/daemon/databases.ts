@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type net from 'node:net';
-import { ErrorCode, PgdevError } from '../errors.js';
+import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
 import { SqlError, SqlState } from '../gateway/backend-error.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
@@ -161,7 +161,26 @@ export class DatabaseSet {
     const database = this.#find(name);
     if (!database) return { refused: { code: State.InvalidCatalogName, message: `database "${name}" does not exist` } };
     const process = await this.#open(database);
-    return { adopt: (socket: net.Socket, head: Buffer) => process.adopt(socket, head), relayPort: process.wirePort };
+    return { adopt: (socket: net.Socket, head: Buffer) => this.#adopt(database, process, socket, head), relayPort: process.wirePort };
+  }
+
+  /**
+   * Hands a connection to the database's process. If that process has just died (killed, or ended by a PANIC) and
+   * its exit is not handled yet, the connection waits for the database to open again, as a Postgres client waits
+   * for a restart, instead of failing with "Channel closed".
+   */
+  async #adopt(database: Database, process: DatabaseProcess, socket: net.Socket, head: Buffer): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await process.adopt(socket, head);
+      } catch (error) {
+        if (!isGone(error) || socket.destroyed || attempt >= MAX_ADOPT_ATTEMPTS || this.#closed) throw error;
+        this.#options.log(`pgdev: database "${database.name}": its process was gone when a client connected; the client waits for it to open again`);
+        await process.exited;
+        if (this.#find(database.name) !== database) throw error; // dropped meanwhile
+        process = await this.#open(database);
+      }
+    }
   }
 
   /** The process of a database by name, opened if need be; throws SqlError 3D000 for an unknown name. */
@@ -532,6 +551,14 @@ async function copyFolder(source: string, target: string): Promise<void> {
       reject(Object.assign(new Error(stderr.trim() || error.message), { code: full ? 'ENOSPC' : (error as NodeJS.ErrnoException).code }));
     });
   });
+}
+
+/** Times a connection is offered to a database whose process keeps dying under it. */
+const MAX_ADOPT_ATTEMPTS = 3;
+
+/** Whether an IPC failure means the database process is gone (exited, or its channel closed as it died). */
+function isGone(error: unknown): boolean {
+  return isPgdevError(error, ErrorCode.StartFailed) || (error as NodeJS.ErrnoException).code === 'ERR_IPC_CHANNEL_CLOSED';
 }
 
 function delay<T>(ms: number, value: T): Promise<T> {
