@@ -10,6 +10,8 @@ export const SqlState = {
   ProtocolViolation: '08P01',
   TooManyConnections: '53300',
   AdminShutdown: '57P01',
+  CrashShutdown: '57P02',
+  CannotConnectNow: '57P03',
   QueryCanceled: '57014',
   IdleInTransactionTimeout: '25P03',
   FeatureNotSupported: '0A000',
