@@ -17,7 +17,7 @@ import {
 } from '../state/files.js';
 import { ensureCertificate, type Certificate } from '../state/certificate.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
-import { databaseDir, readDatabases, upgradeStateFolder, writeDatabases } from '../state/databases.js';
+import { databaseDir, readDatabases, removeLeftoverDatabaseFolders, upgradeStateFolder, writeDatabases } from '../state/databases.js';
 import { dataDirError, serverPaths } from '../state/paths.js';
 import { SparePool, type DatabaseProcess } from './database-process.js';
 import { DEFAULT_DATABASE, DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet, SHADOW_DATABASE, unknownDatabase } from './databases.js';
@@ -179,6 +179,10 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       log,
     };
     const stored = persistent ? readDatabases(paths) : undefined;
+    if (stored) {
+      const removed = removeLeftoverDatabaseFolders(paths, stored.databases);
+      if (removed.length) debugLog(`${name}: removed what interrupted CREATE or DROP DATABASE left: databases/${removed.join(', databases/')}`);
+    }
     const main = new DatabaseSet({
       ...setOptions,
       endpoint: 'main',
