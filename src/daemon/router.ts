@@ -13,7 +13,8 @@
  * A connection must send its startup message within `startupTimeoutMs` (Postgres' authentication_timeout, 60 s) or
  * it is closed. Connections still silent are not counted against any limit a client can hit: when too many wait at
  * once, the one waiting longest is closed, so a flood of silent sockets can never shut real clients out (Node's
- * `server.maxConnections`, used before, counted them, and also every connection handed over, until it ended).
+ * `server.maxConnections`, 200 before, counted them: the 201st connection, and every one after, was reset at once).
+ * The limit on real connections is each database's (53300 from its gateway).
  * @see https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
  * @see https://www.postgresql.org/docs/current/runtime-config-connection.html#GUC-AUTHENTICATION-TIMEOUT
  */
