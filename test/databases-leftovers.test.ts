@@ -43,9 +43,13 @@ describe('leftover database folders', { timeout: 180_000 }, () => {
     fs.writeFileSync(path.join(folders, 'notes.txt'), 'mine');
     // A dropped database whose folder removal was cut short: unlisted, with an id below nextId.
     fs.mkdirSync(path.join(folders, '16000', 'base'), { recursive: true });
+    // Locks of a killed database process (data-lock.ts): of the dropped one, and one half taken.
+    fs.writeFileSync(path.join(folders, '16000.lock'), '{}');
+    fs.writeFileSync(path.join(folders, `${sourceId}.lock.123.tmp`), '{}');
 
     server = await start();
-    expect(fs.readdirSync(folders).sort()).toEqual(['5', String(sourceId), 'notes.txt'].sort());
+    // 5.lock: the default database's, held by its process while the server runs.
+    expect(fs.readdirSync(folders).sort()).toEqual(['5', '5.lock', String(sourceId), 'notes.txt'].sort());
     await server.createDatabase('fresh');
     expect(await publicTables(server.databaseUrlFor('fresh'))).toEqual([]);
     expect(await rows(server.databaseUrlFor('source'), 'SELECT v FROM secret')).toEqual([{ v: 'source' }]);

@@ -41,8 +41,8 @@ export function writeDatabases(paths: ServerPaths, nextId: number, databases: re
   writeJsonAtomic(databasesFile(paths), { version: STATE_VERSION, nextId, databases });
 }
 
-/** A folder under `databases/` that pgdev made: a database's `<id>`, or `<id>.copying` while a clone is copied. */
-const DATABASE_FOLDER = /^(\d+)(\.copying)?$/;
+/** What pgdev makes under `databases/`: a database's `<id>`, `<id>.copying` while a clone is copied, `<id>.lock` (and its `.<pid>.tmp`). */
+const DATABASE_FOLDER = /^(\d+)(\.copying|\.lock(\.\d+\.tmp)?)?$/;
 
 /**
  * Removes what a killed `CREATE DATABASE ... TEMPLATE` or `DROP DATABASE` left under `databases/`: `<id>.copying`
@@ -62,7 +62,9 @@ export function removeLeftoverDatabaseFolders(paths: ServerPaths, records: reado
   const removed: string[] = [];
   for (const name of names) {
     const match = DATABASE_FOLDER.exec(name);
-    if (!match || (!match[2] && kept.has(match[1]!))) continue;
+    // A copy cut short and a lock file half taken are always leftovers; a folder or lock, only of an unlisted id.
+    const always = match?.[2] === '.copying' || match?.[3] !== undefined;
+    if (!match || (!always && kept.has(match[1]!))) continue;
     fs.rmSync(path.join(root, name), { recursive: true, force: true });
     removed.push(name);
   }
