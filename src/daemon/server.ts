@@ -17,7 +17,7 @@ import {
 } from '../state/files.js';
 import { ensureCertificate, type Certificate } from '../state/certificate.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
-import { databaseDir, readDatabases, upgradeStateFolder, writeDatabases } from '../state/databases.js';
+import { databaseDir, readDatabases, readRoles, upgradeStateFolder, writeDatabases, writeRoles } from '../state/databases.js';
 import { dataDirError, serverPaths } from '../state/paths.js';
 import { SparePool, type DatabaseProcess } from './database-process.js';
 import { DEFAULT_DATABASE, DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet, SHADOW_DATABASE, unknownDatabase } from './databases.js';
@@ -184,10 +184,11 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       records: stored?.databases ?? [],
       nextId: stored?.nextId ?? 0,
       save: persistent ? (nextId, records) => writeDatabases(paths, nextId, records) : undefined,
+      roles: persistent ? { stored: readRoles(paths), save: (roles) => writeRoles(paths, roles) } : {},
     });
     cleanups.push(() => main.close());
     // The shadow port's databases live in memory and open on first use: most sessions never touch them.
-    const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0 });
+    const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0, roles: {} });
     cleanups.push(() => shadow.close());
 
     // The default database opens while the ports are bound: a client that connects meanwhile waits for it instead

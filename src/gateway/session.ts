@@ -26,7 +26,7 @@ import { EarlyTerminate, FrameReader, FramingError } from './framing.js';
 import { commandTag, type DatabaseCommand } from './database-commands.js';
 import { DatabaseStatements, simpleDatabaseCommand } from './database-statements.js';
 import { createHandshake, type Handshake } from './handshake.js';
-import { findLoginRole, startupUser } from './roles.js';
+import { findLoginRole, mayChangeRoles, publishRoleChanges, startupUser } from './roles.js';
 
 export const SessionPhase = {
   Startup: 'Startup',
@@ -62,6 +62,8 @@ export type SessionHost = {
   onClosed(session: Session): void;
   /** Runs CREATE, DROP or ALTER DATABASE (the server keeps the databases); throws SqlError. */
   databaseCommand?(command: DatabaseCommand, session: Session): Promise<{ notice?: string }>;
+  /** Shares the engine's roles with the server's other databases, or throws SqlError and puts them back (roles.ts). */
+  publishRoles?(lease: Lease): Promise<void>;
 };
 
 const MAX_COPY_BYTES = 1024 * 1024 * 1024;
@@ -110,6 +112,8 @@ export class Session {
   #settingsAtEnd = false;
   #tempDirty = false;
   #listenDirty = false;
+  /** A statement may have changed roles: they are shared with the other databases once its transaction ends. */
+  #rolesDirty = false;
   #aborted = new AbortedTransaction();
   #waiting: AbortController | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -424,6 +428,7 @@ export class Session {
     let noticed = this.#aborted.observe(sql);
     if (mayChangeSettings(sql)) noticed = this.#settingsDirty = true;
     if (mayCreateTempRelations(sql)) noticed = this.#tempDirty = true;
+    if (mayChangeRoles(sql)) noticed = this.#rolesDirty = true;
     for (const [, un, rawName] of sql.matchAll(LISTEN_COMMAND)) {
       noticed = true;
       const channel = rawName!.startsWith('"') ? rawName!.slice(1, -1).replaceAll('""', '"') : rawName!.toLowerCase();
@@ -537,6 +542,10 @@ export class Session {
     try {
       const canRetry = complete && (wasIdle || this.#replayable !== null) && !(hasQuery && ENDS_TRANSACTION.test(this.#batchText));
       ({ lease, output } = await this.#execWaitingForLocks(lease, batch, canRetry));
+      if (this.#rolesDirty && lastReadyStatus(output) === TransactionStatus.Idle) {
+        this.#rolesDirty = false;
+        output = await publishRoleChanges(this.#host, lease, output);
+      }
       if (parsesUnnamed || replay) engine.unnamedStatementOwner = this.engineSession;
       else if (hasQuery) engine.unnamedStatementOwner = undefined;
       if (replay && output[0] === Backend.ParseComplete) output = output.subarray(5);
