@@ -62,7 +62,8 @@ export function applyRoleCatalog(lease: Lease, catalog: RoleCatalog): void {
 export type RoleRow = { readonly oid: number; readonly rolname: string };
 
 export function roleRows(catalog: RoleCatalog): RoleRow[] {
-  return (JSON.parse(catalog) as { authid: RoleRow[] }).authid.map(({ oid, rolname }) => ({ oid, rolname }));
+  // json_agg writes an oid as a string.
+  return (JSON.parse(catalog) as { authid: Array<{ oid: string; rolname: string }> }).authid.map(({ oid, rolname }) => ({ oid: Number(oid), rolname }));
 }
 
 /**

@@ -17,7 +17,7 @@ const BUNDLED = fileURLToPath(new URL('../../template', import.meta.url));
 
 /** Settings baked into the template. Changing them needs a new TEMPLATE_VERSION, so templates are rebuilt. */
 const TEMPLATE_SETTINGS = { shared_buffers: '32MB' } as const;
-const TEMPLATE_VERSION = 3;
+const TEMPLATE_VERSION = 4;
 
 export type Template = { readonly dir: string; readonly tarball: string };
 

@@ -15,6 +15,7 @@ export const SqlState = {
   FeatureNotSupported: '0A000',
   InternalError: 'XX000',
   InvalidAuthorization: '28000',
+  InvalidPassword: '28P01',
   InFailedTransaction: '25P02',
   ProgramLimitExceeded: '54000',
 } as const;

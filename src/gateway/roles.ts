@@ -23,6 +23,8 @@ export type LoginRole = {
   readonly superuser: boolean;
   /** The stored SCRAM verifier, when the role has a password. */
   readonly scram?: ScramSha256Data;
+  /** Its settings (`ALTER ROLE ... SET`), the database's own (`IN DATABASE`) last, as a new backend takes them. */
+  readonly settings?: ReadonlyArray<readonly [string, string]>;
 };
 
 /** The user named in a StartupMessage (Postgres' default when it names none is the empty string, refused later). */
@@ -34,8 +36,10 @@ export function startupUser(packet: Buffer): string {
 export async function findLoginRole(engine: Engine, name: string): Promise<LoginRole | { refused: Omit<BackendErrorFields, 'severity'> }> {
   if (name === ENGINE_SUPERUSER) return { name, superuser: true };
   const rows = await engine.exclusive((lease) => {
-    const found = lease.run(`SELECT rolsuper, rolcanlogin, rolpassword, pg_has_role(oid, 'pg_read_server_files', 'MEMBER')
-      FROM pg_catalog.pg_authid WHERE rolname = ${quoteLiteral(name)}`);
+    const found = lease.run(`SELECT rolsuper, rolcanlogin, rolpassword, pg_has_role(a.oid, 'pg_read_server_files', 'MEMBER'),
+        (SELECT json_agg(c ORDER BY s.setdatabase) FROM pg_catalog.pg_db_role_setting s, unnest(s.setconfig) c
+          WHERE s.setrole = a.oid AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())))
+      FROM pg_catalog.pg_authid a WHERE rolname = ${quoteLiteral(name)}`);
     // The gateway runs COPY FROM STDIN as a read of a server file (PGlite cannot take COPY data from the wire), which
     // needs pg_read_server_files: a role that logs in is given it, so that its COPY works as on Postgres. Roles
     // made through the gateway have it already (publishRoleChanges); this is for those made otherwise.
@@ -52,7 +56,7 @@ export async function findLoginRole(engine: Engine, name: string): Promise<Login
       },
     };
   }
-  const [superuser, canLogin, password] = row;
+  const [superuser, canLogin, password, , settings] = row;
   if (canLogin !== 't') {
     return {
       refused: {
@@ -62,7 +66,13 @@ export async function findLoginRole(engine: Engine, name: string): Promise<Login
       },
     };
   }
-  return { name, superuser: superuser === 't', scram: password ? parseScramVerifier(password) : undefined };
+  return { name, superuser: superuser === 't', scram: password ? parseScramVerifier(password) : undefined, settings: roleSettings(settings) };
+}
+
+/** `name=value` entries, as pg_db_role_setting keeps them. */
+function roleSettings(json: string | null | undefined): Array<[string, string]> {
+  const entries = json ? (JSON.parse(json) as string[]) : [];
+  return entries.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]);
 }
 
 /** `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, as pg_authid keeps it; undefined for anything else. */

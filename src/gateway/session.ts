@@ -240,6 +240,7 @@ export class Session {
       if (this.#phase === SessionPhase.Closed) return;
       if ('refused' in role) return this.fatal(role.refused);
       if (role.name !== ENGINE_SUPERUSER) this.engineSession.role = role.name;
+      for (const [name, value] of role.settings ?? []) this.engineSession.settings.set(name, value);
       this.#superuser = role.superuser;
       this.#handshake = createHandshake((data) => this.#write(data), this.#host.engine.serverVersion, role.scram);
       this.#handshake.done.then((params) => this.#started(params), (error) => this.#fail(error));
