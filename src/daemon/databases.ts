@@ -219,8 +219,8 @@ export class DatabaseSet {
   }
 
   /** `from`: the database of the session that asked, whose `pg_database` must list the new one before this returns. */
-  create(name: string, options: { template?: string; owner?: string; from?: string } = {}): Promise<void> {
-    return this.#catalogChange(async () => {
+  async create(name: string, options: { template?: string; owner?: string; from?: string } = {}): Promise<void> {
+    const { opening } = await this.#catalogChange(async () => {
       checkName(name);
       if (this.has(name) || name === EMPTY_TEMPLATE) throw new SqlError(State.DuplicateDatabase, `database "${name}" already exists`);
       if (this.#databases.size >= this.#options.maxDatabases) {
@@ -244,8 +244,11 @@ export class DatabaseSet {
       if (fromFile) database.fromFile = fromFile;
       await this.#announce(options.from);
       // Opened at once: whoever creates a database connects to it next, and in memory the copy lives in its process.
-      this.#open(database).catch((error: unknown) => this.#options.log(`pgdev: database "${name}" could not be opened: ${String(error)}`));
+      return { opening: this.#open(database) };
     });
+    // Answered once it serves (outside the catalog queue): a client that connects next, often with a short connect
+    // timeout (postgres.js's suite: 1 s), does not wait for the open, which takes a second or more on a busy machine.
+    await opening.catch((error: unknown) => this.#options.log(`pgdev: database "${name}" could not be opened: ${String(error)}`));
   }
 
   drop(name: string, options: { ifExists?: boolean; force?: boolean; from?: string } = {}): Promise<{ notice?: string }> {
