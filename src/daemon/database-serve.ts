@@ -70,13 +70,19 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   let owner = config.owner;
   /** The port's roles as this engine has them: changes are made on this version (see daemon/roles.ts). */
   let roles = config.roles;
+  /** The newest roles the main process sent, which an engine opened from now on (reset, restore) starts with. */
+  let latestRoles = config.roles;
   /** The database's name: ALTER DATABASE ... RENAME changes it while the process runs. */
   let name = config.name;
 
   /** Opens the engine and makes its catalog say who it is: its own name and the endpoint's other databases. */
   const open = async (engineName: string, from?: Blob): Promise<Engine> => {
     const engine = await Engine.open({ label: name, dataDir: config.dataDir, from, database: engineName, log: debugLog });
-    if (roles) await engine.exclusive((lease) => applyRoleCatalog(lease, roles!.catalog));
+    const wanted = latestRoles;
+    if (wanted) {
+      await engine.exclusive((lease) => applyRoleCatalog(lease, wanted.catalog));
+      roles = wanted;
+    }
     await updateCatalog(engine, name, owner, others);
     return engine;
   };
@@ -185,6 +191,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   // Answered at once, the change queued for the engine: a connection handed over after this message (IPC keeps the
   // order) waits behind it, so it logs in with the new roles.
   channel.handle('roles', (next: RoleVersion) => {
+    latestRoles = next;
     void engine.exclusive((lease) => {
       applyRoleCatalog(lease, next.catalog);
       roles = next;
