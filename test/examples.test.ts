@@ -143,6 +143,49 @@ describe('examples', () => {
     }
   }, 300_000);
 
+  it('vitest-integration: pgdev/vitest gives each worker its own clone, restore() between tests, on a private server and on one in DATABASE_URL', async () => {
+    const vitest = [path.join(repoRoot, 'node_modules', 'vitest', 'vitest.mjs'), 'run', '--root', 'examples/vitest-integration', '--reporter', 'verbose'];
+    const expectRun = (code: number | null, output: string, server: RegExp) => {
+      expect.soft(code, output).toBe(0);
+      if (code !== 0) return; // the output is in the message above
+      expect.soft(output).toMatch(new RegExp(`pgdev/vitest: template pgdev_vitest_template built on ${server.source} in \\d+ ms \\(2 migration file\\(s\\), seed\\.sql\\)`));
+      expect.soft(output).toMatch(/Test Files\s+3 passed \(3\)/);
+      expect.soft(output).toMatch(/Tests\s+9 passed \(9\)/);
+      // Two workers (maxWorkers: 2), each in its own database, named after its slot.
+      expect.soft(output).toMatch(/worker 1, database pgdev_vitest_1\n/);
+      expect.soft(output).toMatch(/worker 2, database pgdev_vitest_2\n/);
+      expect.soft(output).toContain('starts again from the seed after restore(): the previous test left nothing');
+    };
+
+    // 1. With no server given: a private in-memory pgdev, gone after the run.
+    const own = await run(process.execPath, vitest, 180_000, { DATABASE_URL: '' });
+    expectRun(own.code, own.output, /a private pgdev server \(vitest-\d+\)/);
+    expect.soft(leftoverServers()).toEqual([]);
+
+    // 2. A server that runs already, in DATABASE_URL: restore() clones again; the run leaves no database behind.
+    const name = 'examples-integration';
+    const env = { XDG_DATA_HOME: fs.mkdtempSync(path.join(dataHome, 'cli-')) };
+    const up = await run(process.execPath, ['bin/pgdev.js', '-n', name, '-d', '-p', '0', '-P', '0', '--shadow-db-port', '0'], 60_000, env);
+    try {
+      expect(up.code, up.output).toBe(0);
+      const url = await run(process.execPath, ['bin/pgdev.js', 'url', name], 60_000, env);
+      const databaseUrl = url.output.trim();
+      const { code, output } = await run(process.execPath, vitest, 180_000, { ...env, DATABASE_URL: databaseUrl });
+      expectRun(code, output, /the server at localhost:\d+/);
+      const client = new pg.Client({ connectionString: databaseUrl });
+      await client.connect();
+      try {
+        const { rows } = await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'pgdev\\_vitest%'");
+        expect(rows).toEqual([]);
+      } finally {
+        await client.end();
+      }
+    } finally {
+      const down = await run(process.execPath, ['bin/pgdev.js', 'stop', name], 60_000, env);
+      expect(down.code, down.output).toBe(0);
+    }
+  }, 400_000);
+
   it('prisma generates the client, migrates with SQL, seeds and queries through adapter-pg', async () => {
     fs.rmSync(path.join(repoRoot, 'examples', 'prisma', 'generated'), { recursive: true, force: true });
     const { code, output } = await run(process.execPath, ['examples/prisma/run.mjs'], 180_000);

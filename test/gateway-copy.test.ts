@@ -2,12 +2,14 @@
  * @module
  * Proves that real libpq tools work through the gateway: `psql` connects with its default sslmode (the SSLRequest is
  * answered), COPY FROM STDIN and COPY TO STDOUT move data exactly, a COPY inside a rolled-back transaction leaves no
- * rows, and `pgbench -i -s 1` followed by `pgbench -c 8 -T 5` runs with zero failed transactions.
+ * rows, COPY FROM STDIN in the extended protocol is refused with a message that says what to do (and fails the
+ * transaction it is part of, as an error does on Postgres), and `pgbench -i -s 1` followed by `pgbench -c 8 -T 5` runs with zero failed transactions.
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
 import { runTool as run, type ToolRun as Run } from './support/tools.js';
+import { WireClient, bind, errorFields, execute, parse, simpleQuery, sync } from './support/wire.js';
 
 let server: TestGateway;
 
@@ -94,5 +96,27 @@ describe('gateway: COPY, psql and pgbench', () => {
     const totals = await run('psql', [server.url, '-X', '-A', '-t', '-c',
       "SELECT (SELECT count(*) FROM pgbench_history) || ',' || ((SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(bbalance) FROM pgbench_branches))::text"]);
     expect(totals).toEqual({ status: 0, stdout: `${processed},true\n`, stderr: '' });
+  });
+
+  it('COPY FROM STDIN in the extended protocol: 0A000 saying to send it as a query of its own; a transaction it is in fails', async () => {
+    const client = await WireClient.connect(server.port);
+    try {
+      await client.request(simpleQuery('CREATE TABLE IF NOT EXISTS copy_extended (x int)'));
+      const copy = [parse('', 'COPY copy_extended FROM STDIN'), bind('', ''), execute(''), sync()];
+      const alone = await client.request(...copy);
+      const error = alone.find((m) => m.type === 'E');
+      expect(error && errorFields(error.body)).toMatchObject({
+        C: '0A000', M: 'COPY FROM STDIN is supported only in the simple query protocol: send it as a query of its own',
+      });
+      expect(alone.at(-1)!.body[0]).toBe('I'.charCodeAt(0));
+
+      await client.request(simpleQuery('BEGIN'));
+      const inTransaction = await client.request(...copy);
+      expect(inTransaction.some((m) => m.type === 'E')).toBe(true);
+      expect(String.fromCharCode(inTransaction.at(-1)!.body[0]!)).toBe('E');
+      expect(String.fromCharCode((await client.request(simpleQuery('ROLLBACK'))).at(-1)!.body[0]!)).toBe('I');
+    } finally {
+      client.end();
+    }
   });
 });

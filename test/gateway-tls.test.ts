@@ -3,7 +3,9 @@
  * TLS on both database ports (issue 12): `sslmode=require` connects (psql, pg, postgres.js) with a self-signed
  * certificate that the server makes on the first SSLRequest and keeps in its state folder across restarts;
  * `sslmode=disable` stays plain text and `prefer` now gets TLS; a client that sends data before the answer to its
- * SSLRequest is refused with 08P01, as Postgres does.
+ * SSLRequest is refused with 08P01, as Postgres does. Direct SSL negotiation (a ClientHello as the first bytes, as
+ * Postgres 17+ accepts: node-postgres's `sslnegotiation=direct`) connects; without the ALPN protocol `postgresql` it
+ * is refused with 08P01, as Postgres refuses it.
  */
 import fs from 'node:fs';
 import net from 'node:net';
@@ -118,5 +120,32 @@ describe('TLS', () => {
     const messages = parseMessages(received);
     expect(messages.map((m) => m.type)).toEqual(['E']);
     expect(errorFields(messages[0]!.body)).toMatchObject({ S: 'FATAL', C: '08P01', M: 'received unencrypted data after SSL request' });
+  });
+
+  it('direct SSL negotiation: node-postgres with sslnegotiation=direct connects, encrypted; without ALPN it gets 08P01', async () => {
+    const server = await start('tls-direct');
+    const url = new URL(server.databaseUrl);
+    const base = { host: 'localhost', port: Number(url.port), user: 'postgres', password: 'postgres', database: 'postgres' };
+    const direct = { ...base, ssl: { rejectUnauthorized: false }, sslnegotiation: 'direct' } as pg.ClientConfig;
+    expect(await pgQuery(direct, 'SELECT 1 AS one')).toEqual({ rows: [{ one: 1 }], encrypted: true });
+    // On the shadow port and on a created database too (the connection is routed by its startup message, inside TLS).
+    await pgQuery(base, 'CREATE DATABASE direct_db');
+    expect(await pgQuery({ ...direct, database: 'direct_db' }, 'SELECT current_database() AS db')).toEqual({ rows: [{ db: 'direct_db' }], encrypted: true });
+    const shadow = new URL(server.shadowDatabaseUrl);
+    expect(await pgQuery({ ...direct, port: Number(shadow.port), database: shadow.pathname.slice(1) }, 'SELECT 2 AS two')).toEqual({ rows: [{ two: 2 }], encrypted: true });
+
+    const received = await new Promise<Buffer>((resolve) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: server.ports.database, rejectUnauthorized: false });
+      let data = Buffer.alloc(0);
+      socket.on('secureConnect', () => socket.write(startupPacket()));
+      socket.on('data', (chunk) => (data = Buffer.concat([data, chunk])));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve(data));
+    });
+    const messages = parseMessages(received);
+    expect(messages.map((m) => m.type)).toEqual(['E']);
+    expect(errorFields(messages[0]!.body)).toMatchObject({
+      S: 'FATAL', C: '08P01', M: 'received direct SSL connection request without ALPN protocol negotiation extension',
+    });
   });
 });

@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { settledRecord, spawnDetached, stopProcess } from '../daemon/detach.js';
-import { describeServer, notRunning, readRunning, resolveNames, serverNames, type ServerListing } from '../daemon/registry.js';
+import { cutShortSince, describeServer, notRunning, readRunning, resolveNames, serverNames, type ServerListing } from '../daemon/registry.js';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { serverPaths, validateName } from '../state/paths.js';
 import { formatSize, portRange, table, urlLines } from './output.js';
@@ -53,7 +53,11 @@ export async function stop(patterns: string[], options: { timeout?: number } = {
       process.stdout.write(`${name} is not running\n`);
       continue;
     }
+    const stopping = new Date();
     const forced = await stopProcess(running, options.timeout === undefined ? undefined : options.timeout * 1000);
+    for (const database of cutShortSince(name, stopping)) {
+      process.stderr.write(`pgdev: warning: ${name}: database "${database}" was running a statement, stopped in the middle of it; its transaction is rolled back\n`);
+    }
     if (forced) process.stderr.write(`pgdev: warning: ${name} did not stop in time and was killed; its last transactions may be lost\n`);
     process.stdout.write(`${name} stopped\n`);
   }

@@ -37,7 +37,7 @@ export async function run(options: RunOptions): Promise<void> {
   validateName(options.name);
   if (options.detach) {
     const started = performance.now();
-    const record = await spawnDetached(options.name, runArgs(options));
+    const record = await spawnDetached(options.name, runArgs(options), (line) => process.stdout.write(`${line}\n`));
     const ms = Math.round(performance.now() - started);
     process.stdout.write(`✔ pgdev server ${record.name} is running in the background on ${portRange(record.ports)} (pid ${record.pid}, ready in ${ms} ms).\n\n${urlLines(record.urls)}\n\nStop it with: ${pgdevCommand()} stop ${record.name}\n`);
     return;
@@ -54,6 +54,10 @@ export async function run(options: RunOptions): Promise<void> {
       portNames: PORT_FLAGS,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeout === undefined ? undefined : options.idleInTransactionTimeout * 1000,
       idleCloseMs: options.idleClose === undefined ? undefined : options.idleClose * 1000,
+      onProgress: (line) => {
+        process.stdout.write(`${line}\n`);
+        if (detachedChild) reportToParent({ progress: line });
+      },
     });
   } catch (error) {
     if (detachedChild) reportToParent({ error: isPgdevError(error) ? error.message : String(error), code: isPgdevError(error) ? error.code : undefined });

@@ -4,6 +4,7 @@
  * while the rest of pgdev loads, then it waits for the main process to give it a database (`start`), and serves it
  * (`database-serve.ts`). Loading and compiling ahead of need is what lets a database open in PGlite's own start time.
  */
+import { Worker } from 'node:worker_threads';
 import { compiledPglite } from '../engine/wasm.js';
 
 if (process.env.PGDEV_DATABASE_PROCESS !== 'spare' || !process.send) {
@@ -11,6 +12,10 @@ if (process.env.PGDEV_DATABASE_PROCESS !== 'spare' || !process.send) {
   process.exit(2);
 }
 void compiledPglite();
+// First of all, the thread that stops this process if its server goes, whatever the engine is doing then.
+const watcher = new Worker(new URL('./database-watcher.js', import.meta.url));
+watcher.unref();
+const watching = new Promise((resolve) => watcher.once('message', resolve));
 const { Channel } = await import('./ipc.js');
 const { serve } = await import('./database-serve.js');
 const channel = new Channel(process);
@@ -21,4 +26,5 @@ channel.handle('start', (config: import('./database-serve.js').DatabaseProcessCo
   process.off('disconnect', exitUnused);
   return serve(config, channel);
 });
+await watching;
 channel.emit('spare');

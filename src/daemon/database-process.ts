@@ -5,6 +5,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type net from 'node:net';
+import type { Writable } from 'node:stream';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, PgdevError } from '../errors.js';
@@ -12,6 +13,7 @@ import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import { Channel } from './ipc.js';
 import type { DatabaseProcessConfig, DatabaseProcessReady, DatabaseListing } from './database-serve.js';
+import type { InterruptRequest } from './database-watcher.js';
 
 export type { DatabaseProcessConfig, DatabaseListing };
 
@@ -21,6 +23,9 @@ export type { DatabaseProcessConfig, DatabaseListing };
  * down in each case. A process needs JavaScript, so it is always `dist/`.
  */
 const ENTRY = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'daemon', 'database-main.bundle.js');
+
+/** How long a closing database process has to take the request before it is taken to be running a statement. */
+const BUSY_CLOSE_MS = 2_000;
 
 export type DatabaseProcessEvents = {
   /** A session ran CREATE, DROP or ALTER DATABASE: the server runs it (it owns the list of databases). */
@@ -44,7 +49,8 @@ export class SpareProcess {
     this.child = fork(ENTRY, [], {
       env: { ...process.env, PGDEV_DATABASE_PROCESS: 'spare' },
       execArgv: [],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // The last is the interrupt line: its watcher thread reads it while the engine's thread is busy.
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
       serialization: 'json',
     });
     this.channel = new Channel(this.child);
@@ -56,6 +62,8 @@ export class SpareProcess {
       }),
     );
     this.child.once('error', (error) => this.channel.close(error));
+    // Writing to a process that has just died fails with EPIPE: its exit is reported through `exited`.
+    this.child.stdio[4]?.on('error', () => undefined);
   }
 
   static spawn(): SpareProcess {
@@ -125,6 +133,8 @@ export class DatabaseProcess {
   readonly exited: Promise<void>;
   #child: ChildProcess;
   #channel: Channel;
+  /** The interrupt line: read by the process's watcher thread. */
+  #line: Writable;
   /** Connections sent and not yet acknowledged: an idle report that crosses one is ignored. */
   #adopting = 0;
   /**
@@ -132,11 +142,12 @@ export class DatabaseProcess {
    * running a statement cannot answer until the statement ends.
    */
   #connections = 0;
-  #closing: Promise<void> | undefined;
+  #closing: Promise<boolean> | undefined;
 
   private constructor(child: ChildProcess, channel: Channel, ready: DatabaseProcessReady, sessionIds: [number, number], exited: Promise<void>) {
     this.#child = child;
     this.#channel = channel;
+    this.#line = child.stdio[4] as Writable;
     this.wirePort = ready.wirePort;
     this.httpPort = ready.httpPort;
     this.initialRoles = ready.roles;
@@ -184,8 +195,18 @@ export class DatabaseProcess {
     }
   }
 
+  /**
+   * A CancelRequest already checked by the caller (`cancel-key.ts`): to the watcher thread, which stops the
+   * statement if that connection's is running, and to the process, which ends the connection's wait if it waits.
+   */
   cancel(processId: number, secretKey: number): void {
+    this.interrupt({ kind: 'cancel', processId });
     this.#channel.request('cancel', { processId, secretKey }).catch(() => undefined);
+  }
+
+  /** Tells the watcher thread, which acts while the engine's thread is busy (see `database-watcher.ts`). */
+  interrupt(request: InterruptRequest): void {
+    this.#line.write(`${JSON.stringify(request)}\n`);
   }
 
   sessions(): Promise<Array<SessionReport & { database: string }>> {
@@ -198,21 +219,30 @@ export class DatabaseProcess {
 
   /** Stops the process at once (SIGKILL), whatever it is running; for a database that is being dropped. */
   async kill(): Promise<void> {
-    this.#closing ??= this.exited;
+    this.#closing ??= this.exited.then(() => true);
     this.#child.kill('SIGKILL');
     await this.exited;
   }
 
-  /** Ends its connections (57P01), closes its engine (flushing a persistent one) and waits for it to exit. */
-  close(): Promise<void> {
+  /**
+   * Ends its connections (57P01), closes its engine (flushing a persistent one) and waits for it to exit. A process
+   * that does not take the request within {@link BUSY_CLOSE_MS} is running a statement (its thread answers nothing
+   * until that ends): it is stopped, its transaction lost as in a crash. Resolves to whether that happened.
+   */
+  close(): Promise<boolean> {
     this.#closing ??= (async () => {
+      let taken = false;
+      this.#channel.handle('closing', () => (taken = true));
+      const busyCheck = setTimeout(() => taken || this.#child.kill('SIGKILL'), BUSY_CLOSE_MS);
       const killer = setTimeout(() => this.#child.kill('SIGKILL'), 15_000);
       try {
         await this.#channel.request('close').catch(() => undefined);
         await this.exited;
       } finally {
+        clearTimeout(busyCheck);
         clearTimeout(killer);
       }
+      return !taken;
     })();
     return this.#closing;
   }

@@ -16,6 +16,7 @@ import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../eng
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { startHttp } from '../http/server.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
+import { holdDataDir } from '../state/data-lock.js';
 import { Channel } from './ipc.js';
 import { LOOPBACK } from './ports.js';
 import { PGDEV_VERSION } from './version.js';
@@ -26,7 +27,10 @@ export type DatabaseProcessConfig = {
   readonly server: string;
   /** The database's name: what `current_database()` answers. */
   readonly name: string;
-  /** The name its engine's own database has in the catalog now (it is renamed to `name` on open). */
+  /**
+   * The name its engine's own database has in the catalog now (it is renamed to `name` on open). A server killed
+   * between a rename and its record leaves the data under `name` instead: that is tried next.
+   */
   readonly engineName: string;
   /** A persistent database's folder; absent for an in-memory one. */
   readonly dataDir?: string;
@@ -88,10 +92,18 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   };
   const fromFile = config.fromFile ? new Blob([await fs.promises.readFile(config.fromFile)]) : undefined;
   if (config.fromFile) await fs.promises.rm(config.fromFile, { force: true });
+  const opening = performance.now();
+  // Only this process may write its folder from now on (see state/data-lock.ts): taken before the first look at it.
+  const dataLock = config.dataDir ? await holdDataDir(config.dataDir, (line) => log(`pgdev: database "${name}": ${line}`)) : undefined;
   // A database never opened (or whose folder went missing) starts from the template, whose database is `postgres`.
   const fresh = !fromFile && (!config.dataDir || !fs.existsSync(path.join(config.dataDir, 'PG_VERSION')));
-  const opening = performance.now();
-  let engine = await open(fresh ? 'postgres' : config.engineName, fromFile);
+  let engine: Engine;
+  try {
+    engine = await openUnderEitherName(fresh ? ['postgres'] : [config.engineName, config.name], (engineName) => open(engineName, fromFile));
+  } catch (error) {
+    dataLock?.release();
+    throw error;
+  }
   const openMs = Math.round(performance.now() - opening);
 
   const gateway: Gateway = await createGateway({
@@ -101,6 +113,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
     debug: config.debug,
     log,
     idleInTransactionTimeoutMs: config.idleInTransactionTimeoutMs,
+    cancelSecret: config.secret,
     onConnections: (count) => channel.emit('connections', count),
     databaseCommand: (command: DatabaseCommand, session) => channel.request('databaseCommand', { command: ownedBy(command, session.engineSession.role), from: name }),
     publishRoles: async (lease: Lease) => {
@@ -170,6 +183,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
       await gateway.close();
       await http.close();
       await engine.close();
+      dataLock?.release();
     })());
 
   channel.handle('adopt', (payload: { head: string }, socket) => {
@@ -237,6 +251,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
     return true;
   });
   channel.handle('close', async () => {
+    channel.emit('closing'); // taken: the server waits for the rest (see DatabaseProcess.close)
     await close();
     setImmediate(() => process.exit(0));
   });
@@ -248,6 +263,24 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   debugLog(`${name}: database process ${process.pid} serves (engine open ${openMs} ms, ready ${Math.round(performance.now() - opening)} ms)`);
   const initialRoles = roles ? undefined : await engine.exclusive(readRoleCatalog);
   return { wirePort: gateway.port, httpPort: http.port, ...(initialRoles === undefined ? {} : { roles: initialRoles }) };
+}
+
+/**
+ * Opens an engine under the first of `names` its data answers to. The server records a database's engine name
+ * after the engine was renamed (a clone's first open) or before (ALTER DATABASE ... RENAME); a kill in between leaves
+ * the record one step behind or ahead of the data, and the other name is the right one.
+ */
+async function openUnderEitherName(names: readonly string[], open: (engineName: string) => Promise<Engine>): Promise<Engine> {
+  const [first, ...others] = [...new Set(names)];
+  try {
+    return await open(first!);
+  } catch (error) {
+    for (const other of others) {
+      const engine = await open(other).catch(() => undefined);
+      if (engine) return engine;
+    }
+    throw error;
+  }
 }
 
 /**

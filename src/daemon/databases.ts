@@ -15,10 +15,12 @@ import path from 'node:path';
 import type net from 'node:net';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { SqlError, SqlState } from '../gateway/backend-error.js';
+import { cancelSecretKey } from '../gateway/cancel-key.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
 import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../state/databases.js';
+import { dataLockFile } from '../state/data-lock.js';
 import { DatabaseProcess, type DatabaseListing, type SparePool } from './database-process.js';
 import { ServerRoles, type RoleDependents, type RoleState, type ServerRolesOptions } from './roles.js';
 import type { Destination } from './router.js';
@@ -55,16 +57,8 @@ const ROLE_CHECK_WAIT_MS = 5_000;
 /** How long `pgdev sessions` waits for a database's answer. */
 const SESSIONS_WAIT_MS = 2_000;
 
-const State = {
-  DuplicateDatabase: '42P04',
-  InvalidCatalogName: '3D000',
-  ObjectInUse: '55006',
-  ObjectNotInPrerequisiteState: '55000',
-  InvalidName: '42602',
-  ConfigurationLimitExceeded: '53400',
-  DiskFull: '53100',
-  InvalidParameterValue: '22023',
-} as const;
+/** The SQLSTATEs of the one table (engine/sql-state.ts), under the name this file uses. */
+const State = SqlState;
 
 type Database = Omit<DatabaseRecord, 'name'> & {
   /** ALTER DATABASE ... RENAME changes it. */
@@ -179,6 +173,7 @@ export class DatabaseSet {
   }
 
   cancel(processId: number, secretKey: number): void {
+    if (secretKey !== cancelSecretKey(this.#options.secret, processId)) return; // not a connection of this server's
     for (const database of this.#databases.values()) {
       const process = database.process;
       if (process && processId >= process.sessionIds[0] && processId <= process.sessionIds[1]) process.cancel(processId, secretKey);
@@ -267,7 +262,11 @@ export class DatabaseSet {
       await this.#closeUnlessUsed(database, options.force ?? false);
       this.#databases.delete(database.name);
       this.#save();
-      if (this.#options.dataDir) await removeFolder(this.#options.dataDir(database.id));
+      if (this.#options.dataDir) {
+        const dataDir = this.#options.dataDir(database.id);
+        await removeFolder(dataDir);
+        fs.rmSync(dataLockFile(dataDir), { force: true }); // left behind by a process stopped with FORCE
+      }
       await this.#announce(options.from);
       return {};
     });
@@ -284,14 +283,21 @@ export class DatabaseSet {
       const process = await this.#openedProcess(database);
       const connections = process ? await othersGone(process) : 0;
       if (connections > 0) throw inUse(database.name, connections);
+      const oldName = database.name;
       // An open database is renamed in place (an in-memory one lives only in its process); a closed one on its
-      // next open (engineName keeps the name its engine has).
-      if (process) await process.request('rename', newName);
-      this.#databases.delete(database.name);
-      database.name = newName;
-      if (process) database.engineName = newName;
-      this.#databases.set(newName, database);
-      this.#save();
+      // next open (engineName keeps the name its engine has). The new name is recorded first: a server killed
+      // before the engine's rename is recorded finds its engine under either name (see database-serve.ts).
+      this.#setName(database, newName);
+      if (process) {
+        try {
+          await process.request('rename', newName);
+        } catch (error) {
+          this.#setName(database, oldName);
+          throw error;
+        }
+        database.engineName = newName;
+        this.#save();
+      }
       await this.#announce(from);
     });
   }
@@ -353,11 +359,23 @@ export class DatabaseSet {
     }
   }
 
-  /** Closes every process (their connections get 57P01); the set serves nothing afterwards. */
-  async close(): Promise<void> {
+  #setName(database: Database, name: string): void {
+    this.#databases.delete(database.name);
+    database.name = name;
+    this.#databases.set(name, database);
+    this.#save();
+  }
+
+  /**
+   * Closes every process (their connections get 57P01); the set serves nothing afterwards. Resolves to the names of
+   * the databases that were running a statement and had to be stopped in the middle of it.
+   */
+  async close(): Promise<string[]> {
     this.#closed = true;
     await this.#catalogQueue.catch(() => undefined);
-    await Promise.all([...this.#databases.values()].map((database) => this.#closeProcess(database)));
+    const databases = [...this.#databases.values()];
+    const cutShort = await Promise.all(databases.map((database) => this.#closeProcess(database)));
+    return databases.filter((_, index) => cutShort[index]).map((database) => database.name);
   }
 
   #catalogChange<T>(change: () => Promise<T>): Promise<T> {
@@ -499,11 +517,12 @@ export class DatabaseSet {
     });
   }
 
-  #closeProcess(database: Database): Promise<void> {
+  /** Resolves to whether the process had to be stopped in the middle of a statement. */
+  #closeProcess(database: Database): Promise<boolean> {
     return this.#serialised(database, async () => {
       const process = database.process;
       database.process = undefined;
-      await process?.close();
+      return (await process?.close()) ?? false;
     });
   }
 

@@ -15,13 +15,14 @@ import { readRunning } from './registry.js';
 
 const BIN = fileURLToPath(new URL('../../bin/pgdev.js', import.meta.url));
 
-/** What the detached child sends its parent once: ready with its record, or the reason it failed. */
-export type DetachedReport = { ready: ServerRecord } | { error: string; code?: string };
+/** What the detached child sends its parent: progress lines, then once ready with its record, or the reason it failed. */
+export type DetachedReport = { ready: ServerRecord } | { error: string; code?: string } | { progress: string };
 
 export const START_TIMEOUT_MS = 60_000;
 export const STOP_TIMEOUT_MS = 10_000;
 
-export async function spawnDetached(name: string, args: string[]): Promise<ServerRecord> {
+/** Starts `pgdev` in the background; `onProgress` gets the lines the server says while it starts. */
+export async function spawnDetached(name: string, args: string[], onProgress: (line: string) => void = () => undefined): Promise<ServerRecord> {
   const paths = serverPaths(name);
   const existedBefore = fs.existsSync(paths.root);
   let logFd: number;
@@ -42,7 +43,8 @@ export async function spawnDetached(name: string, args: string[]): Promise<Serve
       const timer = setTimeout(() => {
         reject(new PgdevError(ErrorCode.StartFailed, `server "${name}" did not become ready in ${START_TIMEOUT_MS / 1000} s; see ${paths.logFile}`));
       }, START_TIMEOUT_MS);
-      child.once('message', (report: DetachedReport) => {
+      child.on('message', (report: DetachedReport) => {
+        if ('progress' in report) return onProgress(report.progress);
         clearTimeout(timer);
         if ('ready' in report) resolve(report.ready);
         else reject(new PgdevError((report.code as ErrorCode) ?? ErrorCode.StartFailed, report.error));
@@ -76,7 +78,8 @@ function lastLogLine(file: string): string {
 /** Reports readiness (or failure) to the parent that spawned this process with `-d`, then lets go of it. */
 export function reportToParent(report: DetachedReport): void {
   if (!process.send) return;
-  process.send(report, () => process.disconnect?.());
+  if ('progress' in report) process.send(report);
+  else process.send(report, () => process.disconnect?.());
 }
 
 /** Stops a server process: SIGTERM, then SIGKILL after `timeoutMs`. Resolves `true` if it had to be forced. */

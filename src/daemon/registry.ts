@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
 import { ErrorCode, PgdevError } from '../errors.js';
-import { isPidAlive, readVersioned, type ServerConfig, type ServerRecord } from '../state/files.js';
+import { isPidAlive, readVersioned, type ServerConfig, type ServerRecord, type StopRecord } from '../state/files.js';
 import { databaseDir, folderSize, readDatabases, type DatabaseRecord } from '../state/databases.js';
 import { isLocked, lockOwnerPid } from '../state/lock.js';
 import { serverPaths, stateRoot } from '../state/paths.js';
@@ -141,4 +141,10 @@ export function resolveNames(patterns: string[], options: { suggestCreate?: bool
     for (const name of matches) if (!found.includes(name)) found.push(name);
   }
   return found;
+}
+
+/** The databases a server's shutdown since `since` stopped in the middle of a statement (see `daemon/server.ts`). */
+export function cutShortSince(name: string, since: Date): readonly string[] {
+  const record = readVersioned<StopRecord>(serverPaths(name).stopFile);
+  return record && new Date(record.stoppedAt) >= since ? record.cutShort : [];
 }

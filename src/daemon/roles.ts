@@ -9,7 +9,7 @@
  * Each change carries the version it was made on: a database whose engine had not yet taken the last change
  * (it was held by a transaction) has its own change refused with 40001, and its engine put back.
  */
-import { SqlError } from '../gateway/backend-error.js';
+import { SqlError, SqlState } from '../gateway/backend-error.js';
 import { roleRows, type RoleCatalog } from '../engine/role-catalog.js';
 
 export type RoleState = { readonly version: number; readonly catalog: RoleCatalog };
@@ -22,10 +22,6 @@ export type ServerRolesOptions = {
   /** Writes the roles after each change (persistent servers). */
   readonly save?: (state: RoleState) => void;
 };
-
-const SerializationFailure = '40001';
-const DependentObjectsStillExist = '2BP01';
-const UndefinedObject = '42704';
 
 export class ServerRoles {
   #state: RoleState | undefined;
@@ -52,7 +48,7 @@ export class ServerRoles {
   /** The oid of a role by name; throws 42704 as Postgres does for an unknown one. */
   oidOf(name: string): number {
     const role = this.#state && roleRows(this.#state.catalog).find((row) => row.rolname === name);
-    if (!role) throw new SqlError(UndefinedObject, `role "${name}" does not exist`);
+    if (!role) throw new SqlError(SqlState.UndefinedObject, `role "${name}" does not exist`);
     return role.oid;
   }
 
@@ -75,7 +71,7 @@ export class ServerRoles {
     const run = this.#queue.then(async () => {
       const before = this.#state;
       if (before && before.version !== base) {
-        throw new SqlError(SerializationFailure, 'could not change roles: another database changed them at the same time', {
+        throw new SqlError(SqlState.SerializationFailure, 'could not change roles: another database changed them at the same time', {
           hint: 'run the statement again',
         });
       }
@@ -108,7 +104,7 @@ function refuseIfDepended(removed: ReadonlyArray<{ oid: number; rolname: string 
       if (held.objects > 0) lines.push(`${held.objects} object${held.objects === 1 ? '' : 's'} in database ${database}`);
     }
     if (lines.length) {
-      throw new SqlError(DependentObjectsStillExist, `role "${role.rolname}" cannot be dropped because some objects depend on it`, {
+      throw new SqlError(SqlState.DependentObjectsStillExist, `role "${role.rolname}" cannot be dropped because some objects depend on it`, {
         detail: lines.join('\n'),
       });
     }

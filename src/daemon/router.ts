@@ -5,6 +5,8 @@
  *
  * - SSLRequest / GSSENCRequest: answered ('S' with TLS when the server has a certificate, else 'N'), then the
  *   startup message is read.
+ * - A TLS ClientHello as the first bytes (direct SSL negotiation, Postgres 17+): TLS at once, with ALPN
+ *   `postgresql`, then the startup message is read inside it.
  * - CancelRequest: handed to the process owning that process id; the connection is closed.
  * - StartupMessage: its `database` (by default the user name, as libpq does) picks the database; the socket and
  *   the bytes read so far go to that database's process. A TLS connection cannot be handed over (its keys live
@@ -16,7 +18,7 @@ import type tls from 'node:tls';
 import { StartupCode, startupParameters } from '../engine/protocol.js';
 import { backendError, SqlState, type BackendErrorFields } from '../gateway/backend-error.js';
 import { EarlyTerminate, FrameReader, FramingError } from '../gateway/framing.js';
-import { acceptTls, createTlsServer, type TlsCertificate } from '../gateway/tls.js';
+import { acceptDirectTls, acceptTls, createTlsServer, POSTGRES_ALPN, TLS_HANDSHAKE_RECORD, type TlsCertificate } from '../gateway/tls.js';
 
 /** Where a connection goes once its database is known. */
 export type Destination = {
@@ -45,6 +47,12 @@ export type Router = {
 
 /** Bytes sent after an SSLRequest before its answer, which Postgres refuses (CVE-2021-23214). */
 const UNENCRYPTED_DATA = { code: SqlState.ProtocolViolation, message: 'received unencrypted data after SSL request' };
+/** Postgres' answer to direct SSL without ALPN (a client that might not speak the protocol inside TLS). */
+const NO_ALPN = {
+  code: SqlState.ProtocolViolation,
+  message: 'received direct SSL connection request without ALPN protocol negotiation extension',
+  hint: 'offer the ALPN protocol "postgresql" (libpq 17+ and node-postgres do with sslnegotiation=direct)',
+};
 
 export async function createRouter(options: RouterOptions): Promise<Router> {
   const tlsServer = options.tls && createTlsServer(options.tls);
@@ -58,6 +66,12 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   const opening = (socket: net.Socket | tls.TLSSocket, secure: boolean) => {
     const reader = new FrameReader();
     const onData = (chunk: Buffer) => {
+      if (!secure && reader.buffered === 0 && chunk[0] === TLS_HANDSHAKE_RECORD) {
+        socket.off('data', onData);
+        socket.pause();
+        void direct(socket, chunk);
+        return;
+      }
       reader.push(chunk);
       let packet: Buffer | undefined;
       try {
@@ -111,6 +125,16 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       return destination.adopt(socket, Buffer.concat([head, stopReading(socket)]));
     }
     relay(socket, head, destination.relayPort);
+  };
+
+  /** Direct SSL negotiation: the client's first bytes are its ClientHello (`head`). */
+  const direct = async (socket: net.Socket, head: Buffer) => {
+    if (!tlsServer) return socket.destroy(); // no TLS on this port: a TLS client cannot be answered in its language
+    const tlsSocket = await acceptDirectTls(socket, head, tlsServer, options.log);
+    if (!tlsSocket) return;
+    tlsSocket.on('error', () => tlsSocket.destroy());
+    if (tlsSocket.alpnProtocol !== POSTGRES_ALPN) return refuse(tlsSocket, NO_ALPN);
+    opening(tlsSocket, true);
   };
 
   const relay = (client: net.Socket, head: Buffer, port: number) => {

@@ -7,18 +7,19 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import type { Persistence } from '../engine/engine.js';
+import { TemplateWork, templateWork } from '../engine/template.js';
 import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
 import { SqlError } from '../gateway/backend-error.js';
 import { encodeApiKey } from '../http/api-key.js';
 import { forwardRequest, sqlBodyDatabase } from '../http/forward.js';
 import { startHttp } from '../http/server.js';
 import {
-  STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls,
+  STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls, type StopRecord,
 } from '../state/files.js';
 import { ensureCertificate, type Certificate } from '../state/certificate.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
 import { databaseDir, readDatabases, readRoles, upgradeStateFolder, writeDatabases, writeRoles } from '../state/databases.js';
-import { dataDirError, serverPaths } from '../state/paths.js';
+import { dataDirError, serverPaths, type ServerPaths } from '../state/paths.js';
 import { SparePool, type DatabaseProcess } from './database-process.js';
 import { DEFAULT_DATABASE, DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet, SHADOW_DATABASE, unknownDatabase } from './databases.js';
 import { createRouter } from './router.js';
@@ -51,6 +52,11 @@ export type StartServerOptions = {
   readonly idleCloseMs?: number;
   /** How many databases each database port may have, the default one included (default 100). */
   readonly maxDatabases?: number;
+  /**
+   * Called with a line when this start will take longer than usual, before the wait: the first start after an
+   * install prepares the database template. Default: written to `log`.
+   */
+  readonly onProgress?: (line: string) => void;
 };
 
 /** What the CLI adds to the options: errors name its flags and commands instead of the API's options. */
@@ -105,6 +111,12 @@ export function serverUrls(name: string, ports: Ports, secret: string): ServerUr
     httpUrl: `http://localhost:${ports.http}`,
   };
 }
+
+/** What a first start says while the database template is prepared (by the default database's process). */
+const TEMPLATE_PROGRESS = {
+  [TemplateWork.Unpack]: 'pgdev: unpacking the database template (first start after install, about 2 s)',
+  [TemplateWork.Build]: 'pgdev: preparing the database template (first start only, about 15 s: initdb runs in WebAssembly)',
+} as const;
 
 export async function startServer(options: CliStartOptions = {}): Promise<PgdevServer> {
   const started = performance.now();
@@ -186,11 +198,15 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       save: persistent ? (nextId, records) => writeDatabases(paths, nextId, records) : undefined,
       roles: persistent ? { stored: readRoles(paths), save: (roles) => writeRoles(paths, roles) } : {},
     });
-    cleanups.push(() => main.close());
     // The shadow port's databases live in memory and open on first use: most sessions never touch them.
     const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0, roles: {} });
-    cleanups.push(() => shadow.close());
+    cleanups.push(async () => {
+      const [mainCut, shadowCut] = await Promise.all([main.close(), shadow.close()]);
+      reportCutShort(paths, [...mainCut, ...shadowCut.map((database) => (database === DEFAULT_DATABASE ? SHADOW_DATABASE : `${SHADOW_DATABASE}/${database}`))], log);
+    });
 
+    const work = templateWork();
+    if (work !== TemplateWork.None) (options.onProgress ?? log)(TEMPLATE_PROGRESS[work]);
     // The default database opens while the ports are bound: a client that connects meanwhile waits for it instead
     // of being refused, and a busy port is reported without waiting for the database.
     const mainOpening = main.openDefault();
@@ -319,5 +335,20 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     await undo();
     if (!existedBefore) fs.rmSync(paths.root, { recursive: true, force: true });
     throw error;
+  }
+}
+
+/**
+ * Says which databases a shutdown stopped in the middle of a statement: in the server's log, and in the state folder
+ * for `pgdev stop` to tell whoever stopped it.
+ */
+function reportCutShort(paths: ServerPaths, databases: readonly string[], log: (line: string) => void): void {
+  for (const database of databases) {
+    log(`pgdev: database "${database}" was running a statement and was stopped in the middle of it; that statement's transaction is rolled back`);
+  }
+  try {
+    writeJsonAtomic(paths.stopFile, { version: STATE_VERSION, stoppedAt: new Date().toISOString(), cutShort: databases } satisfies StopRecord);
+  } catch {
+    // an in-memory server's folder may be gone already: the log line is all there is
   }
 }

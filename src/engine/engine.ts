@@ -157,7 +157,7 @@ export class Engine {
     const log = options.log ?? (() => undefined);
     // Compiling PGlite's WebAssembly runs on V8's background threads: start it first, prepare the files meanwhile.
     const wasmModule = compiledPglite();
-    const template = await ensureTemplate();
+    const template = await ensureTemplate({ wasmModule });
     let create: PGliteOptions;
     if (options.from) {
       if (options.dataDir) await fs.promises.rm(options.dataDir, { recursive: true, force: true });

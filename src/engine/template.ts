@@ -2,7 +2,11 @@
  * @module
  * A pre-initialised data directory, so that no server runs initdb (4-6 s in WebAssembly) at its first start:
  * `npm run build` creates it once beside the compiled code, and a new server copies it (well under a second).
- * If it is missing (a copy of pgdev built without it), it is created once under the user's data folder.
+ *
+ * The package (`npm pack`) ships only the template's tarball, `template/pgdata.tar` (4.6 MB of the package's
+ * gzip; the data directory beside it would double that): the first start after an install unpacks it once, under
+ * the user's data folder (about 2 s). A copy of pgdev with neither (built without it) runs initdb once there
+ * (about 15 s on a 2-core machine). {@link templateWork} says which, so that the server can say so before it waits.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,60 +25,117 @@ const TEMPLATE_VERSION = 4;
 
 export type Template = { readonly dir: string; readonly tarball: string };
 
+/** Files beside the data directory: the template format's version, and the PGlite that wrote it. */
+const VERSION_FILE = 'TEMPLATE_VERSION';
+const PGLITE_VERSION_FILE = 'PGLITE_VERSION';
+
 function templateAt(root: string): Template {
   return { dir: path.join(root, 'pgdata'), tarball: path.join(root, 'pgdata.tar') };
 }
 
 function isComplete(template: Template): boolean {
-  return fs.existsSync(path.join(template.dir, 'PG_VERSION')) && fs.existsSync(template.tarball) && readVersion(template) === TEMPLATE_VERSION;
+  return fs.existsSync(path.join(template.dir, 'PG_VERSION')) && isUnpackable(template);
 }
 
-function readVersion(template: Template): number | undefined {
-  try {
-    return Number(fs.readFileSync(path.join(path.dirname(template.dir), 'TEMPLATE_VERSION'), 'utf8'));
-  } catch {
-    return undefined;
-  }
+/** Whether the format's version and PGlite's written beside the data are this pgdev's. */
+function isCurrent(template: Template): boolean {
+  const read = (file: string) => {
+    try {
+      return fs.readFileSync(path.join(path.dirname(template.dir), file), 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  return read(VERSION_FILE) === String(TEMPLATE_VERSION) && read(PGLITE_VERSION_FILE) === PGLITE_VERSION;
 }
 
-/** Runs initdb once into `root`, writing the directory and its tarball; safe against a concurrent builder. */
-export async function buildTemplate(root: string): Promise<Template> {
+/** Whether `template` holds a tarball this pgdev can open: its format's version and its PGlite's are ours. */
+function isUnpackable(template: Template): boolean {
+  return fs.existsSync(template.tarball) && isCurrent(template);
+}
+
+/**
+ * Makes a template in a staging folder with `fill` (which writes its data directory and tarball) and renames it
+ * to `root`; safe against a concurrent maker.
+ */
+async function makeTemplate(root: string, fill: (staging: Template) => Promise<void>): Promise<Template> {
   const target = templateAt(root);
   if (isComplete(target)) return target;
   const staging = `${root}.${process.pid}.tmp`;
   fs.rmSync(staging, { recursive: true, force: true });
-  const built = templateAt(staging);
   fs.mkdirSync(staging, { recursive: true });
-  const pg = await PGlite.create({ dataDir: built.dir });
   try {
-    // Postgres' default 128 MB of shared buffers doubles a small development database's memory; the OS caches the
-    // files anyway. Written to postgresql.auto.conf, so every database made from the template has it.
-    for (const [name, value] of Object.entries(TEMPLATE_SETTINGS)) await pg.exec(`ALTER SYSTEM SET ${name} = '${value}'`);
-    // Installing the per-connection backend functions takes about 0.6 s: done here once, not in every new database.
-    await pg.exec(backendCatalogSql());
-    const tarball = await pg.dumpDataDir('none');
-    fs.writeFileSync(built.tarball, Buffer.from(await tarball.arrayBuffer()));
-  } finally {
-    await pg.close();
-  }
-  fs.writeFileSync(path.join(staging, 'TEMPLATE_VERSION'), String(TEMPLATE_VERSION));
-  fs.mkdirSync(path.dirname(root), { recursive: true });
-  fs.rmSync(root, { recursive: true, force: true }); // an outdated template
-  try {
+    await fill(templateAt(staging));
+    fs.writeFileSync(path.join(staging, VERSION_FILE), String(TEMPLATE_VERSION));
+    fs.writeFileSync(path.join(staging, PGLITE_VERSION_FILE), PGLITE_VERSION);
+    fs.mkdirSync(path.dirname(root), { recursive: true });
+    fs.rmSync(root, { recursive: true, force: true }); // an outdated template
     fs.renameSync(staging, root);
   } catch (error) {
-    // Another process finished first: use theirs.
     fs.rmSync(staging, { recursive: true, force: true });
+    // Another process finished first: use theirs.
     if (!isComplete(target)) throw error;
   }
   return target;
 }
 
-/** The template to start new databases from, building it on first use if pgdev was installed without one. */
-export async function ensureTemplate(): Promise<Template> {
+/** Runs initdb once into `root`, writing the directory and its tarball. */
+export function buildTemplate(root: string, options: { wasmModule?: WebAssembly.Module } = {}): Promise<Template> {
+  return makeTemplate(root, async (built) => {
+    const pg = await PGlite.create({ dataDir: built.dir, pgliteWasmModule: options.wasmModule });
+    try {
+      // Postgres' default 128 MB of shared buffers doubles a small development database's memory; the OS caches
+      // the files anyway. Written to postgresql.auto.conf, so every database made from the template has it.
+      for (const [name, value] of Object.entries(TEMPLATE_SETTINGS)) await pg.exec(`ALTER SYSTEM SET ${name} = '${value}'`);
+      // Installing the per-connection backend functions takes about 0.6 s: done here once, not in every database.
+      await pg.exec(backendCatalogSql());
+      const tarball = await pg.dumpDataDir('none');
+      fs.writeFileSync(built.tarball, Buffer.from(await tarball.arrayBuffer()));
+    } finally {
+      await pg.close();
+    }
+  });
+}
+
+/**
+ * Makes the data directory from a packaged tarball in `root`: PGlite opens the tarball into the folder and shuts
+ * down cleanly, which leaves what {@link buildTemplate} leaves (the tarball itself was taken before its shutdown).
+ */
+function unpackTemplate(packaged: Template, root: string, options: { wasmModule?: WebAssembly.Module }): Promise<Template> {
+  return makeTemplate(root, async (unpacked) => {
+    fs.copyFileSync(packaged.tarball, unpacked.tarball);
+    const loadDataDir = new Blob([fs.readFileSync(packaged.tarball)]);
+    const pg = await PGlite.create({ dataDir: unpacked.dir, loadDataDir, pgliteWasmModule: options.wasmModule });
+    await pg.close();
+  });
+}
+
+/** The template made on this machine when pgdev came without a complete one: under the user's data folder. */
+function localTemplateRoot(): string {
+  return path.join(path.dirname(stateRoot()), `template-pglite-${PGLITE_VERSION}`);
+}
+
+/** What {@link ensureTemplate} has to do before the first database can open. */
+export const TemplateWork = { None: 'none', Unpack: 'unpack', Build: 'build' } as const;
+export type TemplateWork = (typeof TemplateWork)[keyof typeof TemplateWork];
+
+export function templateWork(): TemplateWork {
+  const bundled = templateAt(BUNDLED);
+  if (isComplete(bundled) || isComplete(templateAt(localTemplateRoot()))) return TemplateWork.None;
+  return isUnpackable(bundled) ? TemplateWork.Unpack : TemplateWork.Build;
+}
+
+/**
+ * The template to start new databases from: the one built beside the code, else one made once under the user's
+ * data folder, from the packaged tarball if there is one, else by initdb.
+ */
+export async function ensureTemplate(options: { wasmModule?: Promise<WebAssembly.Module> } = {}): Promise<Template> {
   const bundled = templateAt(BUNDLED);
   if (isComplete(bundled)) return bundled;
-  return buildTemplate(path.join(path.dirname(stateRoot()), `template-pglite-${PGLITE_VERSION}`));
+  const root = localTemplateRoot();
+  if (isComplete(templateAt(root))) return templateAt(root);
+  const wasmModule = await options.wasmModule;
+  return isUnpackable(bundled) ? unpackTemplate(bundled, root, { wasmModule }) : buildTemplate(root, { wasmModule });
 }
 
 /**

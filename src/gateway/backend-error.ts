@@ -5,21 +5,10 @@
  * @see https://www.postgresql.org/docs/current/errcodes-appendix.html
  */
 import { Backend, message } from '../engine/protocol.js';
+import type { SqlState } from '../engine/sql-state.js';
 
-export const SqlState = {
-  ProtocolViolation: '08P01',
-  TooManyConnections: '53300',
-  AdminShutdown: '57P01',
-  QueryCanceled: '57014',
-  IdleInTransactionTimeout: '25P03',
-  FeatureNotSupported: '0A000',
-  InternalError: 'XX000',
-  InvalidAuthorization: '28000',
-  InvalidPassword: '28P01',
-  InFailedTransaction: '25P02',
-  ProgramLimitExceeded: '54000',
-} as const;
-export type SqlState = (typeof SqlState)[keyof typeof SqlState];
+// The one table of SQLSTATEs is the engine's (engine/sql-state.ts); the gateway's modules take it from here.
+export { SqlState } from '../engine/sql-state.js';
 
 export type BackendErrorFields = {
   severity: 'ERROR' | 'FATAL';

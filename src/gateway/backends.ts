@@ -15,12 +15,13 @@
 import type { EngineBackends, EngineSession } from '../engine/engine.js';
 import { BRIDGE_ERROR, BRIDGE_WARNING } from '../engine/backend-catalog.js';
 import { Frontend, eachMessage, message, query, sync } from '../engine/protocol.js';
+import { SqlState } from '../engine/sql-state.js';
 
 /**
  * Raised inside the engine when a lock call must wait; never reaches a client. It is query_canceled, the one error
  * (with assert_failure) that a PL/pgSQL `EXCEPTION WHEN OTHERS` handler does not catch.
  */
-export const WAIT_SQLSTATE = '57014';
+export const WAIT_SQLSTATE = SqlState.QueryCanceled;
 
 export type BackendState = 'active' | 'idle' | 'idle in transaction' | 'idle in transaction (aborted)';
 

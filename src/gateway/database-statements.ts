@@ -5,8 +5,9 @@
  * answers their Parse, Bind, Describe, Execute and Close itself, and remembers their prepared statements by name, as
  * a driver that prepares every statement (postgres.js) binds them again later without a Parse.
  *
- * Inside a transaction block they fail with 25001, as on Postgres: the statement is replaced by one that raises
- * that error in the engine, so the transaction is marked failed there too.
+ * Inside a transaction block, or in a pipeline after other statements (extended-protocol messages already run since
+ * the last Sync), they fail with 25001, as on Postgres: the statement is replaced by one that raises that error in
+ * the engine, so the transaction is marked failed there too and the engine answers the Sync.
  */
 import { backendError, noticeResponse, SqlError, SqlState } from './backend-error.js';
 import { commandTag, isSyntaxError, parseDatabaseCommand, type DatabaseCommand, type DatabaseCommandSyntaxError } from './database-commands.js';
@@ -15,6 +16,10 @@ import { Backend, Frontend, commandComplete, decode, int16, message, query } fro
 export type DatabaseCommandRunner = (command: DatabaseCommand) => Promise<{ notice?: string }>;
 
 type Parsed = DatabaseCommand | DatabaseCommandSyntaxError;
+
+/** Where a database command arrives: on its own, inside a transaction block, or after other statements of a pipeline. */
+export const CommandContext = { Alone: 'alone', TransactionBlock: 'transaction block', Pipeline: 'pipeline' } as const;
+export type CommandContext = (typeof CommandContext)[keyof typeof CommandContext];
 
 export class DatabaseStatements {
   #statements = new Map<string, Parsed>();
@@ -33,9 +38,10 @@ export class DatabaseStatements {
 
   /**
    * Looks at an extended-protocol message: `undefined` if it belongs to a database command (held until Sync), else
-   * the message to send to the engine (the same one, or inside a transaction block a Parse that fails with 25001).
+   * the message to send to the engine (the same one, or inside a transaction block or a pipeline a Parse that fails
+   * with 25001).
    */
-  take(msg: Buffer, inTransaction: boolean): Buffer | undefined {
+  take(msg: Buffer, context: CommandContext): Buffer | undefined {
     const body = msg.subarray(5);
     switch (msg[0]) {
       case Frontend.Parse: {
@@ -46,9 +52,9 @@ export class DatabaseStatements {
           this.#statements.delete(name);
           return msg;
         }
-        if (inTransaction && failsInTransaction(parsed)) {
+        if (context !== CommandContext.Alone && failsInTransaction(parsed)) {
           this.#statements.delete(name);
-          return message(Frontend.Parse, name, raiseInTransaction(parsed), int16(0));
+          return message(Frontend.Parse, name, raiseRefusal(parsed, context), int16(0));
         }
         this.#statements.set(name, parsed);
         break;
@@ -88,7 +94,7 @@ export class DatabaseStatements {
   async answer(mixed = false): Promise<Buffer> {
     const held = this.#held;
     this.#held = [];
-    if (mixed) return backendError({ severity: 'ERROR', code: '25001', message: 'CREATE, DROP and ALTER DATABASE cannot be executed within a pipeline' });
+    if (mixed) return backendError({ severity: 'ERROR', code: SqlState.ActiveSqlTransaction, message: 'CREATE, DROP and ALTER DATABASE cannot be executed within a pipeline' });
     const out: Buffer[] = [];
     for (const msg of held) {
       const body = msg.subarray(5);
@@ -140,10 +146,10 @@ export class DatabaseStatements {
  * A simple query's text as a database command: `undefined` if it is none; otherwise the query to run in the engine
  * instead (inside a transaction block) or the command to run.
  */
-export function simpleDatabaseCommand(msg: Buffer, inTransaction: boolean): { replacement: Buffer } | { command: Parsed } | undefined {
+export function simpleDatabaseCommand(msg: Buffer, context: CommandContext): { replacement: Buffer } | { command: Parsed } | undefined {
   const parsed = parseDatabaseCommand(decode(msg.subarray(5, msg.length - 1)));
   if (!parsed) return undefined;
-  if (inTransaction && failsInTransaction(parsed)) return { replacement: query(raiseInTransaction(parsed)) };
+  if (context !== CommandContext.Alone && failsInTransaction(parsed)) return { replacement: query(raiseRefusal(parsed, context)) };
   return { command: parsed };
 }
 
@@ -157,11 +163,13 @@ function cstringAt(body: Buffer, offset: number): string {
   return body.toString('utf8', offset, body.indexOf(0, offset));
 }
 
-function raiseInTransaction(command: DatabaseCommand): string {
-  const text = `${commandTag(command)} cannot run inside a transaction block`;
-  return `DO $pgdev$BEGIN RAISE EXCEPTION USING ERRCODE = '25001', MESSAGE = '${text}'; END$pgdev$`;
+/** A statement that fails in the engine as Postgres refuses the command there (25001, Postgres' own wording). */
+function raiseRefusal(command: DatabaseCommand, context: Exclude<CommandContext, 'alone'>): string {
+  const where = context === CommandContext.Pipeline ? 'be executed within a pipeline' : 'run inside a transaction block';
+  const text = `${commandTag(command)} cannot ${where}`;
+  return `DO $pgdev$BEGIN RAISE EXCEPTION USING ERRCODE = '${SqlState.ActiveSqlTransaction}', MESSAGE = '${text}'; END$pgdev$`;
 }
 
 function syntaxError(parsed: DatabaseCommandSyntaxError): Buffer {
-  return backendError({ severity: 'ERROR', code: '42601', message: parsed.syntaxError });
+  return backendError({ severity: 'ERROR', code: SqlState.SyntaxError, message: parsed.syntaxError });
 }

@@ -23,6 +23,8 @@ export type GatewayOptions = {
   readonly log?: (line: string) => void;
   /** Told the number of connections whenever it changes. */
   readonly onConnections?: (count: number) => void;
+  /** The server's secret, from which sessions' cancel keys are derived (see `cancel-key.ts`). */
+  readonly cancelSecret?: string;
   /** Runs CREATE, DROP and ALTER DATABASE for a session; without it they are refused (0A000). */
   readonly databaseCommand?: SessionHost['databaseCommand'];
   /** Shares the engine's roles with the server's other databases after a change (see roles.ts). */
@@ -70,6 +72,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     tryAcquire: (session) => swap.tryAcquire(engine!, session),
     acquire: (session, signal) => swap.acquire(() => engine!, session, signal),
     idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs ?? DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    cancelSecret: options.cancelSecret,
     debug: options.debug ?? false,
     log,
     cancel(processId, secretKey) {

@@ -4,6 +4,9 @@
  * `shadowDatabaseUrl` from it; pgdev adds a random `secret` so that knowing the name and ports is not enough.
  */
 import { timingSafeEqual } from 'node:crypto';
+import type { Context, MiddlewareHandler } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { HttpError } from './errors.js';
 
 export type ApiKey = {
   readonly databaseUrl: string;
@@ -34,4 +37,31 @@ export function isAuthorised(apiKey: string | undefined, secret: string): boolea
   const a = Buffer.from(given);
   const b = Buffer.from(secret);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export const UNAUTHORISED = 'unauthorised: send "Authorization: Bearer <api_key>" with the api_key of this server\'s prisma+postgres:// URL';
+
+/**
+ * The bearer check of every route that needs the api_key (hono's bearer-auth). Whatever is wrong (no header, another
+ * scheme, a malformed or wrong key), the answer is the same 401, so that it reveals nothing; `refuse` builds it
+ * (by default {@link UNAUTHORISED} in the one error shape).
+ */
+export function apiKeyAuth(secret: string, refuse: (c: Context) => Response | never = refuseUnauthorised): MiddlewareHandler {
+  const message = (c: Context) => refuse(c);
+  return bearerAuth({
+    verifyToken: (token) => isAuthorised(token, secret),
+    noAuthenticationHeader: { message },
+    invalidAuthenticationHeader: { message },
+    invalidToken: { message },
+  });
+}
+
+function refuseUnauthorised(): never {
+  throw new HttpError(401, UNAUTHORISED, { headers: { 'WWW-Authenticate': 'Bearer' } });
+}
+
+/** The bearer token of an `Authorization` header, or undefined if there is none or it is malformed. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const match = header?.match(/^Bearer +([A-Za-z0-9_\-+/=.]+) *$/i);
+  return match?.[1];
 }

@@ -10,8 +10,9 @@ import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
 import { createDataRoutes } from './data.js';
 import { createPrismaRoutes } from './prisma.js';
-import { isAuthorised } from './api-key.js';
-import { bearerToken, createSqlRoutes, unauthorised } from './sql.js';
+import { apiKeyAuth, bearerToken, isAuthorised } from './api-key.js';
+import { errorBody, HttpError, onHttpError } from './errors.js';
+import { createSqlRoutes } from './sql.js';
 
 type BaseContext = {
   readonly name: string;
@@ -63,12 +64,9 @@ export function createHttpApp(context: HttpContext): Hono {
   const app = new Hono();
 
   app.use(async (c, next) => {
-    if (!isLoopbackHost(c.req.header('host'))) return c.json({ error: 'forbidden: this server answers only requests to localhost' }, 403);
+    if (!isLoopbackHost(c.req.header('host'))) throw new HttpError(403, 'forbidden: this server answers only requests to localhost');
     const origin = c.req.header('origin');
-    if (origin && origin !== 'null' && !isLoopbackOrigin(origin)) {
-      return c.json({ error: 'forbidden: cross-origin requests are refused' }, 403);
-    }
-    if (origin === 'null') return c.json({ error: 'forbidden: cross-origin requests are refused' }, 403);
+    if (origin === 'null' || (origin && !isLoopbackOrigin(origin))) throw new HttpError(403, 'forbidden: cross-origin requests are refused');
     return next();
   });
 
@@ -82,19 +80,20 @@ export function createHttpApp(context: HttpContext): Hono {
     return c.json({ name: context.name, version: context.version, databaseUrl, shadowDatabaseUrl, ...(withKey ? { prismaPostgresUrl } : {}), httpUrl });
   });
 
-  app.get('/sessions', async (c) => unauthorised(c, context.secret) ?? c.json({ sessions: (await context.sessions?.()) ?? [] }));
+  const withApiKey = apiKeyAuth(context.secret);
+  app.get('/sessions', withApiKey, async (c) => c.json({ sessions: (await context.sessions?.()) ?? [] }));
 
   if ('forward' in context) {
     const forward = context.forward;
-    app.on(['GET', 'POST'], ['/sql', '/dump', '/load'], (c) => unauthorised(c, context.secret) ?? forward(c.req.raw));
-    app.get('/databases', (c) => unauthorised(c, context.secret) ?? c.json({ databases: context.databases() }));
+    app.on(['GET', 'POST'], ['/sql', '/dump', '/load'], withApiKey, (c) => forward(c.req.raw));
+    app.get('/databases', withApiKey, (c) => c.json({ databases: context.databases() }));
   } else {
     app.route('/', createSqlRoutes(context));
     app.route('/', createDataRoutes(context));
   }
   app.route('/', createPrismaRoutes(context));
 
-  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
-  app.onError((error, c) => c.json({ error: `internal error: ${error.message}` }, 500));
+  app.notFound((c) => c.json(errorBody(`no route ${c.req.method} ${c.req.path}`), 404));
+  app.onError(onHttpError);
   return app;
 }

@@ -9,13 +9,14 @@
  *
  * Errors answer `{"error": {"code", "message"}}` with pgdev's error code (E_UNKNOWN_DATABASE, E_LOAD_FAILED, ...).
  */
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { dumpDatabase } from '../engine/dump.js';
 import { decodeScript, loadScript } from '../engine/load.js';
 import { isPgdevError, type ErrorCode } from '../errors.js';
 import type { EngineHttpContext } from './app.js';
-import { unauthorised } from './sql.js';
+import { apiKeyAuth } from './api-key.js';
+import { HttpError } from './errors.js';
 
 /** Largest script `POST /load` reads. */
 export const MAX_LOAD_BYTES = 1024 * 1024 * 1024;
@@ -25,9 +26,10 @@ const STATUS: Partial<Record<ErrorCode, 400 | 404 | 413 | 507>> = {
   E_DISK_FULL: 507,
 };
 
-function errorResponse(c: Context, error: unknown): Response {
-  if (!isPgdevError(error)) throw error;
-  return c.json({ error: { code: error.code, message: error.message } }, STATUS[error.code] ?? 400);
+/** A pgdev error as the client's error (its code in the body); anything else is the app's 500. */
+function httpError(error: unknown): unknown {
+  if (!isPgdevError(error)) return error;
+  return new HttpError(STATUS[error.code] ?? 400, error.message, { fields: { code: error.code }, cause: error });
 }
 
 function flag(value: string | undefined): boolean {
@@ -36,8 +38,8 @@ function flag(value: string | undefined): boolean {
 
 export function createDataRoutes(context: EngineHttpContext): Hono {
   const app = new Hono();
-  app.use('/dump', async (c, next) => unauthorised(c, context.secret) ?? next());
-  app.use('/load', async (c, next) => unauthorised(c, context.secret) ?? next());
+  app.use('/dump', apiKeyAuth(context.secret));
+  app.use('/load', apiKeyAuth(context.secret));
 
   app.get('/dump', async (c) => {
     try {
@@ -59,13 +61,15 @@ export function createDataRoutes(context: EngineHttpContext): Hono {
       });
       return c.body(body, 200, { 'content-type': 'application/sql; charset=utf-8', 'server-timing': `held;dur=${heldMs}` });
     } catch (error) {
-      return errorResponse(c, error);
+      throw httpError(error);
     }
   });
 
   const loadLimit = bodyLimit({
     maxSize: MAX_LOAD_BYTES,
-    onError: (c) => c.json({ error: { code: 'E_LOAD_FAILED', message: `the script is larger than ${MAX_LOAD_BYTES} bytes; split it` } }, 413),
+    onError: () => {
+      throw new HttpError(413, `the script is larger than ${MAX_LOAD_BYTES} bytes; split it`, { fields: { code: 'E_LOAD_FAILED' } });
+    },
   });
   app.post('/load', loadLimit, async (c) => {
     try {
@@ -76,7 +80,7 @@ export function createDataRoutes(context: EngineHttpContext): Hono {
       const result = await loadScript(engine, text, { source, database: database ?? 'postgres', signal: c.req.raw.signal });
       return c.json(result);
     } catch (error) {
-      return errorResponse(c, error);
+      throw httpError(error);
     }
   });
   return app;

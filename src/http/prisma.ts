@@ -14,8 +14,7 @@
 import { Hono, type Context } from 'hono';
 import type { Server } from '@prisma/query-plan-executor';
 import { isPgdevError } from '../errors.js';
-import { bearerToken } from './sql.js';
-import { isAuthorised } from './api-key.js';
+import { apiKeyAuth } from './api-key.js';
 import type { HttpContext } from './app.js';
 import {
   BUNDLED_EXECUTOR_VERSION,
@@ -179,14 +178,14 @@ export function unservableMessage(clientVersion: string | undefined, databaseUrl
 
 export function createPrismaRoutes(context: HttpContext): Hono {
   const app = new Hono();
+  // Prisma Client reads `error` (a string) and `code` from an error body and throws a known error with them.
+  const withApiKey = apiKeyAuth(context.secret, (c) => {
+    c.header('WWW-Authenticate', 'Bearer');
+    return c.json({ error: 'unauthorised: use the api_key of this server\'s prisma+postgres:// URL as pgdev prints it (one kept from `prisma dev` lacks its secret)', code: 'P6002' }, 401);
+  });
 
   for (const [method, path] of ROUTES) {
-    app.on(method, path, async (c) => {
-      // Prisma Client reads `error` (a string) and `code` from an error body and throws a known error with them.
-      if (!isAuthorised(bearerToken(c.req.header('authorization')), context.secret)) {
-        c.header('WWW-Authenticate', 'Bearer');
-        return c.json({ error: 'unauthorised: use the api_key of this server\'s prisma+postgres:// URL as pgdev prints it (one kept from `prisma dev` lacks its secret)', code: 'P6002' }, 401);
-      }
+    app.on(method, path, withApiKey, async (c) => {
       const clientVersion = clientVersionOf(c);
       const minor = executorMinorFor(clientVersion);
       if (!minor) return c.json({ error: unservableMessage(clientVersion, context.urls.databaseUrl, 'no-version'), code: 'P6000' }, 400);

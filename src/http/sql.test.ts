@@ -345,6 +345,40 @@ describe('POST /sql: local only', () => {
   });
 });
 
+describe('HTTP errors: one shape', () => {
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    Promise.resolve(app.request(path, { headers: { host: 'localhost:51213', authorization: `Bearer ${apiKey}`, ...headers } }));
+
+  it('answers every refusal as {"error": {"message", ...}}: 403, 404, 401, 405 (with Allow), and a Postgres error with its fields', async () => {
+    const forbidden = await get('/health', { host: 'evil.com' });
+    expect(forbidden.status).toBe(403);
+    expect(await json(forbidden)).toEqual({ error: { message: 'forbidden: this server answers only requests to localhost' } });
+
+    const crossOrigin = await get('/health', { origin: 'https://evil.com' });
+    expect(await json(crossOrigin)).toEqual({ error: { message: 'forbidden: cross-origin requests are refused' } });
+
+    const missing = await get('/nowhere');
+    expect(missing.status).toBe(404);
+    expect(await json(missing)).toEqual({ error: { message: 'no route GET /nowhere' } });
+
+    const sessions = await get('/sessions', { authorization: 'Bearer wrong' });
+    expect(sessions.status).toBe(401);
+    expect(sessions.headers.get('www-authenticate')).toBe('Bearer');
+    expect((await json(sessions)).error.message).toMatch(/^unauthorised: send "Authorization: Bearer <api_key>"/);
+
+    const wrongMethod = await request({ method: 'DELETE' });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('POST');
+    expect(await json(wrongMethod)).toEqual({ error: { message: 'use POST /sql with a JSON body {"query", "params"} or {"queries": [...]}' } });
+
+    const postgres = await sql({ query: 'SELECT * FROM no_such_table_here' });
+    expect(postgres.status).toBe(400);
+    expect(await json(postgres)).toEqual({
+      error: { message: 'relation "no_such_table_here" does not exist', code: '42P01', detail: null, hint: null, position: 15 },
+    });
+  });
+});
+
 describe('transaction control detection', () => {
   it('finds BEGIN, COMMIT, ROLLBACK and friends after comments and whitespace', () => {
     for (const sql of ['COMMIT', '  commit;', '-- note\nCOMMIT', '/* a /* nested */ comment */ end', 'ROLLBACK', 'abort', 'BEGIN', 'start transaction', 'PREPARE TRANSACTION \'x\'']) {

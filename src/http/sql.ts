@@ -6,7 +6,7 @@
  * - `{"queries": [{"query", "params"}, ...]}` runs every statement in one transaction (all or nothing) and answers
  *   `{"results": [...]}`.
  * - Postgres errors answer 400 `{"error": {"code", "message", "detail", "position"}}` (and `index` for a batch);
- *   bad requests answer 4xx `{"error": {"message"}}`.
+ *   bad requests answer 4xx `{"error": {"message"}}` (the one error shape: errors.ts).
  *
  * Each request is its own engine session with default settings: a `SET` made by one request is not seen by the next,
  * its temporary tables are dropped when it ends, and it cannot leave a transaction open behind it. Commands on the
@@ -18,8 +18,10 @@ import { bodyLimit } from 'hono/body-limit';
 import { EngineSession, type Lease } from '../engine/engine.js';
 import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations } from '../engine/session-state.js';
 import { TransactionStatus } from '../engine/protocol.js';
-import { isAuthorised } from './api-key.js';
+import { apiKeyAuth } from './api-key.js';
 import type { EngineHttpContext } from './app.js';
+import { HttpError } from './errors.js';
+import { SqlState } from '../engine/sql-state.js';
 import { parseDatabaseCommand } from '../gateway/database-commands.js';
 
 /** Largest request body `/sql` reads. */
@@ -33,18 +35,6 @@ export type SqlResult = {
   rowCount: number | null;
   command: string | null;
 };
-
-type StatusCode = 400 | 401 | 413 | 415 | 500 | 503;
-
-/** A request the endpoint refuses before running anything. */
-class BadRequest extends Error {
-  constructor(
-    message: string,
-    readonly status: StatusCode = 400,
-  ) {
-    super(message);
-  }
-}
 
 /** A Postgres error, with the statement it came from when the request was a batch. */
 type PostgresErrorBody = {
@@ -64,57 +54,29 @@ function dropNewTempRelations(lease: Lease, before: Map<string, string>): void {
   dropRelations(lease, new Map([...tempRelations(lease)].filter(([relation]) => !before.has(relation))));
 }
 
-/** The bearer token of an `Authorization` header, or undefined if there is none or it is malformed. */
-export function bearerToken(header: string | undefined): string | undefined {
-  const match = header?.match(/^Bearer +([A-Za-z0-9_\-+/=.]+) *$/i);
-  return match?.[1];
-}
-
-/** Checks the request's bearer api_key; the same answer whatever is wrong with it, so it reveals nothing. */
-export function unauthorised(c: Context, secret: string): Response | undefined {
-  if (isAuthorised(bearerToken(c.req.header('authorization')), secret)) return undefined;
-  c.header('WWW-Authenticate', 'Bearer');
-  return c.json({ error: { message: 'unauthorised: send "Authorization: Bearer <api_key>" with the api_key of this server\'s prisma+postgres:// URL' } }, 401);
-}
-
 export function createSqlRoutes(context: EngineHttpContext): Hono {
   const app = new Hono();
 
   app.post(
     '/sql',
-    async (c, next) => {
-      const refused = unauthorised(c, context.secret);
-      if (refused) return refused;
-      return next();
-    },
+    apiKeyAuth(context.secret),
     bodyLimit({
       maxSize: MAX_SQL_BODY_BYTES,
-      onError: (c) => c.json({ error: { message: `request body too large: the limit is ${MAX_SQL_BODY_BYTES} bytes` } }, 413),
+      onError: () => {
+        throw new HttpError(413, `request body too large: the limit is ${MAX_SQL_BODY_BYTES} bytes`);
+      },
     }),
     async (c) => {
-      let statements: SqlStatement[];
-      let batch: boolean;
-      try {
-        ({ statements, batch } = parseBody(await readJson(c)));
-      } catch (error) {
-        if (error instanceof BadRequest) return c.json({ error: { message: error.message } }, error.status);
-        throw error;
-      }
+      const { statements, batch } = parseBody(await readJson(c));
 
       const sessionCommand = statements.findIndex((statement) => SESSION_STATE.has(leadingKeywords(statement.query).split(' ')[0]!));
       if (sessionCommand >= 0) {
         const keyword = leadingKeywords(statements[sessionCommand]!.query).split(' ')[0];
-        return c.json(
-          { error: { message: `${keyword} is refused: each /sql request is its own short session, and ${keyword} would reach the database's other clients; use the TCP database URL` } },
-          400,
-        );
+        throw new HttpError(400, `${keyword} is refused: each /sql request is its own short session, and ${keyword} would reach the database's other clients; use the TCP database URL`);
       }
       const databaseCommand = statements.find((statement) => parseDatabaseCommand(statement.query) !== undefined);
       if (databaseCommand) {
-        return c.json(
-          { error: { message: `${leadingKeywords(databaseCommand.query).split(' ').slice(0, 2).join(' ')} is refused over HTTP: use a Postgres connection (the database URL) or the API's createDatabase and dropDatabase` } },
-          400,
-        );
+        throw new HttpError(400, `${leadingKeywords(databaseCommand.query).split(' ').slice(0, 2).join(' ')} is refused over HTTP: use a Postgres connection (the database URL) or the API's createDatabase and dropDatabase`);
       }
       const settingsMayChange = statements.some((statement) => mayChangeSettings(statement.query));
       const tempMayBeCreated = statements.some((statement) => mayCreateTempRelations(statement.query));
@@ -123,14 +85,17 @@ export function createSqlRoutes(context: EngineHttpContext): Hono {
       try {
         lease = await context.engine.acquire(new EngineSession(), c.req.raw.signal);
       } catch (error) {
-        return c.json({ error: { message: `database unavailable: ${errorMessage(error)}` } }, 503);
+        throw new HttpError(503, `database unavailable: ${errorMessage(error)}`, { cause: error });
       }
       try {
         const tempBefore = tempMayBeCreated ? tempRelations(lease) : undefined;
         try {
           const outcome = batch ? await runBatch(lease, statements) : await runSingle(lease, statements[0]!);
-          if ('error' in outcome) return jsonResponse({ error: outcome.error }, 400);
-          return jsonResponse(batch ? { results: outcome.results } : outcome.results[0], 200);
+          if ('error' in outcome) {
+            const { message, ...fields } = outcome.error;
+            throw new HttpError(400, message, { fields });
+          }
+          return jsonResponse(batch ? { results: outcome.results } : outcome.results[0]);
         } finally {
           // The request's session ends here: its temporary tables go, and what it changed in the settings is
           // recorded so that the next lease puts the engine back to that session's settings.
@@ -148,9 +113,8 @@ export function createSqlRoutes(context: EngineHttpContext): Hono {
   );
 
   // Only POST is served; say so rather than 404.
-  app.on(['GET', 'PUT', 'PATCH', 'DELETE'], '/sql', (c) => {
-    c.header('Allow', 'POST');
-    return c.json({ error: { message: 'use POST /sql with a JSON body {"query", "params"} or {"queries": [...]}' } }, 405);
+  app.on(['GET', 'PUT', 'PATCH', 'DELETE'], '/sql', () => {
+    throw new HttpError(405, 'use POST /sql with a JSON body {"query", "params"} or {"queries": [...]}', { headers: { Allow: 'POST' } });
   });
 
   return app;
@@ -159,14 +123,14 @@ export function createSqlRoutes(context: EngineHttpContext): Hono {
 async function readJson(c: Context): Promise<unknown> {
   const type = c.req.header('content-type');
   if (type && !/^application\/json\b|^text\/plain\b|^application\/x-www-form-urlencoded\b/i.test(type)) {
-    throw new BadRequest(`unsupported content type ${type}: send JSON`, 415);
+    throw new HttpError(415, `unsupported content type ${type}: send JSON`);
   }
   const text = await c.req.text();
-  if (text.trim() === '') throw new BadRequest('empty body: send JSON {"query": "...", "params": [...]} or {"queries": [...]}');
+  if (text.trim() === '') throw new HttpError(400, 'empty body: send JSON {"query": "...", "params": [...]} or {"queries": [...]}');
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new BadRequest(`invalid JSON: ${errorMessage(error)}`);
+    throw new HttpError(400, `invalid JSON: ${errorMessage(error)}`);
   }
 }
 
@@ -175,21 +139,21 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 function parseStatement(value: unknown, where: string): SqlStatement {
-  if (!isObject(value)) throw new BadRequest(`${where} must be an object {"query": "...", "params": [...]}`);
+  if (!isObject(value)) throw new HttpError(400, `${where} must be an object {"query": "...", "params": [...]}`);
   const { query, params } = value;
-  if (query === undefined) throw new BadRequest(`${where}: missing "query"`);
-  if (typeof query !== 'string') throw new BadRequest(`${where}: "query" must be a string`);
-  if (query.trim() === '') throw new BadRequest(`${where}: "query" is empty`);
-  if (params !== undefined && params !== null && !Array.isArray(params)) throw new BadRequest(`${where}: "params" must be an array`);
+  if (query === undefined) throw new HttpError(400, `${where}: missing "query"`);
+  if (typeof query !== 'string') throw new HttpError(400, `${where}: "query" must be a string`);
+  if (query.trim() === '') throw new HttpError(400, `${where}: "query" is empty`);
+  if (params !== undefined && params !== null && !Array.isArray(params)) throw new HttpError(400, `${where}: "params" must be an array`);
   return { query, params: (params as unknown[] | null | undefined) ?? [] };
 }
 
 export function parseBody(body: unknown): { statements: SqlStatement[]; batch: boolean } {
-  if (!isObject(body)) throw new BadRequest('the body must be a JSON object {"query": "...", "params": [...]} or {"queries": [...]}');
+  if (!isObject(body)) throw new HttpError(400, 'the body must be a JSON object {"query": "...", "params": [...]} or {"queries": [...]}');
   if (body.queries !== undefined) {
-    if (body.query !== undefined || body.params !== undefined) throw new BadRequest('send either "query" (with "params") or "queries", not both');
-    if (!Array.isArray(body.queries)) throw new BadRequest('"queries" must be an array of {"query", "params"}');
-    if (body.queries.length === 0) throw new BadRequest('"queries" is empty');
+    if (body.query !== undefined || body.params !== undefined) throw new HttpError(400, 'send either "query" (with "params") or "queries", not both');
+    if (!Array.isArray(body.queries)) throw new HttpError(400, '"queries" must be an array of {"query", "params"}');
+    if (body.queries.length === 0) throw new HttpError(400, '"queries" is empty');
     return { statements: body.queries.map((item, index) => parseStatement(item, `queries[${index}]`)), batch: true };
   }
   return { statements: [parseStatement(body, 'the body')], batch: false };
@@ -289,7 +253,7 @@ async function runBatch(lease: Lease, statements: SqlStatement[]): Promise<Outco
 }
 
 function transactionLeftOpen(message: string): PostgresErrorBody {
-  return { code: '25000', message, detail: null, hint: null, position: null };
+  return { code: SqlState.InvalidTransactionState, message, detail: null, hint: null, position: null };
 }
 
 /** Rolls back a transaction the request left open; returns whether there was one. */
@@ -342,6 +306,6 @@ function toJson(value: unknown): string {
   });
 }
 
-function jsonResponse(body: unknown, status: 200 | 400): Response {
-  return new Response(toJson(body), { status, headers: { 'content-type': 'application/json; charset=UTF-8' } });
+function jsonResponse(body: unknown): Response {
+  return new Response(toJson(body), { status: 200, headers: { 'content-type': 'application/json; charset=UTF-8' } });
 }

@@ -42,6 +42,14 @@ export type ServerRecord = {
   readonly persistence: 'persistent' | 'memory';
 };
 
+/** What a server's last shutdown had to cut short (`last-stop.json`). */
+export type StopRecord = {
+  readonly version: number;
+  readonly stoppedAt: string;
+  /** Databases that were running a statement and were stopped in the middle of it. */
+  readonly cutShort: readonly string[];
+};
+
 /** Writes through a temporary file and a rename, so a reader never sees half a file. */
 export function writeFileAtomic(file: string, text: string, mode?: number): void {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);

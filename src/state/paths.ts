@@ -36,6 +36,8 @@ export type ServerPaths = {
   readonly configFile: string;
   readonly serverFile: string;
   readonly logFile: string;
+  /** What the last shutdown had to cut short (`daemon/server.ts`), read by `pgdev stop`. */
+  readonly stopFile: string;
   readonly lockTarget: string;
   readonly tlsKeyFile: string;
   readonly tlsCertFile: string;
@@ -49,6 +51,7 @@ export function serverPaths(name: string): ServerPaths {
     configFile: path.join(root, 'config.json'),
     serverFile: path.join(root, 'server.json'),
     logFile: path.join(root, 'server.log'),
+    stopFile: path.join(root, 'last-stop.json'),
     lockTarget: root,
     tlsKeyFile: path.join(root, 'tls-key.pem'),
     tlsCertFile: path.join(root, 'tls-cert.pem'),

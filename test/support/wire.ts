@@ -51,6 +51,7 @@ export const parse = (name: string, sql: string) => frontend('P', name, sql, Buf
 export const bind = (portal: string, statement: string) => frontend('B', portal, statement, Buffer.from([0, 0, 0, 0, 0, 0]));
 export const execute = (portal: string) => frontend('E', portal, Buffer.from([0, 0, 0, 0]));
 export const sync = () => frontend('S');
+export const flush = () => frontend('H');
 export const simpleQuery = (sql: string) => frontend('Q', sql);
 
 /** The text of each column of a DataRow. */
@@ -111,6 +112,11 @@ export class WireClient {
         setTimeout(resolve, 100);
       });
     }
+  }
+
+  /** Sends messages without waiting for an answer (the rest of a pipeline comes later). */
+  send(...messages: Buffer[]): void {
+    this.#socket.write(Buffer.concat(messages));
   }
 
   end(): void {
