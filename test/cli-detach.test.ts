@@ -8,6 +8,8 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { TLSSocket } from 'node:tls';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   BIN, canListen, cleanupCli, createDataHome, isAlive, isGone, occupyPort, portText, processesUsing, readServerJson, runCli, serverPorts,
@@ -278,5 +280,58 @@ describe('pgdev url', { timeout: 180_000 }, () => {
     expect(unknown.stderr).toBe('pgdev: no server named "ghost"; create it with `pgdev -n ghost`\n');
     expect(unknown.stdout).toBe('');
     expect(unknown.status).toBe(1);
+  });
+
+  it('--database names a database (an unknown one is refused, listing the others); --tls verifies the certificate, so node-postgres connects over TLS where sslmode=require fails', async () => {
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    const { result } = await startDetached(home, 'secure', args);
+    // Where the URLs are printed, Node users are told how to get a TLS URL that works.
+    expect(result.stdout).toContain("\n# TLS from Node (pg, Prisma's adapter-pg), where sslmode=require fails on the self-signed certificate: pgdev url secure --tls\n");
+    await query(ports.database, 'CREATE DATABASE app_test');
+
+    const named = await runCli(['url', 'secure', '--database', 'app_test'], { env: home.env });
+    expect(named).toMatchObject({ status: 0, stdout: `postgres://postgres:postgres@localhost:${ports.database}/app_test?sslmode=disable\n`, stderr: '' });
+    expect(await runCli(['url', 'secure', '--database', 'postgres'], { env: home.env })).toMatchObject({
+      status: 0, stdout: `postgres://postgres:postgres@localhost:${ports.database}/postgres?sslmode=disable\n`,
+    });
+    expect(await runCli(['url', 'secure', '--shadow', '--database', 'scratch'], { env: home.env })).toMatchObject({
+      status: 0, stdout: `postgres://postgres:postgres@localhost:${ports.shadowDatabase}/scratch?sslmode=disable\n`,
+    });
+    expect(await runCli(['url', 'secure', '--database', 'app_tset'], { env: home.env })).toMatchObject({
+      status: 1,
+      stdout: '',
+      stderr: 'pgdev: server "secure" has no database "app_tset" (it has postgres, also called template1, app_test); create it first: CREATE DATABASE app_tset\n',
+    });
+    expect(await runCli(['url', 'secure', '--http', '--tls'], { env: home.env })).toMatchObject({
+      status: 1, stderr: "pgdev: option '--tls' cannot be used with option '--http' (see `pgdev url --help`)\n",
+    });
+
+    const tls = await runCli(['url', 'secure', '--tls', '--database', 'app_test'], { env: home.env });
+    const certFile = path.join(home.serverDir('secure'), 'tls-cert.pem');
+    expect(tls).toMatchObject({ status: 0, stdout: `postgres://postgres:postgres@localhost:${ports.database}/app_test?sslmode=verify-full&sslrootcert=${certFile}\n`, stderr: '' });
+    expect(fs.readFileSync(certFile, 'utf8')).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    const client = new pg.Client({ connectionString: tls.stdout.trim() });
+    await client.connect();
+    try {
+      expect(client.connection.stream).toBeInstanceOf(TLSSocket);
+      expect((client.connection.stream as TLSSocket).authorized).toBe(true);
+      expect((await client.query('SELECT current_database() AS db')).rows).toEqual([{ db: 'app_test' }]);
+    } finally {
+      await client.end();
+    }
+    // What the issue met: node-postgres takes require as verify-full, and the certificate is self-signed.
+    const plainRequire = new pg.Client({ connectionString: `postgres://postgres:postgres@localhost:${ports.database}/app_test?sslmode=require` });
+    await expect(plainRequire.connect()).rejects.toThrow(/self-signed certificate/);
+    await plainRequire.end().catch(() => undefined);
+    // The README's other way: require as libpq reads it, encrypted and not verified.
+    const compat = new pg.Client({ connectionString: `postgres://postgres:postgres@localhost:${ports.database}/app_test?uselibpqcompat=true&sslmode=require` });
+    await compat.connect();
+    try {
+      expect(compat.connection.stream).toBeInstanceOf(TLSSocket);
+      expect((await compat.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await compat.end();
+    }
   });
 });

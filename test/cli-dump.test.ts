@@ -224,10 +224,15 @@ describe('pgdev dump and load', () => {
     await failing(['dump', 'nope'], 'no server named "nope"; see `pgdev ls`');
     await failing(['load', 'nope', bad], 'no server named "nope"; see `pgdev ls`');
     await failing(['load', 'errs', path.join(home.home, 'missing.sql')], `no file ${path.join(home.home, 'missing.sql')}; give the path of a SQL file, or - for standard input`);
+    // Issue 21: a server's name alone is not read as a missing file.
+    await failing(['load', 'errs'], '"errs" is a server, not a file: give the SQL file to load into it, `pgdev load errs file.sql` (or - for standard input)');
+    await failing(['load', 'nothing-here'], 'no file nothing-here; give the path of a SQL file, or - for standard input');
     await failing(['dump', 'errs', '--schema-only', '--data-only'], 'choose one of --schema-only and --data-only, or neither for both');
     // A full disk, as /dev/full simulates it: every write fails with ENOSPC.
     if (fs.existsSync('/dev/full')) await failing(['dump', 'errs', '-f', '/dev/full'], 'no space left on the disk while writing /dev/full; free some space (or write elsewhere) and try again');
     expect(await query(ports.database, "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'")).toEqual([{ n: 0 }]);
+    // One statement is one statement, not "1 statements".
+    expect((await pgdev(home, ['load', 'errs', '-'], 'SELECT 1;\n')).stdout).toMatch(/^loaded standard input into postgres of "errs": 1 statement, in \d+ ms/);
   });
 
   it('refuses the shadow database of a stopped server and a server that lives in memory only', async () => {

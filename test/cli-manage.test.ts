@@ -4,11 +4,12 @@
  * (`'proj-*'`, `'test-?'`), with their errors, the TTY and non-TTY paths of `rm`, and `ls` as a table and as JSON.
  * Real processes, temporary XDG_DATA_HOME, free ports; every process is killed by pid in teardown.
  */
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   canListen, cleanupCli, createDataHome, hasScript, isAlive, portText, readServerJson, runCli, runCliInTty, serverPorts,
-  query, type DataHome, type Ports,
+  query, waitFor, type DataHome, type Ports,
 } from './support/cli.js';
 
 afterEach(cleanupCli);
@@ -46,6 +47,42 @@ async function statuses(home: DataHome): Promise<Record<string, string>> {
 }
 
 describe('pgdev stop and start', { timeout: 180_000 }, () => {
+  it('start keeps the --idle-close a server was created with, and takes one of its own, kept from then on', async () => {
+    const home = createDataHome();
+    const { ports, args } = await serverPorts();
+    expect(await runCli(['-n', 'idler', '-d', '--idle-close', '1', ...args], { env: home.env })).toMatchObject({ status: 0, stderr: '' });
+    const idleCloseMs = () => JSON.parse(fs.readFileSync(`${home.serverDir('idler')}/config.json`, 'utf8')).idleCloseMs;
+    /** A created database, used once: the server's log says when its process closed. */
+    const closesAfter = async (database: string): Promise<string> => {
+      await query(ports.database, `CREATE DATABASE ${database}`);
+      const log = `${home.serverDir('idler')}/server.log`;
+      const line = new RegExp(`database "${database}" closed after (\\d+) s without connections`);
+      await waitFor(() => line.test(fs.readFileSync(log, 'utf8')), 30_000, `${database} to close when idle`);
+      return line.exec(fs.readFileSync(log, 'utf8'))![1]!;
+    };
+    expect(await closesAfter('first')).toBe('1');
+
+    expect(await runCli(['stop', 'idler'], { env: home.env })).toMatchObject({ status: 0 });
+    expect(await runCli(['start', 'idler'], { env: home.env })).toMatchObject({ status: 0, stderr: '' });
+    expect(idleCloseMs()).toBe(1000);
+    expect(await closesAfter('second')).toBe('1');
+
+    expect(await runCli(['stop', 'idler'], { env: home.env })).toMatchObject({ status: 0 });
+    expect(await runCli(['start', 'idler', '--idle-close', '2'], { env: home.env })).toMatchObject({ status: 0, stderr: '' });
+    expect(idleCloseMs()).toBe(2000);
+    expect(await closesAfter('third')).toBe('2');
+    expect(await runCli(['stop', 'idler'], { env: home.env })).toMatchObject({ status: 0 });
+    expect(await runCli(['start', 'idler'], { env: home.env })).toMatchObject({ status: 0, stderr: '' });
+    expect(idleCloseMs()).toBe(2000);
+    // Each close is logged once (issue 21 saw the line twice).
+    const closes = fs.readFileSync(`${home.serverDir('idler')}/server.log`, 'utf8').split('\n').filter((line) => line.includes('without connections'));
+    expect(closes).toEqual([
+      'pgdev: database "first" closed after 1 s without connections',
+      'pgdev: database "second" closed after 1 s without connections',
+      'pgdev: database "third" closed after 2 s without connections',
+    ]);
+  });
+
   // One set of four servers for both commands: stopped by glob and by name, then started again by name and by glob.
   it('stop by glob and by name returns with the ports free; start brings stopped servers back on their remembered ports, running ones reported and left alone', async () => {
     const home = createDataHome();
@@ -190,7 +227,35 @@ describe('pgdev rm', { timeout: 180_000 }, () => {
   }, 180_000);
 });
 
+/** Starts a server through the API in a process of its own (a test process), and kills it as a crash would. */
+async function crashedApiServer(home: DataHome, name: string, persistence: 'memory' | 'persistent'): Promise<void> {
+  const child = spawn(process.execPath, [new URL('./fixtures/memory-server.mjs', import.meta.url).pathname, name, persistence], { env: home.env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  await waitFor(() => stdout.includes('\n') || child.exitCode !== null, 60_000, `the ${persistence} server ${name} to be ready`);
+  expect(readServerJson(home, name)).toMatchObject({ pid: child.pid });
+  child.kill('SIGKILL');
+  await waitFor(() => !isAlive(child.pid!), 10_000, 'the test process to die');
+}
+
 describe('pgdev ls', { timeout: 180_000 }, () => {
+  it('leaves out an in-memory server whose process died, and removes its folder; a persistent one is listed as stopped', async () => {
+    const home = createDataHome();
+    await crashedApiServer(home, 'crashed-memory', 'memory');
+    await crashedApiServer(home, 'crashed-disk', 'persistent');
+    expect(fs.existsSync(home.serverDir('crashed-memory'))).toBe(true);
+
+    const json = JSON.parse((await runCli(['ls', '--json'], { env: home.env })).stdout);
+    expect(json.map((server: { name: string }) => server.name)).toEqual(['crashed-disk']);
+    expect(json[0]).toMatchObject({ status: 'stopped', pid: null, persistence: 'persistent' });
+    expect(fs.existsSync(home.serverDir('crashed-memory'))).toBe(false);
+    expect(await runCli(['stop', 'crashed-memory'], { env: home.env })).toMatchObject({
+      status: 1,
+      stderr: 'pgdev: no server named "crashed-memory"; see `pgdev ls`\n',
+    });
+  });
+
+
   it('with no servers says so, and --json is []', async () => {
     const home = createDataHome();
     expect(await runCli(['ls'], { env: home.env })).toMatchObject({
@@ -215,8 +280,9 @@ describe('pgdev ls', { timeout: 180_000 }, () => {
     ]);
     const [alpha, beta] = json;
     expect(alpha).toMatchObject({ name: 'alpha', status: 'running', pid: s['alpha']!.pid, ports: s['alpha']!.ports, lastStart: alphaRecord.startedAt });
-    // A stopped server's last start is when it started, not when it stopped.
-    expect(beta).toMatchObject({ name: 'beta', status: 'stopped', pid: null, ports: s['beta']!.ports, lastStart: betaStartedAt });
+    // A stopped server's last start is when it started, not when it stopped; what is on disk is persistent.
+    expect(beta).toMatchObject({ name: 'beta', status: 'stopped', pid: null, ports: s['beta']!.ports, lastStart: betaStartedAt, persistence: 'persistent' });
+    expect(alpha).toMatchObject({ persistence: 'persistent' });
     for (const server of json) {
       expect(server.sizeBytes, server.name).toBeGreaterThan(1024 * 1024); // a real PGlite data directory
       // The default database alone, its size within the server's (the folder holds the state files too).

@@ -56,6 +56,11 @@ describe('usage errors are one line, exit 1', { timeout: 120_000 }, () => {
     await fails(['--frobnicate'], "pgdev: unknown option '--frobnicate' (see `pgdev --help`)");
     await fails(['--prot', '5'], "pgdev: unknown option '--prot'; did you mean --port? (see `pgdev --help`)");
     await fails(['-P', 'abc'], "pgdev: option '-P, --db-port <port>' argument 'abc' is invalid. --db-port takes a port number from 0 to 65535 (see `pgdev --help`)");
+    // Issue 21: the option is the subject of its message, and an option in the wrong case is suggested.
+    await fails(['--idle-close', 'soon'], "pgdev: option '--idle-close <seconds>' argument 'soon' is invalid. --idle-close takes a number of seconds, such as 30 (0 or more) (see `pgdev --help`)");
+    await fails(['--idle-in-transaction-timeout', '-1'], "pgdev: option '--idle-in-transaction-timeout <seconds>' argument '-1' is invalid. --idle-in-transaction-timeout takes a number of seconds, such as 30 (0 or more) (see `pgdev --help`)");
+    await fails(['--DEBUG'], "pgdev: unknown option '--DEBUG'; did you mean --debug? (see `pgdev --help`)");
+    await fails(['--HTTP'], "pgdev: unknown option '--HTTP'; did you mean `pgdev url --http`? (see `pgdev --help`)");
   });
 
   it('for the subcommands', async () => {
@@ -63,5 +68,8 @@ describe('usage errors are one line, exit 1', { timeout: 120_000 }, () => {
     await fails(['stop'], "pgdev: missing required argument 'names' (see `pgdev stop --help`)");
     await fails(['url', '--shadow', '--http'], "pgdev: option '--shadow' cannot be used with option '--http' (see `pgdev url --help`)");
     await fails(['url', '--http', '--json'], "pgdev: option '--http' cannot be used with option '--json' (see `pgdev url --help`)");
+    await fails(['url', '--HTTP'], "pgdev: unknown option '--HTTP'; did you mean --http? (see `pgdev url --help`)");
+    await fails(['stop', 'x', '--timeout', 'ten'], "pgdev: option '--timeout <seconds>' argument 'ten' is invalid. --timeout takes a number of seconds, such as 30 (0 or more) (see `pgdev stop --help`)");
+    await fails(['start', 'x', '--idle-close', ''], "pgdev: option '--idle-close <seconds>' argument '' is invalid. --idle-close takes a number of seconds, such as 30 (0 or more) (see `pgdev start --help`)");
   });
 });

@@ -6,7 +6,9 @@ import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { dumpServer, loadServer } from '../daemon/data.js';
 import { readAll } from '../daemon/request.js';
+import { serverNames } from '../daemon/registry.js';
 import { diskFullError, isDiskFull } from '../engine/load.js';
+import { pgdevCommand } from '../command-name.js';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { formatSize } from './output.js';
 
@@ -41,14 +43,20 @@ export type LoadCliOptions = { database?: string };
 
 /** `pgdev load [name] file`: one argument is the file (of the server `default`), two are the name and the file. */
 export async function load(args: string[], options: LoadCliOptions): Promise<void> {
-  if (args.length > 2) throw new PgdevError(ErrorCode.LoadFailed, 'give a server name and one file: `pgdev load [name] file.sql` (or - for standard input)');
+  if (args.length > 2) throw new PgdevError(ErrorCode.LoadFailed, `give a server name and one file: \`${pgdevCommand()} load [name] file.sql\` (or - for standard input)`);
   const [name, file] = args.length === 2 ? [args[0]!, args[1]!] : ['default', args[0]!];
   const source = file === '-' ? 'standard input' : file;
   let script: Buffer;
   try {
     script = file === '-' ? await readAll(process.stdin) : fs.readFileSync(file);
   } catch (error) {
-    if (isErrno(error) && error.code === 'ENOENT') throw new PgdevError(ErrorCode.NotFound, `no file ${file}; give the path of a SQL file, or - for standard input`);
+    if (isErrno(error) && error.code === 'ENOENT') {
+      // `pgdev load devtest`: the name of a server, taken as the file because it is alone.
+      if (args.length === 1 && serverNames().includes(file)) {
+        throw new PgdevError(ErrorCode.NotFound, `"${file}" is a server, not a file: give the SQL file to load into it, \`${pgdevCommand()} load ${file} file.sql\` (or - for standard input)`);
+      }
+      throw new PgdevError(ErrorCode.NotFound, `no file ${file}; give the path of a SQL file, or - for standard input`);
+    }
     if (isErrno(error) && error.code === 'EISDIR') throw new PgdevError(ErrorCode.NotSql, `${file} is a directory, not a SQL script (a directory-format dump? turn it into SQL with \`pg_restore -f dump.sql ${file}\`)`);
     throw error;
   }
@@ -60,8 +68,9 @@ export async function load(args: string[], options: LoadCliOptions): Promise<voi
     onStarted: () => process.stderr.write(`pgdev: loading ${source} into ${database} of "${name}"...\n`),
   });
   for (const note of result.notes) process.stderr.write(`pgdev: note: ${note}\n`);
-  const rows = result.copiedRows ? `, ${result.copiedRows} rows copied` : '';
-  process.stdout.write(`loaded ${source} into ${database} of "${name}": ${result.statements} statements${rows}, in ${Math.round(performance.now() - started)} ms (the database was held for ${result.heldMs} ms)\n`);
+  const rows = result.copiedRows ? `, ${result.copiedRows} row${result.copiedRows === 1 ? '' : 's'} copied` : '';
+  const statements = `${result.statements} statement${result.statements === 1 ? '' : 's'}`;
+  process.stdout.write(`loaded ${source} into ${database} of "${name}": ${statements}${rows}, in ${Math.round(performance.now() - started)} ms (the database was held for ${result.heldMs} ms)\n`);
 }
 
 function isErrno(error: unknown): error is NodeJS.ErrnoException {

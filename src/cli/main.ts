@@ -20,10 +20,12 @@ function port(flag: string) {
   };
 }
 
-function seconds(value: string): number {
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed < 0) throw new InvalidArgumentError('takes a number of seconds');
-  return parsed;
+function seconds(flag: string) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed < 0 || value.trim() === '') throw new InvalidArgumentError(`${flag} takes a number of seconds, such as 30 (0 or more)`);
+    return parsed;
+  };
 }
 
 function major(value: string): number {
@@ -61,10 +63,28 @@ function oneLineErrors(command: Command, usage: string): Command {
   return command.exitOverride().configureOutput({
     writeErr: (text) => {
       if (!text.startsWith('error: ')) return process.stderr.write(text);
-      const message = text.slice('error: '.length).trim().replace(/\s*\(Did you mean (.+)\?\)$/, '; did you mean $1?').replaceAll('\n', ' ');
+      let message = text.slice('error: '.length).trim().replace(/\s*\(Did you mean (.+)\?\)$/, '; did you mean $1?').replaceAll('\n', ' ');
+      const unknown = /^unknown option '(--[^']+)'$/.exec(message)?.[1];
+      const suggestion = unknown === undefined ? undefined : sameOptionInOtherCase(command, unknown, usage);
+      if (suggestion) message += `; did you mean ${suggestion}?`;
       return process.stderr.write(`pgdev: ${message} (see \`${usage} --help\`)\n`);
     },
   });
+}
+
+/**
+ * An option typed in the wrong case (`--HTTP`), which commander's suggestions miss (every letter counts as an
+ * edit): the command's own option, else a subcommand's, as the command line to type (`pgdev url --http`).
+ */
+function sameOptionInOtherCase(command: Command, flag: string, usage: string): string | undefined {
+  const matches = (candidate: Command) => candidate.options.find((option) => option.long?.toLowerCase() === flag.toLowerCase())?.long;
+  const own = matches(command);
+  if (own) return own;
+  for (const subcommand of command.commands) {
+    const long = matches(subcommand);
+    if (long) return `\`${usage} ${subcommand.name()} ${long}\``;
+  }
+  return undefined;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -89,13 +109,15 @@ export async function main(argv: string[]): Promise<void> {
     .usage('[dev] [options]\n       pgdev <command> [options]')
     .argument('[command]')
     .allowExcessArguments() // `pgdev stpo x` is an unknown command, not too many arguments
+    // A command's options are its own: `pgdev start x --idle-close 5` is start's --idle-close, not the server's.
+    .enablePositionalOptions()
     .option('-n, --name <name>', 'name of the server (isolates state between projects)', 'default')
     .option('-p, --port <port>', 'HTTP port (prisma+postgres:// URL, SQL over HTTP); default 51213', port('--port'))
     .option('-P, --db-port <port>', 'port of the main database; default 51214', port('--db-port'))
     .option('--shadow-db-port <port>', 'port of the shadow database; default 51215', port('--shadow-db-port'))
     .option('-d, --detach', 'run the server in the background')
-    .addOption(new Option('--idle-in-transaction-timeout <seconds>', 'end a connection idle in a transaction this long while others wait').argParser(seconds))
-    .addOption(new Option('--idle-close <seconds>', 'close a created database after this long without connections (0: never; default 300)').argParser(seconds))
+    .addOption(new Option('--idle-in-transaction-timeout <seconds>', 'end a connection idle in a transaction this long while others wait').argParser(seconds('--idle-in-transaction-timeout')))
+    .addOption(new Option('--idle-close <seconds>', 'close a created database after this long without connections (0: never; default: what the server was last given, else 300)').argParser(seconds('--idle-close')))
     .option('--debug', debugHelp)
     .helpCommand('help [command]', 'print the help of a command')
     .addHelpText('after', '\n`pgdev dev` is the same as `pgdev`, as `prisma dev` is.')
@@ -116,10 +138,11 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (options) => (await manage()).ls(options));
   subcommand('start', 'start existing, stopped servers in the background, on their remembered ports')
     .argument('<names...>', 'names or glob patterns')
+    .addOption(new Option('--idle-close <seconds>', 'close a created database after this long without connections (0: never; default: what the server was last given, else 300)').argParser(seconds('--idle-close')))
     .action(async (names, options) => (await manage()).start(names, options));
   subcommand('stop', 'stop running servers')
     .argument('<names...>', 'names or glob patterns')
-    .addOption(new Option('--timeout <seconds>', 'how long to wait for a clean shutdown before killing the server').argParser(seconds).default(10))
+    .addOption(new Option('--timeout <seconds>', 'how long to wait for a clean shutdown before killing the server').argParser(seconds('--timeout')).default(10))
     .action(async (names, options) => (await manage()).stop(names, options));
   subcommand('rm', "delete servers' data")
     .argument('<names...>', 'names or glob patterns')
@@ -130,6 +153,8 @@ export async function main(argv: string[]): Promise<void> {
     .argument('[name]', 'server name', 'default')
     .addOption(new Option('--shadow', 'the shadow database URL').conflicts(['http', 'json']))
     .addOption(new Option('--http', 'the prisma+postgres:// URL').conflicts('json'))
+    .addOption(new Option('--database <name>', 'the URL of this database (one made with CREATE DATABASE)').conflicts(['http', 'json']))
+    .addOption(new Option('--tls', 'over TLS, verifying the server\'s certificate (sslmode=verify-full): for Node clients, which sslmode=require fails').conflicts(['http', 'json']))
     .option('--json', 'all URLs as JSON')
     .action(async (name, options) => (await manage()).url(name, options));
 

@@ -6,9 +6,13 @@ import fs from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import { settledRecord, spawnDetached, stopProcess } from '../daemon/detach.js';
 import { cutShortSince, describeServer, notRunning, readRunning, resolveNames, serverNames, type ServerListing } from '../daemon/registry.js';
+import { DEFAULT_DATABASE, isDefaultDatabaseName } from '../daemon/databases.js';
+import { readJson, requestServer } from '../daemon/request.js';
 import { ErrorCode, PgdevError } from '../errors.js';
+import { ensureCertificate } from '../state/certificate.js';
+import type { ServerRecord } from '../state/files.js';
 import { serverPaths, validateName } from '../state/paths.js';
-import { formatSize, portRange, table, urlLines } from './output.js';
+import { formatSize, portRange, table, urlLines, withDatabase, withVerifiedTls } from './output.js';
 import { pgdevCommand } from '../command-name.js';
 
 export async function ls(options: { json?: boolean }): Promise<void> {
@@ -34,14 +38,15 @@ export async function ls(options: { json?: boolean }): Promise<void> {
 }
 
 
-export async function start(patterns: string[], options: { debug?: boolean }): Promise<void> {
+export async function start(patterns: string[], options: { debug?: boolean; idleClose?: number }): Promise<void> {
   for (const name of resolveNames(patterns, { suggestCreate: true })) {
     const running = readRunning(name);
     if (running) {
       process.stdout.write(`${name} is already running on ${portRange(running.ports)} (pid ${running.pid})\n`);
       continue;
     }
-    const record = await spawnDetached(name, options.debug ? ['--debug'] : []);
+    const args = [...(options.idleClose === undefined ? [] : ['--idle-close', String(options.idleClose)]), ...(options.debug ? ['--debug'] : [])];
+    const record = await spawnDetached(name, args);
     process.stdout.write(`${name} started on ${portRange(record.ports)} (pid ${record.pid})\n`);
   }
 }
@@ -94,17 +99,42 @@ async function confirm(listings: ServerListing[]): Promise<void> {
   }
 }
 
-export function url(name: string, options: { shadow?: boolean; http?: boolean; json?: boolean }): void {
+export type UrlOptions = { shadow?: boolean; http?: boolean; json?: boolean; tls?: boolean; database?: string };
+
+export async function url(name: string, options: UrlOptions): Promise<void> {
   validateName(name);
   const running = readRunning(name);
   if (!running) {
     const exists = serverNames().includes(name);
     throw exists ? notRunning(name) : new PgdevError(ErrorCode.NotRunning, `no server named "${name}"; create it with \`${pgdevCommand()} -n ${name}\``);
   }
-  if (options.json) process.stdout.write(`${JSON.stringify({ name, ...running.urls }, null, 2)}\n`);
-  else if (options.shadow) process.stdout.write(`${running.urls.shadowDatabaseUrl}\n`);
-  else if (options.http) process.stdout.write(`${running.urls.prismaPostgresUrl}\n`);
-  else process.stdout.write(`${running.urls.databaseUrl}\n`);
+  if (options.json) return void process.stdout.write(`${JSON.stringify({ name, ...running.urls }, null, 2)}\n`);
+  if (options.http) return void process.stdout.write(`${running.urls.prismaPostgresUrl}\n`);
+  let chosen = options.shadow ? running.urls.shadowDatabaseUrl : running.urls.databaseUrl;
+  if (options.database !== undefined) {
+    // The shadow port's databases are scratch space, made and dropped by migrate: any name is taken as it is.
+    if (!options.shadow) await checkDatabase(running, options.database);
+    chosen = withDatabase(chosen, options.database);
+  }
+  if (options.tls) {
+    const paths = serverPaths(name);
+    await ensureCertificate(paths.tlsKeyFile, paths.tlsCertFile);
+    chosen = withVerifiedTls(chosen, paths.tlsCertFile);
+  }
+  process.stdout.write(`${chosen}\n`);
+}
+
+/** Refuses a database name the running server's main port does not have, listing those it has. */
+async function checkDatabase(running: ServerRecord, database: string): Promise<void> {
+  if (isDefaultDatabaseName(database)) return;
+  const response = await requestServer(running, { method: 'GET', path: '/databases', failure: ErrorCode.NotRunning });
+  const names = (await readJson<{ databases: Array<{ name: string }> }>(response)).databases.map((listed) => listed.name);
+  if (names.includes(database)) return;
+  const others = names.filter((other) => other !== DEFAULT_DATABASE);
+  throw new PgdevError(
+    ErrorCode.UnknownDatabase,
+    `server "${running.name}" has no database "${database}" (it has postgres, also called template1${others.map((other) => `, ${other}`).join('')}); create it first: CREATE DATABASE ${database}`,
+  );
 }
 
 export { urlLines };

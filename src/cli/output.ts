@@ -2,20 +2,41 @@
  * @module
  * What the CLI prints: the URLs exactly as `prisma dev` does (so `.env` files carry over), and errors as one line.
  */
+import { pgdevCommand } from '../command-name.js';
 import { isPgdevError } from '../errors.js';
 import type { Ports, ServerUrls } from '../state/files.js';
 
 /**
  * The URLs as `.env` lines. The prisma+postgres:// one goes in DATABASE_URL too when Prisma Client is given it as
  * `accelerateUrl` (as Prisma's docs for local Prisma Postgres name it): it is printed as a comment, so that pasting
- * all three lines into `.env` keeps the postgres:// URL that `prisma migrate dev` and every other client need.
+ * all three lines into `.env` keeps the postgres:// URL that `prisma migrate dev` and every other client need. The
+ * last comment says how Node clients get a TLS URL that works (`pgdev url --tls`).
  */
-export function urlLines(urls: ServerUrls): string {
+export function urlLines(urls: ServerUrls, name: string): string {
+  const server = name === 'default' ? '' : ` ${name}`;
   return [
     `DATABASE_URL=${urls.databaseUrl}`,
     `SHADOW_DATABASE_URL=${urls.shadowDatabaseUrl}`,
     `# for Prisma Client's accelerateUrl (HTTP) instead: ${httpUrlLine(urls)}`,
+    `# TLS from Node (pg, Prisma's adapter-pg), where sslmode=require fails on the self-signed certificate: ${pgdevCommand()} url${server} --tls`,
   ].join('\n');
+}
+
+/**
+ * The URL of another database of the same port (the printed URLs name `template1`, the default database).
+ */
+export function withDatabase(url: string, database: string): string {
+  return url.replace('/template1?', `/${encodeURIComponent(database)}?`);
+}
+
+/**
+ * A URL that connects over TLS and verifies the server's self-signed certificate against the copy in its state
+ * folder. node-postgres (and so Prisma's adapter-pg) takes `sslmode=require` as `verify-full`, which a self-signed
+ * certificate fails ("self-signed certificate"); libpq clients take this URL too.
+ */
+export function withVerifiedTls(url: string, certFile: string): string {
+  const file = encodeURIComponent(certFile).replaceAll('%2F', '/');
+  return url.replace('sslmode=disable', `sslmode=verify-full&sslrootcert=${file}`);
 }
 
 export function httpUrlLine(urls: ServerUrls): string {

@@ -1,7 +1,7 @@
 /**
  * @module
- * `pgdev [options]`: runs a named server in the foreground (keys q/h/t on a TTY; Ctrl-C and SIGTERM shut it down
- * cleanly), or with `-d` starts it in the background and returns once it is ready.
+ * `pgdev [options]`: runs a named server in the foreground (keys q/h/t on a TTY; Ctrl-C, SIGTERM and its parent
+ * process exiting shut it down cleanly), or with `-d` starts it in the background and returns once it is ready.
  */
 import { reportToParent, spawnDetached } from '../daemon/detach.js';
 import { PORT_FLAGS } from '../daemon/ports.js';
@@ -39,7 +39,7 @@ export async function run(options: RunOptions): Promise<void> {
     const started = performance.now();
     const record = await spawnDetached(options.name, runArgs(options), (line) => process.stdout.write(`${line}\n`));
     const ms = Math.round(performance.now() - started);
-    process.stdout.write(`✔ pgdev server ${record.name} is running in the background on ${portRange(record.ports)} (pid ${record.pid}, ready in ${ms} ms).\n\n${urlLines(record.urls)}\n\nStop it with: ${pgdevCommand()} stop ${record.name}\n`);
+    process.stdout.write(`✔ pgdev server ${record.name} is running in the background on ${portRange(record.ports)} (pid ${record.pid}, ready in ${ms} ms).\n\n${urlLines(record.urls, record.name)}\n\nStop it with: ${pgdevCommand()} stop ${record.name}\n`);
     return;
   }
   const detachedChild = process.env.PGDEV_DETACHED === '1';
@@ -65,7 +65,7 @@ export async function run(options: RunOptions): Promise<void> {
   }
   const stamp = () => new Date().toISOString();
   process.stdout.write(
-    `✔ Great Success! Your pgdev server ${server.name} is ready and listening on ${portRange(server.ports)} (${server.startupMs} ms; ${server.portSource}).\n\n${urlLines(server)}\n\n`,
+    `✔ Great Success! Your pgdev server ${server.name} is ready and listening on ${portRange(server.ports)} (${server.startupMs} ms; ${server.portSource}).\n\n${urlLines(server, server.name)}\n\n`,
   );
   if (detachedChild) {
     process.stdout.write(`${stamp()} running in the background (pid ${process.pid})\n`);
@@ -79,9 +79,28 @@ export async function run(options: RunOptions): Promise<void> {
   process.once('SIGTERM', () => shutdown('terminated'));
   process.once('SIGHUP', () => shutdown('terminal closed'));
   const stopKeys = !detachedChild && process.stdin.isTTY ? listenForKeys(server, shutdown) : () => undefined;
+  const stopWatching = detachedChild ? () => undefined : stopWithParent(shutdown);
   const reason = await server.closed;
+  stopWatching();
   stopKeys();
   process.stdout.write(`${detachedChild ? `${stamp()} ` : ''}pgdev server ${server.name} stopped (${reason}).\n`);
+}
+
+/** How often a foreground server checks that its parent process is still there. */
+const PARENT_CHECK_MS = 1_000;
+
+/**
+ * npm and npx run pgdev through `sh -c`, and pass a SIGTERM or SIGINT on to that shell only, which dies of it without
+ * passing it on (so do IDEs and process managers that signal only the pid they started): pgdev would be left
+ * running, holding its ports and its name. A foreground server stops, as on SIGTERM, once its parent is gone.
+ */
+function stopWithParent(shutdown: (reason: string) => void): () => void {
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) shutdown('its parent process exited');
+  }, PARENT_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 function listenForKeys(server: PgdevServer, shutdown: (reason: string) => void): () => void {

@@ -89,6 +89,11 @@ export type DatabaseSetOptions = {
   readonly idleInTransactionTimeoutMs?: number;
   /** 0: never; the default database never closes. In-memory databases never close either (their data would go). */
   readonly idleCloseMs: number;
+  /**
+   * The shadow port's databases: scratch space for `prisma migrate dev`, so they close when idle, the default one
+   * and in-memory ones too (their data goes; the next connection gets an empty database).
+   */
+  readonly scratch?: boolean;
   readonly maxDatabases: number;
   /** Gives out session id ranges across the server's processes. */
   nextSessionIdBase(): number;
@@ -470,7 +475,7 @@ export class DatabaseSet {
           urls: options.urls(),
           debug: options.debug,
           idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
-          idleCloseMs: database.isDefault || !persistent ? 0 : options.idleCloseMs,
+          idleCloseMs: options.scratch || (persistent && !database.isDefault) ? options.idleCloseMs : 0,
         },
         {
           databaseCommand: (command, from) => this.databaseCommand(command, from),
@@ -512,7 +517,8 @@ export class DatabaseSet {
       if (!process || process.closing) return;
       if (process.connections > 0) return;
       if (await process.request<boolean>('hasSnapshots').catch(() => true)) return;
-      this.#options.log(`pgdev: database "${database.name}" closed after ${Math.round(this.#options.idleCloseMs / 1000)} s without connections`);
+      const which = this.#options.scratch ? `shadow database "${database.name}"` : `database "${database.name}"`;
+      this.#options.log(`pgdev: ${which} closed after ${Math.round(this.#options.idleCloseMs / 1000)} s without connections`);
       await process.close();
     });
   }

@@ -10,7 +10,7 @@ import { ErrorCode, PgdevError } from '../errors.js';
 import { isPidAlive, readVersioned, type ServerConfig, type ServerRecord, type StopRecord } from '../state/files.js';
 import { databaseDir, folderSize, readDatabases, type DatabaseRecord } from '../state/databases.js';
 import { isLocked, lockOwnerPid } from '../state/lock.js';
-import { serverPaths, stateRoot } from '../state/paths.js';
+import { serverPaths, stateRoot, type ServerPaths } from '../state/paths.js';
 import { pgdevCommand } from '../command-name.js';
 import { DEFAULT_DATABASE } from './databases.js';
 import { readJson, requestServer } from './request.js';
@@ -24,7 +24,7 @@ export type ServerListing = {
   readonly ports: ServerConfig['ports'] | null;
   readonly sizeBytes: number;
   readonly lastStart: string | null;
-  readonly persistence: ServerRecord['persistence'] | null;
+  readonly persistence: ServerRecord['persistence'];
   /** The main port's databases (the default one as `postgres`) and their sizes on disk (0 in memory). */
   readonly databases: readonly DatabaseSize[];
 };
@@ -52,7 +52,7 @@ export function serverOnPort(port: number): string | undefined {
   });
 }
 
-/** Names of every server with a state folder, sorted. */
+/** Names of every server with a state folder, sorted; an in-memory server whose process is gone is removed first. */
 export function serverNames(): string[] {
   const root = stateRoot();
   if (!fs.existsSync(root)) return [];
@@ -60,7 +60,31 @@ export function serverNames(): string[] {
     .readdirSync(root, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
     .map((entry) => entry.name)
+    .filter((name) => !removeIfAbandoned(name))
     .sort();
+}
+
+/**
+ * An in-memory server whose process died without closing it (a test process that crashed) leaves its folder
+ * behind: a config, its record and its lock, nothing worth keeping. Removes that folder and answers true. A folder
+ * with databases on disk (a persistent server that was run in memory) loses only the stale record.
+ */
+function removeIfAbandoned(name: string): boolean {
+  let paths: ServerPaths;
+  let record: ServerRecord | undefined;
+  try {
+    paths = serverPaths(name);
+    record = readVersioned<ServerRecord>(paths.serverFile);
+  } catch {
+    return false;
+  }
+  if (record?.persistence !== 'memory' || isPidAlive(record.pid) || lockOwnerPid(paths.root) !== undefined) return false;
+  if (fs.existsSync(path.join(paths.root, 'databases')) || fs.existsSync(path.join(paths.root, 'pgdata'))) {
+    fs.rmSync(paths.serverFile, { force: true });
+    return false;
+  }
+  fs.rmSync(paths.root, { recursive: true, force: true });
+  return true;
 }
 
 /** A server's databases with their sizes: from the running server (it knows in-memory ones too), else from disk. */
@@ -104,7 +128,8 @@ export async function describeServer(name: string): Promise<ServerListing> {
     ports: running?.ports ?? config?.ports ?? null,
     sizeBytes: folderSize(paths.root),
     lastStart,
-    persistence: running?.persistence ?? null,
+    // Not running: what its folder holds is on disk (an in-memory server leaves nothing to list, serverNames()).
+    persistence: running?.persistence ?? 'persistent',
     databases,
   };
 }

@@ -47,7 +47,8 @@ export type StartServerOptions = {
   readonly onShutdown?: (reason: string) => void;
   /**
    * A created database's process closes after this long without connections, and opens again on the next one
-   * (default 300,000 ms; 0: never). The default database, and every database of an in-memory server, stay open.
+   * (default: the value this server was last given, else 300,000 ms; 0: never). The default database, and every database of an in-memory server, stay open.
+   * The shadow port's databases close too, and come back empty on the next connection (they are migrate's scratch).
    */
   readonly idleCloseMs?: number;
   /** How many databases each database port may have, the default one included (default 100). */
@@ -181,7 +182,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       urls: () => urls,
       debug,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
-      idleCloseMs: options.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS,
+      idleCloseMs: options.idleCloseMs ?? config.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS,
       maxDatabases: options.maxDatabases ?? DEFAULT_MAX_DATABASES,
       // Process ids are unique across the server (cancel requests name them): each process gets its own range.
       nextSessionIdBase: () => 1000 + (processesStarted++ % 2000) * 1_000_000,
@@ -199,7 +200,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       roles: persistent ? { stored: readRoles(paths), save: (roles) => writeRoles(paths, roles) } : {},
     });
     // The shadow port's databases live in memory and open on first use: most sessions never touch them.
-    const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0, roles: {} });
+    const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0, scratch: true, roles: {} });
     cleanups.push(async () => {
       const [mainCut, shadowCut] = await Promise.all([main.close(), shadow.close()]);
       reportCutShort(paths, [...mainCut, ...shadowCut.map((database) => (database === DEFAULT_DATABASE ? SHADOW_DATABASE : `${SHADOW_DATABASE}/${database}`))], log);
@@ -272,7 +273,8 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     Object.assign(context, { urls });
 
     const startedAt = new Date().toISOString();
-    writeJsonAtomic(paths.configFile, { ...config, version: STATE_VERSION, ports, lastStartedAt: startedAt });
+    const idleCloseMs = options.idleCloseMs ?? config.idleCloseMs;
+    writeJsonAtomic(paths.configFile, { ...config, version: STATE_VERSION, ports, lastStartedAt: startedAt, ...(idleCloseMs === undefined ? {} : { idleCloseMs }) });
     const record: ServerRecord = {
       version: STATE_VERSION,
       name,

@@ -3,7 +3,7 @@
  * A pre-initialised data directory, so that no server runs initdb (4-6 s in WebAssembly) at its first start:
  * `npm run build` creates it once beside the compiled code, and a new server copies it (well under a second).
  *
- * The package (`npm pack`) ships only the template's tarball, `template/pgdata.tar` (4.6 MB of the package's
+ * The package (`npm pack`) ships only the template's tarball, `template/pgdata.tar` (a few MB of the package's
  * gzip; the data directory beside it would double that): the first start after an install unpacks it once, under
  * the user's data folder (about 2 s). A copy of pgdev with neither (built without it) runs initdb once there
  * (about 15 s on a 2-core machine). {@link templateWork} says which, so that the server can say so before it waits.
@@ -19,9 +19,24 @@ import { stateRoot } from '../state/paths.js';
 
 const BUNDLED = fileURLToPath(new URL('../../template', import.meta.url));
 
-/** Settings baked into the template. Changing them needs a new TEMPLATE_VERSION, so templates are rebuilt. */
-const TEMPLATE_SETTINGS = { shared_buffers: '32MB' } as const;
-const TEMPLATE_VERSION = 4;
+/**
+ * Settings baked into the template. Changing them needs a new TEMPLATE_VERSION, so templates are rebuilt.
+ * Postgres' default 128 MB of shared buffers doubles a small development database's memory (the OS caches the files
+ * anyway); a minimum of 2 MB of WAL keeps few recycled segments around (Postgres' default keeps 80 MB).
+ */
+const TEMPLATE_SETTINGS = { shared_buffers: '32MB', min_wal_size: '2MB' } as const;
+/**
+ * WAL segments of 1 MB instead of 16: a new database's WAL is one segment, and a 16 MB one made every database cost
+ * 16 MB more (an in-memory one in RAM).
+ */
+const INITDB_ARGS = ['--wal-segsize=1'];
+/**
+ * The folders of `template1` (oid 1) and `template0` (oid 4) under `base/`: each engine serves only its own database
+ * (oid 5; pgdev answers the names template0 and template1 itself), so the 15 MB they hold are dropped from the
+ * template. Their `pg_database` rows stay, and `pg_database_size` says NULL for them.
+ */
+const UNUSED_DATABASE_FOLDERS = ['1', '4'];
+const TEMPLATE_VERSION = 5;
 
 export type Template = { readonly dir: string; readonly tarball: string };
 
@@ -79,21 +94,62 @@ async function makeTemplate(root: string, fill: (staging: Template) => Promise<v
   return target;
 }
 
+/**
+ * Removes from a data directory that was shut down cleanly what no database made from it needs: the unused databases'
+ * folders, and every WAL segment but the one holding the last checkpoint (a clean shutdown's: nothing before it is
+ * replayed, and segments after it are only recycled ones, made again when needed).
+ */
+function pruneDataDir(dir: string): void {
+  for (const oid of UNUSED_DATABASE_FOLDERS) fs.rmSync(path.join(dir, 'base', oid), { recursive: true, force: true });
+  const control = fs.readFileSync(path.join(dir, 'global', 'pg_control'));
+  // ControlFileData (src/include/catalog/pg_control.h): state at byte 16 (1: shut down), checkPoint at byte 32.
+  if (control.readUInt32LE(16) !== 1) throw new Error('the template was not shut down cleanly');
+  const checkpoint = control.readBigUInt64LE(32);
+  const walDir = path.join(dir, 'pg_wal');
+  const segments = fs.readdirSync(walDir).filter((name) => /^[0-9A-F]{24}$/.test(name));
+  const segmentSize = BigInt(fs.statSync(path.join(walDir, segments[0]!)).size);
+  const perLogId = 0x1_0000_0000n / segmentSize;
+  const segment = checkpoint / segmentSize;
+  const suffix = `${hex8(segment / perLogId)}${hex8(segment % perLogId)}`;
+  const kept = segments.find((name) => name.endsWith(suffix));
+  if (!kept) throw new Error(`the template's WAL segment ${suffix} is missing`);
+  for (const name of segments) if (name !== kept) fs.rmSync(path.join(walDir, name));
+  // Of the kept segment, Postgres reads the first page (its header) and the checkpoint record's pages; the rest is
+  // older records or a recycled segment's stale bytes. Zeroed, they become holes in every copy (copySparse).
+  const file = path.join(walDir, kept);
+  const data = fs.readFileSync(file);
+  const checkpointPage = Number(checkpoint % segmentSize) - (Number(checkpoint % segmentSize) % BLOCK);
+  data.fill(0, BLOCK, checkpointPage);
+  data.fill(0, Math.min(checkpointPage + 2 * BLOCK, data.length));
+  fs.writeFileSync(file, data);
+}
+
+function hex8(value: bigint): string {
+  return value.toString(16).toUpperCase().padStart(8, '0');
+}
+
 /** Runs initdb once into `root`, writing the directory and its tarball. */
 export function buildTemplate(root: string, options: { wasmModule?: WebAssembly.Module } = {}): Promise<Template> {
   return makeTemplate(root, async (built) => {
-    const pg = await PGlite.create({ dataDir: built.dir, pgliteWasmModule: options.wasmModule });
+    const pg = await PGlite.create({ dataDir: built.dir, initDbStartParams: INITDB_ARGS, pgliteWasmModule: options.wasmModule });
     try {
-      // Postgres' default 128 MB of shared buffers doubles a small development database's memory; the OS caches
-      // the files anyway. Written to postgresql.auto.conf, so every database made from the template has it.
+      // Written to postgresql.auto.conf, so every database made from the template has them.
       for (const [name, value] of Object.entries(TEMPLATE_SETTINGS)) await pg.exec(`ALTER SYSTEM SET ${name} = '${value}'`);
       // Installing the per-connection backend functions takes about 0.6 s: done here once, not in every database.
       await pg.exec(backendCatalogSql());
-      const tarball = await pg.dumpDataDir('none');
-      fs.writeFileSync(built.tarball, Buffer.from(await tarball.arrayBuffer()));
     } finally {
       await pg.close();
     }
+    pruneDataDir(built.dir);
+    // The tarball (for in-memory databases) is made from the pruned folder, by PGlite, which alone knows its format.
+    const reopened = await PGlite.create({ dataDir: built.dir, pgliteWasmModule: options.wasmModule });
+    try {
+      const tarball = await reopened.dumpDataDir('none');
+      fs.writeFileSync(built.tarball, Buffer.from(await tarball.arrayBuffer()));
+    } finally {
+      await reopened.close();
+    }
+    pruneDataDir(built.dir);
   });
 }
 
@@ -107,6 +163,7 @@ function unpackTemplate(packaged: Template, root: string, options: { wasmModule?
     const loadDataDir = new Blob([fs.readFileSync(packaged.tarball)]);
     const pg = await PGlite.create({ dataDir: unpacked.dir, loadDataDir, pgliteWasmModule: options.wasmModule });
     await pg.close();
+    pruneDataDir(unpacked.dir);
   });
 }
 
@@ -157,7 +214,7 @@ export function copyTemplateFor(template: Template, dataDir: string): NodeFS {
   walk('');
   const copy = (name: string) =>
     path.dirname(name) === 'pg_wal'
-      ? copyWithZeroTail(path.join(template.dir, name), path.join(dataDir, name))
+      ? copySparse(path.join(template.dir, name), path.join(dataDir, name))
       : fs.promises.copyFile(path.join(template.dir, name), path.join(dataDir, name));
   const copied = Promise.all(files.map(copy)).then(() => copy('PG_VERSION'));
   copied.catch(() => undefined); // awaited in initialSyncFs; not an unhandled rejection meanwhile
@@ -173,16 +230,17 @@ const BLOCK = 8192;
 const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
 /**
- * Copies a file but not its trailing zeros, which become a hole of the same length: a WAL segment is 16 MB, and
- * the template's is mostly zeros after the records initdb wrote: about 9 MB fewer bytes to write for a new server.
+ * Copies a file but not its blocks of zeros, which become holes: the template's WAL segment (1 MB) is zeros but for
+ * a few pages (pruneDataDir).
  */
-async function copyWithZeroTail(from: string, to: string): Promise<void> {
+async function copySparse(from: string, to: string): Promise<void> {
   const data = await fs.promises.readFile(from);
-  let end = data.length;
-  while (end >= BLOCK && data.subarray(end - BLOCK, end).equals(ZERO_BLOCK)) end -= BLOCK;
   const file = await fs.promises.open(to, 'w');
   try {
-    if (end > 0) await file.write(data, 0, end, 0);
+    for (let offset = 0; offset < data.length; offset += BLOCK) {
+      const block = data.subarray(offset, offset + BLOCK);
+      if (!block.equals(ZERO_BLOCK.subarray(0, block.length))) await file.write(block, 0, block.length, offset);
+    }
     await file.truncate(data.length);
   } finally {
     await file.close();

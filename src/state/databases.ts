@@ -58,7 +58,10 @@ export function upgradeStateFolder(paths: ServerPaths): void {
   if (config && config.version < STATE_VERSION) writeJsonAtomic(paths.configFile, { ...config, version: STATE_VERSION });
 }
 
-/** The size in bytes of every file under `dir` (0 if it does not exist). */
+/**
+ * The bytes every file under `dir` takes on disk (0 if it does not exist): blocks, not lengths, since a WAL segment
+ * copied from the template is mostly a hole.
+ */
 export function folderSize(dir: string): number {
   let total = 0;
   let entries: fs.Dirent[];
@@ -68,7 +71,9 @@ export function folderSize(dir: string): number {
     return 0;
   }
   for (const entry of entries) {
-    if (entry.isFile()) total += fs.statSync(path.join(entry.parentPath, entry.name), { throwIfNoEntry: false })?.size ?? 0;
+    if (!entry.isFile()) continue;
+    const stat = fs.statSync(path.join(entry.parentPath, entry.name), { throwIfNoEntry: false });
+    if (stat) total += stat.blocks === undefined ? stat.size : stat.blocks * 512;
   }
   return total;
 }

@@ -22,6 +22,8 @@ export type ServerConfig = {
   readonly ports: Ports;
   /** When the last run started (absent in files written before pgdev kept it). */
   readonly lastStartedAt?: string;
+  /** The idle close given when the server was started with one (`--idle-close`, `idleCloseMs`); later runs keep it. */
+  readonly idleCloseMs?: number;
 };
 
 export type ServerUrls = {
