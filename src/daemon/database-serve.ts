@@ -82,6 +82,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   /** Opens the engine and makes its catalog say who it is: its own name and the endpoint's other databases. */
   const open = async (engineName: string, from?: Blob): Promise<Engine> => {
     const engine = await Engine.open({ label: name, dataDir: config.dataDir, from, database: engineName, log: debugLog });
+    engine.onCrash((error) => exitAfterCrash(error.message));
     const wanted = latestRoles;
     if (wanted) {
       await engine.exclusive((lease) => applyRoleCatalog(lease, wanted.catalog));
@@ -186,6 +187,16 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
       dataLock?.release();
     })());
 
+  // A PANIC leaves the engine unusable: once the gateway has ended its sessions, the process exits, and the main
+  // process starts the database again, which replays its WAL (as Postgres restarts after a PANIC).
+  const exitAfterCrash = (why: string) => {
+    log(`pgdev: database "${name}": ${why}`);
+    // Leaving the IPC channel first makes the main process stop handing connections to this process at once: they
+    // wait for the next one instead.
+    setImmediate(() => process.disconnect());
+    const bounded = new Promise((resolve) => setTimeout(resolve, 2_000).unref());
+    setImmediate(() => void Promise.race([close().catch(() => undefined), bounded]).finally(() => process.exit(3)));
+  };
   channel.handle('adopt', (payload: { head: string }, socket) => {
     idleSince = Date.now();
     if (socket) gateway.adopt(socket, Buffer.from(payload.head, 'base64'));

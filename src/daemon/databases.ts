@@ -8,12 +8,11 @@
  * without TEMPLATE starts empty (a copy of pgdev's prepared template, as from `template0`); `TEMPLATE t` copies `t`
  * as it is at that moment: its process (if open) checkpoints and holds its engine while the copy is made.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type net from 'node:net';
-import { ErrorCode, PgdevError } from '../errors.js';
+import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
 import { SqlError, SqlState } from '../gateway/backend-error.js';
 import { cancelSecretKey } from '../gateway/cancel-key.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
@@ -21,6 +20,7 @@ import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
 import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../state/databases.js';
 import { dataLockFile } from '../state/data-lock.js';
+import { copyDirectory } from '../engine/copy-directory.js';
 import { DatabaseProcess, type DatabaseListing, type SparePool } from './database-process.js';
 import { ServerRoles, type RoleDependents, type RoleState, type ServerRolesOptions } from './roles.js';
 import type { Destination } from './router.js';
@@ -167,7 +167,26 @@ export class DatabaseSet {
     const database = this.#find(name);
     if (!database) return { refused: { code: State.InvalidCatalogName, message: `database "${name}" does not exist` } };
     const process = await this.#open(database);
-    return { adopt: (socket: net.Socket, head: Buffer) => process.adopt(socket, head), relayPort: process.wirePort };
+    return { adopt: (socket: net.Socket, head: Buffer) => this.#adopt(database, process, socket, head), relayPort: process.wirePort };
+  }
+
+  /**
+   * Hands a connection to the database's process. If that process has just died (killed, or ended by a PANIC) and
+   * its exit is not handled yet, the connection waits for the database to open again, as a Postgres client waits
+   * for a restart, instead of failing with "Channel closed".
+   */
+  async #adopt(database: Database, process: DatabaseProcess, socket: net.Socket, head: Buffer): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await process.adopt(socket, head);
+      } catch (error) {
+        if (!isGone(error) || socket.destroyed || attempt >= MAX_ADOPT_ATTEMPTS || this.#closed) throw error;
+        this.#options.log(`pgdev: database "${database.name}": its process was gone when a client connected; the client waits for it to open again`);
+        await process.exited;
+        if (this.#find(database.name) !== database) throw error; // dropped meanwhile
+        process = await this.#open(database);
+      }
+    }
   }
 
   /** The process of a database by name, opened if need be; throws SqlError 3D000 for an unknown name. */
@@ -613,29 +632,55 @@ function checkCreateOptions(options: Readonly<Record<string, string>>): void {
   }
 }
 
-function copyError(template: string, error: unknown): Error {
+/**
+ * The error a failed copy of `template` answers: what failed, on which file, and what to do; branched on the errno
+ * code, with SQLSTATEs as Postgres gives file errors (errcode_for_file_access).
+ */
+export function copyError(template: string, error: unknown): Error {
   if (error instanceof SqlError) return error;
-  const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG') {
-    return new SqlError(State.DiskFull, `could not copy database "${template}": no space left on device`, { hint: 'free some disk space and try again' });
+  const { code, path: file } = error as NodeJS.ErrnoException;
+  const what = `could not copy database "${template}"`;
+  const where = file ? ` (${file})` : '';
+  switch (code) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+    case 'EFBIG':
+      return new SqlError(State.DiskFull, `${what}: no space left on device`, { hint: 'free some disk space and try again' });
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return new SqlError(State.InsufficientPrivilege, `${what}: permission denied${where}`, {
+        hint: "give the user running pgdev read and write access to the server's folder, then try again",
+      });
+    case 'EMFILE':
+    case 'ENFILE':
+      return new SqlError(State.InsufficientResources, `${what}: too many open files`, { hint: 'close other programs or raise the open file limit (ulimit -n), then try again' });
+    case 'ENOTSUP':
+      return new SqlError(SqlState.InternalError, `${what}: its folder holds something other than files and folders${where}`, {
+        hint: 'remove it: a database folder holds only files and folders',
+      });
+    default:
+      return new SqlError(code === 'EIO' ? State.IoError : SqlState.InternalError, `${what}: ${code ? `error ${code}` : String(error)}${where}`, {
+        hint: "check the disk that holds the server's folder, then try again",
+      });
   }
-  return new SqlError(SqlState.InternalError, `could not copy database "${template}": ${error instanceof Error ? error.message : String(error)}`);
 }
 
 /**
- * Copies a data directory (about a thousand files). The system's `cp` takes about 75 ms where `fs.promises.cp` takes
- * 700 (measured on 33 MB, 1,031 files); on Linux it also clones the files where the file system can (reflink).
+ * Copies a data directory, `PG_VERSION` last (see copy-directory.ts). A database of 10 tables x 10,000 rows (1,002
+ * files, 62 MiB, ext4 without reflink; 15 interleaved runs on a loaded 2-core machine): this walk 991 ms median,
+ * `cp -a --reflink=auto` 1,106, fs.promises.cp 1,447.
  */
-async function copyFolder(source: string, target: string): Promise<void> {
-  if (globalThis.process.platform === 'win32') return fs.promises.cp(source, target, { recursive: true });
-  const args = globalThis.process.platform === 'linux' ? ['-a', '--reflink=auto', source, target] : ['-a', source, target];
-  await new Promise<void>((resolve, reject) => {
-    execFile('cp', args, (error, _stdout, stderr) => {
-      if (!error) return resolve();
-      const full = /no space left|disk quota|file too large/i.test(stderr);
-      reject(Object.assign(new Error(stderr.trim() || error.message), { code: full ? 'ENOSPC' : (error as NodeJS.ErrnoException).code }));
-    });
-  });
+function copyFolder(source: string, target: string): Promise<void> {
+  return copyDirectory(source, target, { last: 'PG_VERSION' });
+}
+
+/** Times a connection is offered to a database whose process keeps dying under it. */
+const MAX_ADOPT_ATTEMPTS = 3;
+
+/** Whether an IPC failure means the database process is gone (exited, or its channel closed as it died). */
+function isGone(error: unknown): boolean {
+  return isPgdevError(error, ErrorCode.StartFailed) || (error as NodeJS.ErrnoException).code === 'ERR_IPC_CHANNEL_CLOSED';
 }
 
 function delay<T>(ms: number, value: T): Promise<T> {

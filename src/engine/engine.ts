@@ -11,7 +11,9 @@ import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import { backendCatalogSql, CATALOG_VERSION, CATALOG_VERSION_QUERY } from './backend-catalog.js';
 import { mountBridge } from './bridge.js';
 import { processBusyPoll, type BusyPoll } from './busy-poll.js';
-import { RawPGlite } from './raw-pglite.js';
+import { EngineCrashedError, RawPGlite } from './raw-pglite.js';
+
+export { EngineCrashedError };
 import { compiledPglite } from './wasm.js';
 import { copyTemplateFor, ensureTemplate } from './template.js';
 import { lastReadyStatus, query, readError, readRows, type ErrorFields, TransactionStatus } from './protocol.js';
@@ -125,6 +127,7 @@ export class Engine {
   /** The role it has SET ROLE to now; undefined for none. */
   #appliedCurrentRole: string | undefined;
   #notificationListeners = new Set<(channel: string, payload: string, pid: number) => void>();
+  #crashListeners = new Set<(error: EngineCrashedError) => void>();
   #closed = false;
   #log: (line: string) => void;
   /**
@@ -150,6 +153,12 @@ export class Engine {
     // PGlite reports the notifications it parses: those in answers to its own query API (the HTTP endpoint's). The
     // gateway's raw answers bypass its parser, and the gateway routes their notifications itself.
     pglite.onNotification((channel, payload) => this.#emitNotification(channel, payload, 0));
+    pglite.onCrash((panic) => {
+      this.#log(`${label}: PANIC ${panic.code}: ${panic.message}`);
+      const error = new EngineCrashedError(panic);
+      for (const waiter of this.#queue.splice(0)) waiter.reject(error);
+      for (const listener of this.#crashListeners) listener(error);
+    });
   }
 
   /** Opens a database: a persistent one in `dataDir` (copied from the template when new), or an in-memory one. */
@@ -181,8 +190,23 @@ export class Engine {
     return new Engine(options.label, pglite, version, defaults, log);
   }
 
+  /** Whether the engine is closed, or unusable after a PANIC. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#closed || this.pglite.panic !== undefined;
+  }
+
+  /** The PANIC that stopped the engine, if one did. */
+  get crash(): EngineCrashedError | undefined {
+    return this.pglite.panic && new EngineCrashedError(this.pglite.panic);
+  }
+
+  /**
+   * Registers a listener for a PANIC, after which the engine refuses every call: its process must start over from
+   * the last commit, as Postgres restarts after a PANIC. Returns its remover.
+   */
+  onCrash(listener: (error: EngineCrashedError) => void): () => void {
+    this.#crashListeners.add(listener);
+    return () => void this.#crashListeners.delete(listener);
   }
 
   /** The id of the session holding the engine, if any. */
@@ -201,6 +225,7 @@ export class Engine {
    */
   acquire(session: EngineSession, signal?: AbortSignal): Promise<Lease> {
     if (this.#closed) return Promise.reject(new Error(`${this.label} database is shut down`));
+    if (this.pglite.panic) return Promise.reject(new EngineCrashedError(this.pglite.panic));
     const free = this.tryAcquire(session);
     if (free) return Promise.resolve(free);
     return new Promise<Lease>((resolve, reject) => {
@@ -222,7 +247,7 @@ export class Engine {
 
   /** The lease at once if nobody holds or waits for the engine (the common case, kept off the promise path). */
   tryAcquire(session: EngineSession): Lease | undefined {
-    if (this.#closed || this.#owner || this.#queue.length > 0) return undefined;
+    if (this.closed || this.#owner || this.#queue.length > 0) return undefined;
     return this.#grant(session);
   }
 

@@ -203,6 +203,7 @@ export class Session {
 
   /** Sends a FATAL error to this client alone and closes its connection. */
   fatal(fields: Omit<BackendErrorFields, 'severity'>): void {
+    if (this.#phase === SessionPhase.Closed) return;
     this.#debug(`fatal ${fields.code}: ${fields.message}`);
     this.#write(backendError({ severity: 'FATAL', ...fields }));
     this.#socket.end();
@@ -553,6 +554,14 @@ export class Session {
     }
     let out = Buffer.from(output.buffer, output.byteOffset, output.byteLength);
     if (notifications) out = fanOut(out, notifications, this.#fanOut);
+    if (this.#host.engine.crash) {
+      // The engine answered a PANIC and will not answer again: as a Postgres backend exits after one, the client
+      // gets the PANIC and its connection closes.
+      this.#write(out);
+      this.#socket.end();
+      void this.close('the database engine crashed');
+      return;
+    }
     if (status === undefined) {
       this.#write(out);
       return;

@@ -43,6 +43,34 @@ export function writeDatabases(paths: ServerPaths, nextId: number, databases: re
   writeJsonAtomic(databasesFile(paths), { version: STATE_VERSION, nextId, databases });
 }
 
+/** A folder under `databases/` that pgdev made: a database's `<id>`, or `<id>.copying` while a clone is copied. */
+const DATABASE_FOLDER = /^(\d+)(\.copying)?$/;
+
+/**
+ * Removes what a killed `CREATE DATABASE ... TEMPLATE` or `DROP DATABASE` left under `databases/`: `<id>.copying`
+ * folders, and `<id>` folders that `databases.json` does not list. Never the default database's folder, a listed
+ * database's, or anything pgdev does not name so. Run under the server's lock, before any database opens. Returns
+ * the names removed.
+ */
+export function removeLeftoverDatabaseFolders(paths: ServerPaths, records: readonly DatabaseRecord[]): string[] {
+  const root = path.join(paths.root, 'databases');
+  const kept = new Set([DEFAULT_DATABASE_ID, ...records.map((record) => record.id)].map(String));
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return []; // no databases folder yet
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = DATABASE_FOLDER.exec(name);
+    if (!match || (!match[2] && kept.has(match[1]!))) continue;
+    fs.rmSync(path.join(root, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 /**
  * Upgrades a version 1 state folder in place: its one data directory `pgdata/` becomes the default database's
  * `databases/5/` (a rename, so instant), and `config.json` says version 2. Idempotent; run under the server's lock.
