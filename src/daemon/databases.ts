@@ -22,6 +22,7 @@ import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord
 import { dataLockFile } from '../state/data-lock.js';
 import { copyDirectory } from '../engine/copy-directory.js';
 import { DatabaseProcess, type DatabaseListing, type SparePool } from './database-process.js';
+import { ServerRoles, type RoleDependents, type RoleState, type ServerRolesOptions } from './roles.js';
 import type { Destination } from './router.js';
 
 /** The database a command uses when none is named. */
@@ -51,6 +52,8 @@ export const DEFAULT_MAX_DATABASES = 100;
 export const DEFAULT_IDLE_CLOSE_MS = 300_000;
 /** How long DROP DATABASE ... WITH (FORCE) lets a database end its connections before stopping its process. */
 const FORCE_GRACE_MS = 1_000;
+/** How long a change that removes roles waits for each other database to say what it holds of them. */
+const ROLE_CHECK_WAIT_MS = 5_000;
 /** How long `pgdev sessions` waits for a database's answer. */
 const SESSIONS_WAIT_MS = 2_000;
 
@@ -96,6 +99,8 @@ export type DatabaseSetOptions = {
   nextSessionIdBase(): number;
   /** Processes started ahead of need, shared by the server's ports. */
   readonly spares: SparePool;
+  /** The port's roles as last kept, and where to keep them. */
+  readonly roles: ServerRolesOptions;
   readonly log: (line: string) => void;
 };
 
@@ -110,9 +115,11 @@ export class DatabaseSet {
   /** Catalog changes run one at a time. */
   #catalogQueue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  readonly #roles: ServerRoles;
 
   constructor(options: DatabaseSetOptions) {
     this.#options = options;
+    this.#roles = new ServerRoles(options.roles);
     this.#nextId = Math.max(options.nextId, FIRST_DATABASE_ID);
     const now = new Date().toISOString();
     this.#add({ id: DEFAULT_DATABASE_ID, name: DEFAULT_DATABASE, engineName: DEFAULT_DATABASE, createdAt: now }, true);
@@ -217,11 +224,13 @@ export class DatabaseSet {
     switch (command.kind) {
       case 'create':
         checkCreateOptions(command.options);
-        return this.create(command.name, { template: command.template, from }).then(() => ({}));
+        return this.create(command.name, { template: command.template, owner: command.options.owner, from }).then(() => ({}));
       case 'drop':
         return this.drop(command.name, { ifExists: command.ifExists, force: command.force, from });
       case 'rename':
         return this.rename(command.name, command.newName, from).then(() => ({}));
+      case 'owner':
+        return this.setOwner(command.name, command.owner, from).then(() => ({}));
       case 'alter':
         if (!this.has(command.name)) return Promise.reject(new SqlError(State.InvalidCatalogName, `database "${command.name}" does not exist`));
         return Promise.resolve({});
@@ -229,8 +238,8 @@ export class DatabaseSet {
   }
 
   /** `from`: the database of the session that asked, whose `pg_database` must list the new one before this returns. */
-  create(name: string, options: { template?: string; from?: string } = {}): Promise<void> {
-    return this.#catalogChange(async () => {
+  async create(name: string, options: { template?: string; owner?: string; from?: string } = {}): Promise<void> {
+    const { opening } = await this.#catalogChange(async () => {
       checkName(name);
       if (this.has(name) || name === EMPTY_TEMPLATE) throw new SqlError(State.DuplicateDatabase, `database "${name}" already exists`);
       if (this.#databases.size >= this.#options.maxDatabases) {
@@ -243,16 +252,22 @@ export class DatabaseSet {
       if (templateName !== EMPTY_TEMPLATE && !template) {
         throw new SqlError(State.InvalidCatalogName, `template database "${templateName}" does not exist`);
       }
+      const owner = options.owner === undefined || options.owner === 'DEFAULT' ? undefined : this.#roles.oidOf(options.owner);
       const id = this.#nextId++;
-      const record: DatabaseRecord = { id, name, engineName: template?.engineName ?? DEFAULT_DATABASE, createdAt: new Date().toISOString() };
+      const record: DatabaseRecord = {
+        id, name, engineName: template?.engineName ?? DEFAULT_DATABASE, createdAt: new Date().toISOString(), ...(owner === undefined ? {} : { owner }),
+      };
       const fromFile = template ? await this.#copy(template, id) : undefined;
       const database = this.#add(record, false);
       this.#save();
       if (fromFile) database.fromFile = fromFile;
       await this.#announce(options.from);
       // Opened at once: whoever creates a database connects to it next, and in memory the copy lives in its process.
-      this.#open(database).catch((error: unknown) => this.#options.log(`pgdev: database "${name}" could not be opened: ${String(error)}`));
+      return { opening: this.#open(database) };
     });
+    // Answered once it serves (outside the catalog queue): a client that connects next, often with a short connect
+    // timeout (postgres.js's suite: 1 s), does not wait for the open, which takes a second or more on a busy machine.
+    await opening.catch((error: unknown) => this.#options.log(`pgdev: database "${name}" could not be opened: ${String(error)}`));
   }
 
   drop(name: string, options: { ifExists?: boolean; force?: boolean; from?: string } = {}): Promise<{ notice?: string }> {
@@ -309,6 +324,63 @@ export class DatabaseSet {
       }
       await this.#announce(from);
     });
+  }
+
+  /** ALTER DATABASE ... OWNER TO: the owner is the main process's to keep, as the list of databases is. */
+  setOwner(name: string, owner: string, from?: string): Promise<void> {
+    return this.#catalogChange(async () => {
+      const database = this.#find(name);
+      if (!database) throw new SqlError(State.InvalidCatalogName, `database "${name}" does not exist`);
+      const oid = this.#roles.oidOf(owner);
+      if (database.owner === oid) return;
+      database.owner = oid;
+      this.#save();
+      await this.#announce(from);
+    });
+  }
+
+  /**
+   * A database's process changed the port's roles (see roles.ts): removed roles are looked for in every other
+   * database first (closed ones are opened for it), then the others are given the new roles.
+   */
+  #publishRoles(origin: Database, base: number, catalog: string): Promise<number> {
+    return this.#roles.publish(base, catalog, (removed) => this.#roleDependents(origin, removed), (state) => this.#broadcastRoles(origin, state));
+  }
+
+  async #roleDependents(origin: Database, removed: readonly number[]): Promise<RoleDependents[]> {
+    return Promise.all([...this.#databases.values()].map(async (database) => {
+      const objects = database === origin ? [] : await this.#objectsOfRoles(database, removed);
+      const dependents = new Map(objects.map(([oid, count]) => [oid, { objects: count, ownsDatabase: false }]));
+      const owner = database.owner;
+      if (owner !== undefined && removed.includes(owner)) dependents.set(owner, { objects: dependents.get(owner)?.objects ?? 0, ownsDatabase: true });
+      return { database: database.name, dependents };
+    }));
+  }
+
+  /** What a database (opened if need be) holds of roles: [oid, number of objects] for each role it holds any of. */
+  async #objectsOfRoles(database: Database, oids: readonly number[]): Promise<Array<[number, number]>> {
+    const process = await this.#open(database);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new SqlError(State.ObjectInUse, `could not check database "${database.name}" for objects of the roles being dropped: it is busy`, {
+        hint: 'end the transaction that holds it, then run the statement again',
+      })), ROLE_CHECK_WAIT_MS);
+    });
+    try {
+      return await Promise.race([process.request<Array<[number, number]>>('roleDependents', oids), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #broadcastRoles(origin: Database, state: RoleState): void {
+    for (const database of this.#databases.values()) {
+      const process = database.process;
+      if (database === origin || !process || process.closing) continue;
+      process.request('roles', state).catch((error: unknown) => {
+        this.#options.log(`pgdev: could not give database "${database.name}" the new roles: ${String(error)}`);
+      });
+    }
   }
 
   #setName(database: Database, name: string): void {
@@ -406,6 +478,7 @@ export class DatabaseSet {
       const persistent = options.dataDir !== undefined;
       if (!database.isDefault) options.spares.keepWarm();
       const listedVersion = this.#version;
+      const rolesVersion = this.#roles.current?.version;
       const process = await DatabaseProcess.start(
         {
           server: options.server,
@@ -414,6 +487,8 @@ export class DatabaseSet {
           dataDir: options.dataDir?.(database.id),
           fromFile: database.fromFile,
           others: this.#listingsFor(database),
+          owner: database.owner,
+          roles: this.#roles.current,
           sessionIdBase: options.nextSessionIdBase(),
           secret: options.secret,
           urls: options.urls(),
@@ -423,6 +498,7 @@ export class DatabaseSet {
         },
         {
           databaseCommand: (command, from) => this.databaseCommand(command, from),
+          publishRoles: ({ base, catalog }) => this.#publishRoles(database, base, catalog),
           idle: () => void this.#closeIdle(database),
           log: options.log,
         },
@@ -431,7 +507,10 @@ export class DatabaseSet {
       );
       database.fromFile = undefined;
       // A database created or dropped while this one was opening: its list is stale.
-      if (this.#version !== listedVersion) await process.request('others', this.#listingsFor(database));
+      if (this.#version !== listedVersion) await process.request('others', { owner: database.owner, others: this.#listingsFor(database) });
+      // The first database to open brings the roles (a new server); one that opened with older roles is caught up.
+      const roles = this.#roles.current ?? (process.initialRoles === undefined ? undefined : this.#roles.adopt(process.initialRoles));
+      if (roles && roles.version !== rolesVersion) await process.request('roles', roles);
       if (database.engineName !== database.name) {
         database.engineName = database.name;
         this.#save();
@@ -474,7 +553,7 @@ export class DatabaseSet {
 
   /** The other databases a database's `pg_database` lists. */
   #listingsFor(database: Database): DatabaseListing[] {
-    return [...this.#databases.values()].filter((other) => other !== database).map((other) => ({ oid: 100_000 + other.id, name: other.name }));
+    return [...this.#databases.values()].filter((other) => other !== database).map((other) => ({ oid: 100_000 + other.id, name: other.name, owner: other.owner }));
   }
 
   /**
@@ -487,7 +566,7 @@ export class DatabaseSet {
     for (const database of this.#databases.values()) {
       const process = database.process;
       if (!process || process.closing) continue;
-      const update = process.request('others', this.#listingsFor(database)).catch((error: unknown) => {
+      const update = process.request('others', { owner: database.owner, others: this.#listingsFor(database) }).catch((error: unknown) => {
         this.#options.log(`pgdev: could not update the databases list of "${database.name}": ${String(error)}`);
       });
       if (database === asker) waitFor = update;
@@ -499,7 +578,7 @@ export class DatabaseSet {
     this.#version++;
     this.#options.save?.(
       this.#nextId,
-      [...this.#databases.values()].filter((database) => !database.isDefault).map(({ id, name, engineName, createdAt }) => ({ id, name, engineName, createdAt })),
+      [...this.#databases.values()].filter((database) => !database.isDefault).map(({ id, name, engineName, createdAt, owner }) => ({ id, name, engineName, createdAt, ...(owner === undefined ? {} : { owner }) })),
     );
   }
 }

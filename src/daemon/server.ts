@@ -18,7 +18,7 @@ import {
 } from '../state/files.js';
 import { ensureCertificate, type Certificate } from '../state/certificate.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
-import { databaseDir, readDatabases, removeLeftoverDatabaseFolders, upgradeStateFolder, writeDatabases } from '../state/databases.js';
+import { databaseDir, readDatabases, readRoles, removeLeftoverDatabaseFolders, upgradeStateFolder, writeDatabases, writeRoles } from '../state/databases.js';
 import { dataDirError, serverPaths, type ServerPaths } from '../state/paths.js';
 import { SparePool, type DatabaseProcess } from './database-process.js';
 import { DEFAULT_DATABASE, DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet, SHADOW_DATABASE, unknownDatabase } from './databases.js';
@@ -203,9 +203,10 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       records: stored?.databases ?? [],
       nextId: stored?.nextId ?? 0,
       save: persistent ? (nextId, records) => writeDatabases(paths, nextId, records) : undefined,
+      roles: persistent ? { stored: readRoles(paths), save: (roles) => writeRoles(paths, roles) } : {},
     });
     // The shadow port's databases live in memory and open on first use: most sessions never touch them.
-    const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0, scratch: true });
+    const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0, scratch: true, roles: {} });
     cleanups.push(async () => {
       const [mainCut, shadowCut] = await Promise.all([main.close(), shadow.close()]);
       reportCutShort(paths, [...mainCut, ...shadowCut.map((database) => (database === DEFAULT_DATABASE ? SHADOW_DATABASE : `${SHADOW_DATABASE}/${database}`))], log);

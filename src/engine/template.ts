@@ -37,7 +37,7 @@ const INITDB_ARGS = ['--wal-segsize=1'];
  * template. Their `pg_database` rows stay, and `pg_database_size` says NULL for them.
  */
 const UNUSED_DATABASE_FOLDERS = ['1', '4'];
-const TEMPLATE_VERSION = 4;
+const TEMPLATE_VERSION = 5;
 
 export type Template = { readonly dir: string; readonly tarball: string };
 

@@ -27,6 +27,8 @@ export type GatewayOptions = {
   readonly cancelSecret?: string;
   /** Runs CREATE, DROP and ALTER DATABASE for a session; without it they are refused (0A000). */
   readonly databaseCommand?: SessionHost['databaseCommand'];
+  /** Shares the engine's roles with the server's other databases after a change (see roles.ts). */
+  readonly publishRoles?: SessionHost['publishRoles'];
 };
 
 export type Gateway = {
@@ -95,6 +97,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (sessions.delete(session.processId)) options.onConnections?.(sessions.size);
     },
     databaseCommand: options.databaseCommand,
+    publishRoles: options.publishRoles,
   };
 
   // NOTIFY sent through the other front door (HTTP) reaches listening connections too.

@@ -16,6 +16,8 @@ export type DatabaseRecord = {
   /** The name the database's engine knows itself by (it differs after a clone or a rename until the next open). */
   engineName: string;
   readonly createdAt: string;
+  /** The oid of the role that owns it (`CREATE DATABASE ... OWNER`, `ALTER DATABASE ... OWNER TO`); absent: postgres. */
+  owner?: number;
 };
 
 export type DatabasesFile = { readonly version: number; readonly nextId: number; readonly databases: DatabaseRecord[] };
@@ -104,4 +106,19 @@ export function folderSize(dir: string): number {
     if (stat) total += stat.blocks === undefined ? stat.size : stat.blocks * 512;
   }
   return total;
+}
+
+/** The main port's roles (`daemon/roles.ts`): a version, and the shared role catalogs as one JSON text. */
+export type RolesFile = { readonly version: number; readonly roles: { readonly version: number; readonly catalog: string } };
+
+export function rolesFile(paths: ServerPaths): string {
+  return path.join(paths.root, 'roles.json');
+}
+
+export function readRoles(paths: ServerPaths): RolesFile['roles'] | undefined {
+  return readVersioned<RolesFile>(rolesFile(paths))?.roles;
+}
+
+export function writeRoles(paths: ServerPaths, roles: RolesFile['roles']): void {
+  writeJsonAtomic(rolesFile(paths), { version: STATE_VERSION, roles });
 }
