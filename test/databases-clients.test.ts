@@ -25,11 +25,13 @@ import { generatePrismaClient, loadPrismaClient } from './support/prisma-client.
 const dataHome = useTemporaryDataHome('pgdev-databases-clients-');
 
 /** A libpq tool run to its end; a hang fails within 15 s. */
+// CREATE DATABASE answers once the new database serves, so a script's CREATEs open their databases one after the
+// other: a few seconds each on a busy 2-core machine.
 function tool(command: string, args: string[], input = '') {
-  return within(runTool(command, args, input, 20_000), 15_000, `${command} ${args.join(' ')}`);
+  return within(runTool(command, args, input, 45_000), 40_000, `${command} ${args.join(' ')}`);
 }
 
-describe('real clients on several databases', { timeout: 40_000 }, () => {
+describe('real clients on several databases', { timeout: 90_000 }, () => {
   let target: DbTarget;
   const host = () => ['-h', '127.0.0.1', '-p', String(target.port), '-U', 'postgres'];
 
@@ -280,7 +282,7 @@ describe('Prisma Client (adapter-pg) on a created database', { timeout: 60_000 }
   });
 });
 
-describe.skipIf(realPostgres)('created databases across a restart, on disk and in memory', { timeout: 40_000 }, () => {
+describe.skipIf(realPostgres)('created databases across a restart, on disk and in memory', { timeout: 90_000 }, () => {
   const started: PgdevServer[] = [];
   afterAll(async () => {
     // Bounded: a close that hangs fails its own test, not this hook.

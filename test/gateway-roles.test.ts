@@ -2,7 +2,8 @@
  * @module
  * Roles (issue 12): a connection runs as the role it connected as (`current_user`, `session_user`, row-level
  * security), whatever the other connections are; `postgres` always exists; an unknown role or one without LOGIN is
- * refused with 28000 and a hint; any password is accepted unless the role has one, which is then checked with SCRAM.
+ * refused with 28000 and a hint; any password is accepted unless the role has one, which is then checked with SCRAM
+ * (a wrong one is 28P01).
  * Checked with pg and psql.
  */
 import pg from 'pg';
@@ -76,9 +77,13 @@ describe('gateway: roles', () => {
     }
   });
 
-  it('any role may create in schema public (every database name is the one database, owned by postgres), and COPY', async () => {
+  it('a role creates where it is allowed to, as on Postgres 15 and later (not in public of a database it does not own), and COPY', async () => {
     const alice = await connectAs('alice');
     try {
+      expect(await alice.query('CREATE TABLE public.intruder (v int)').catch((error: pg.DatabaseError) => error)).toMatchObject({
+        code: '42501', message: 'permission denied for schema public',
+      });
+      await admin.query('GRANT CREATE ON SCHEMA public TO alice; GRANT CREATE ON DATABASE postgres TO alice');
       await alice.query('CREATE TABLE alice_own (v int); INSERT INTO alice_own VALUES (1)');
       await alice.query('CREATE SCHEMA alice_schema; DROP SCHEMA alice_schema');
       const copy = await runTool('psql', [urlFor('alice'), '-v', 'ON_ERROR_STOP=1', '-c', '\\copy alice_own from stdin'], '2\n3\n\\.\n');
@@ -120,8 +125,7 @@ describe('gateway: roles', () => {
   });
 
   it('a role with a password must give it (SCRAM); pg and psql', async () => {
-    // pg-gateway's SCRAM exchange reports 28000 where Postgres says 28P01; the message is Postgres'.
-    expect(await refusal('carol', 'wrong')).toMatchObject({ code: '28000', message: 'password authentication failed for user "carol"' });
+    expect(await refusal('carol', 'wrong')).toMatchObject({ code: '28P01', message: 'password authentication failed for user "carol"' });
     const wrongPsql = await runTool('psql', [urlFor('carol', 'wrong'), '-X', '-c', 'SELECT 1']);
     expect(wrongPsql.stderr).toMatch(/FATAL: {2}password authentication failed for user "carol"/);
     const carol = await connectAs('carol', 'carol-secret');

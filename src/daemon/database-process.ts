@@ -30,6 +30,8 @@ const BUSY_CLOSE_MS = 2_000;
 export type DatabaseProcessEvents = {
   /** A session ran CREATE, DROP or ALTER DATABASE: the server runs it (it owns the list of databases). */
   databaseCommand(command: DatabaseCommand, from: string): Promise<{ notice?: string }>;
+  /** A transaction changed the roles of its database: they become the port's (see roles.ts); resolves to their version. */
+  publishRoles(change: { base: number; catalog: string }): Promise<number>;
   /** The process has had no connection for its idle period. */
   idle(process: DatabaseProcess): void;
   log(line: string): void;
@@ -125,6 +127,8 @@ export class DatabaseProcess {
   readonly httpPort: number;
   /** The first and last session ids this process hands out: cancel requests are routed by them. */
   readonly sessionIds: readonly [number, number];
+  /** The roles its engine had when it opened, when it was given none (the first database of a port). */
+  readonly initialRoles: string | undefined;
   /** Resolves when the process has exited, for whatever reason. */
   readonly exited: Promise<void>;
   #child: ChildProcess;
@@ -146,6 +150,7 @@ export class DatabaseProcess {
     this.#line = child.stdio[4] as Writable;
     this.wirePort = ready.wirePort;
     this.httpPort = ready.httpPort;
+    this.initialRoles = ready.roles;
     this.sessionIds = sessionIds;
     this.exited = exited;
   }
@@ -156,6 +161,7 @@ export class DatabaseProcess {
     await Promise.race([spare.ready, spare.exited]);
     channel.handle('log', (line: string) => events.log(line));
     channel.handle('databaseCommand', ({ command, from }: { command: DatabaseCommand; from: string }) => events.databaseCommand(command, from));
+    channel.handle('publishRoles', (change: { base: number; catalog: string }) => events.publishRoles(change));
     let handle: DatabaseProcess | undefined;
     channel.handle('idle', () => handle && handle.#adopting === 0 && !handle.#closing && events.idle(handle));
     channel.handle('connections', (count: number) => handle && (handle.#connections = count));
@@ -207,7 +213,7 @@ export class DatabaseProcess {
     return this.#channel.request('sessions');
   }
 
-  request<T = unknown>(op: 'terminateAll' | 'hold' | 'release' | 'dumpToFile' | 'reset' | 'snapshot' | 'restore' | 'others' | 'hasSnapshots' | 'rename', payload?: unknown): Promise<T> {
+  request<T = unknown>(op: 'terminateAll' | 'hold' | 'release' | 'dumpToFile' | 'reset' | 'snapshot' | 'restore' | 'others' | 'hasSnapshots' | 'rename' | 'roles' | 'roleDependents', payload?: unknown): Promise<T> {
     return this.#channel.request<T>(op, payload);
   }
 

@@ -10,7 +10,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Engine, EngineSession, quoteLiteral, setSessionIdBase } from '../engine/engine.js';
+import { ENGINE_SUPERUSER, Engine, EngineSession, quoteLiteral, setSessionIdBase, type Lease } from '../engine/engine.js';
+import { applyRoleCatalog, readRoleCatalog, roleDependents, type RoleCatalog } from '../engine/role-catalog.js';
 import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../engine/snapshot.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { startHttp } from '../http/server.js';
@@ -37,6 +38,10 @@ export type DatabaseProcessConfig = {
   readonly fromFile?: string;
   /** The endpoint's other databases, listed in `pg_database` (oid, name). */
   readonly others: ReadonlyArray<DatabaseListing>;
+  /** The oid of the role owning the database; absent: the engine's superuser. */
+  readonly owner?: number;
+  /** The port's roles, which the engine takes before it serves; absent for the first database of a port. */
+  readonly roles?: RoleVersion;
   readonly sessionIdBase: number;
   readonly secret: string;
   readonly urls: import('../state/files.js').ServerUrls;
@@ -46,11 +51,16 @@ export type DatabaseProcessConfig = {
   readonly idleCloseMs: number;
 };
 
-export type DatabaseListing = { readonly oid: number; readonly name: string };
+export type DatabaseListing = { readonly oid: number; readonly name: string; readonly owner?: number };
 
-/** What the process reports once it serves. */
-export type DatabaseProcessReady = { readonly wirePort: number; readonly httpPort: number };
+/** The port's roles at one version (see `daemon/roles.ts`). */
+export type RoleVersion = { readonly version: number; readonly catalog: RoleCatalog };
 
+/** What the process reports once it serves; `roles`: its engine's own, when it was given none. */
+export type DatabaseProcessReady = { readonly wirePort: number; readonly httpPort: number; readonly roles?: RoleCatalog };
+
+/** The oid of the engine's own superuser, owner of a database that names no other. */
+const SUPERUSER_OID = 10;
 /** The oid of the database every engine runs (Postgres' `postgres` database); the others are catalog rows only. */
 const OWN_DATABASE_OID = 5;
 /** template1 and template0: real databases of every engine, never listed as others. */
@@ -61,13 +71,24 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   const debugLog = (line: string) => config.debug && log(line);
   setSessionIdBase(config.sessionIdBase);
   let others = config.others;
+  let owner = config.owner;
+  /** The port's roles as this engine has them: changes are made on this version (see daemon/roles.ts). */
+  let roles = config.roles;
+  /** The newest roles the main process sent, which an engine opened from now on (reset, restore) starts with. */
+  let latestRoles = config.roles;
   /** The database's name: ALTER DATABASE ... RENAME changes it while the process runs. */
   let name = config.name;
 
   /** Opens the engine and makes its catalog say who it is: its own name and the endpoint's other databases. */
   const open = async (engineName: string, from?: Blob): Promise<Engine> => {
     const engine = await Engine.open({ label: name, dataDir: config.dataDir, from, database: engineName, log: debugLog });
-    await updateCatalog(engine, name, others);
+    engine.onCrash((error) => exitAfterCrash(error.message));
+    const wanted = latestRoles;
+    if (wanted) {
+      await engine.exclusive((lease) => applyRoleCatalog(lease, wanted.catalog));
+      roles = wanted;
+    }
+    await updateCatalog(engine, name, owner, others);
     return engine;
   };
   const fromFile = config.fromFile ? new Blob([await fs.promises.readFile(config.fromFile)]) : undefined;
@@ -95,7 +116,18 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
     idleInTransactionTimeoutMs: config.idleInTransactionTimeoutMs,
     cancelSecret: config.secret,
     onConnections: (count) => channel.emit('connections', count),
-    databaseCommand: (command: DatabaseCommand) => channel.request('databaseCommand', { command, from: name }),
+    databaseCommand: (command: DatabaseCommand, session) => channel.request('databaseCommand', { command: ownedBy(command, session.engineSession.role), from: name }),
+    publishRoles: async (lease: Lease) => {
+      const catalog = readRoleCatalog(lease);
+      if (catalog === roles?.catalog) return;
+      try {
+        roles = { version: await channel.request<number>('publishRoles', { base: roles?.version ?? 0, catalog }), catalog };
+      } catch (error) {
+        // Refused: the engine's roles go back to the port's (a newer change is on its way here if there is one).
+        if (roles) applyRoleCatalog(lease, roles.catalog);
+        throw error;
+      }
+    },
   });
   const context = {
     name: config.server,
@@ -155,6 +187,16 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
       dataLock?.release();
     })());
 
+  // A PANIC leaves the engine unusable: once the gateway has ended its sessions, the process exits, and the main
+  // process starts the database again, which replays its WAL (as Postgres restarts after a PANIC).
+  const exitAfterCrash = (why: string) => {
+    log(`pgdev: database "${name}": ${why}`);
+    // Leaving the IPC channel first makes the main process stop handing connections to this process at once: they
+    // wait for the next one instead.
+    setImmediate(() => process.disconnect());
+    const bounded = new Promise((resolve) => setTimeout(resolve, 2_000).unref());
+    setImmediate(() => void Promise.race([close().catch(() => undefined), bounded]).finally(() => process.exit(3)));
+  };
   channel.handle('adopt', (payload: { head: string }, socket) => {
     idleSince = Date.now();
     if (socket) gateway.adopt(socket, Buffer.from(payload.head, 'base64'));
@@ -162,14 +204,25 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   channel.handle('cancel', ({ processId, secretKey }: { processId: number; secretKey: number }) => gateway.cancel(processId, secretKey));
   channel.handle('sessions', () => context.sessions());
   channel.handle('terminateAll', async () => gateway.terminateAll('terminating connection due to administrator command'));
-  channel.handle('others', async (list: DatabaseListing[]) => {
-    others = list;
-    await updateCatalog(engine, name, others);
+  channel.handle('others', async (listing: { owner?: number; others: DatabaseListing[] }) => {
+    others = listing.others;
+    owner = listing.owner;
+    await updateCatalog(engine, name, owner, others);
   });
   channel.handle('rename', async (newName: string) => {
     name = newName;
-    await updateCatalog(engine, name, others);
+    await updateCatalog(engine, name, owner, others);
   });
+  // Answered at once, the change queued for the engine: a connection handed over after this message (IPC keeps the
+  // order) waits behind it, so it logs in with the new roles.
+  channel.handle('roles', (next: RoleVersion) => {
+    latestRoles = next;
+    void engine.exclusive((lease) => {
+      applyRoleCatalog(lease, next.catalog);
+      roles = next;
+    }).catch((error: unknown) => log(`pgdev: database "${name}" could not take the port's roles: ${String(error)}`));
+  });
+  channel.handle('roleDependents', (oids: number[]) => engine.exclusive((lease) => roleDependents(lease, oids)));
   channel.handle('hasSnapshots', () => snapshots.size > 0);
   // A consistent copy of the data directory: CHECKPOINT, then nobody writes until `release` (or close).
   channel.handle('hold', async () => {
@@ -219,7 +272,8 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   process.on('disconnect', () => void close().finally(() => process.exit(0)));
 
   debugLog(`${name}: database process ${process.pid} serves (engine open ${openMs} ms, ready ${Math.round(performance.now() - opening)} ms)`);
-  return { wirePort: gateway.port, httpPort: http.port };
+  const initialRoles = roles ? undefined : await engine.exclusive(readRoleCatalog);
+  return { wirePort: gateway.port, httpPort: http.port, ...(initialRoles === undefined ? {} : { roles: initialRoles }) };
 }
 
 /**
@@ -240,15 +294,18 @@ async function openUnderEitherName(names: readonly string[], open: (engineName: 
   }
 }
 
-/** Makes the engine's `pg_database` list `ownName` (its own database) and `others`, writing only if it differs. */
-async function updateCatalog(engine: Engine, ownName: string, others: ReadonlyArray<DatabaseListing>): Promise<void> {
+/**
+ * Makes the engine's `pg_database` list `ownName` (its own database, owned by `owner`) and `others`, writing only if
+ * it differs.
+ */
+async function updateCatalog(engine: Engine, ownName: string, owner: number | undefined, others: ReadonlyArray<DatabaseListing>): Promise<void> {
   await engine.exclusive((lease) => {
-    const listed = lease.run(`SELECT oid, datname FROM pg_database WHERE oid NOT IN (1, 4) ORDER BY oid`).map(([oid, name]) => `${oid}:${name}`);
-    const wanted = [[OWN_DATABASE_OID, ownName] as const, ...others.map(({ oid, name }) => [oid, name] as const)]
-      .sort(([a], [b]) => a - b)
-      .map(([oid, name]) => `${oid}:${name}`);
+    const listed = lease.run(`SELECT oid, datname, datdba FROM pg_database WHERE oid NOT IN (1, 4) ORDER BY oid`).map(([oid, name, dba]) => `${oid}:${name}:${dba}`);
+    const wanted = [{ oid: OWN_DATABASE_OID, name: ownName, owner }, ...others]
+      .sort((a, b) => a.oid - b.oid)
+      .map((listing) => `${listing.oid}:${listing.name}:${listing.owner ?? SUPERUSER_OID}`);
     if (listed.join('\n') === wanted.join('\n')) return;
-    const sql = catalogSql(ownName, others);
+    const sql = catalogSql(ownName, owner, others);
     try {
       lease.run(sql);
     } catch (error) {
@@ -263,22 +320,30 @@ async function updateCatalog(engine: Engine, ownName: string, others: ReadonlyAr
  * (renamed after a clone or a rename), and a row for each other one. Those rows are only names: nothing can connect to them
  * inside this engine (connections are routed by the server before they reach an engine).
  */
-function catalogSql(ownName: string, others: ReadonlyArray<DatabaseListing>): string {
+function catalogSql(ownName: string, owner: number | undefined, others: ReadonlyArray<DatabaseListing>): string {
   const statements = [
     'BEGIN',
     'SET LOCAL allow_system_table_mods = on',
     `DELETE FROM pg_database WHERE oid NOT IN (${BUILT_IN_OIDS.join(', ')})`,
   ];
-  statements.push(`UPDATE pg_database SET datname = ${quoteLiteral(ownName)} WHERE oid = ${OWN_DATABASE_OID} AND datname <> ${quoteLiteral(ownName)}`);
+  statements.push(`UPDATE pg_database SET datname = ${quoteLiteral(ownName)}, datdba = ${Number(owner ?? SUPERUSER_OID)} WHERE oid = ${OWN_DATABASE_OID}`);
   if (others.length) {
-    const rows = others.map(({ oid, name }) => `(${oid}, ${quoteLiteral(name)})`).join(', ');
-    statements.push(`INSERT INTO pg_database SELECT o.oid::oid, o.name::name, ${COPIED_COLUMNS}
-      FROM (VALUES ${rows}) AS o(oid, name), pg_database d WHERE d.oid = ${OWN_DATABASE_OID}`);
+    const rows = others.map(({ oid, name, owner }) => `(${oid}, ${quoteLiteral(name)}, ${Number(owner ?? SUPERUSER_OID)})`).join(', ');
+    statements.push(`INSERT INTO pg_database SELECT o.oid::oid, o.name::name, o.owner::oid, ${COPIED_COLUMNS}
+      FROM (VALUES ${rows}) AS o(oid, name, owner), pg_database d WHERE d.oid = ${OWN_DATABASE_OID}`);
   }
   statements.push('COMMIT');
   return statements.join('; ');
 }
 
 /** pg_database's columns after oid and datname (Postgres 17/18), taken from the engine's own row. */
-const COPIED_COLUMNS = `d.datdba, d.encoding, d.datlocprovider, false, true, d.dathasloginevt, d.datconnlimit, d.datfrozenxid,
+const COPIED_COLUMNS = `d.encoding, d.datlocprovider, false, true, d.dathasloginevt, d.datconnlimit, d.datfrozenxid,
   d.datminmxid, d.dattablespace, d.datcollate, d.datctype, d.datlocale, d.daticurules, d.datcollversion, d.datacl`;
+
+/** `OWNER CURRENT_USER` (and SESSION_USER, CURRENT_ROLE) name the role of the session that sent the command. */
+function ownedBy(command: DatabaseCommand, sessionRole: string | undefined): DatabaseCommand {
+  const self = (owner: string | undefined) => (owner && ['current_user', 'current_role', 'session_user'].includes(owner) ? sessionRole ?? ENGINE_SUPERUSER : owner);
+  if (command.kind === 'owner') return { ...command, owner: self(command.owner)! };
+  if (command.kind === 'create' && command.options.owner !== undefined) return { ...command, options: { ...command.options, owner: self(command.options.owner)! } };
+  return command;
+}

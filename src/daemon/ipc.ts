@@ -2,7 +2,7 @@
  * @module
  * Requests and answers between the main process and a database process, over Node's IPC channel (`fork`). Either
  * side may ask; each request names an operation and gets one answer, a value or an error with its SQLSTATE.
- * A socket travels with a request as its handle (`child.send(message, socket)`).
+ * A socket travels with a request as its handle (`child.send(message, socket)`), kept by the sender until answered.
  */
 import type { ChildProcess } from 'node:child_process';
 import type net from 'node:net';
@@ -36,18 +36,30 @@ export class Channel {
     this.#handlers.set(op, handler);
   }
 
+  /**
+   * Sends a request and resolves with its answer. A `socket` goes with it, and this side keeps its own copy until the
+   * answer: then closes it (the other process has the connection); if no answer comes (the other process died with
+   * the request), the socket is still this side's, to offer elsewhere or to refuse with an error.
+   */
   request<T = unknown>(op: string, payload: unknown = null, socket?: net.Socket): Promise<T> {
     if (this.#closedError) return Promise.reject(this.#closedError);
     const id = this.#nextId++;
     return new Promise<T>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
+      this.#pending.set(id, {
+        resolve: (value) => {
+          // Closing this copy of the descriptor leaves the connection open in the other process (no shutdown).
+          socket?.destroy();
+          resolve(value);
+        },
+        reject,
+      });
       const message: Request = { kind: 'request', id, op, payload };
       const sent = (error: Error | null) => {
         if (!error) return;
         this.#pending.delete(id);
         reject(error);
       };
-      if (socket) this.#endpoint.send!(message, socket as never, { keepOpen: false }, sent);
+      if (socket) this.#endpoint.send!(message, socket as never, { keepOpen: true }, sent);
       else this.#endpoint.send!(message, undefined, undefined, sent);
     });
   }

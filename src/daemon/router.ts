@@ -11,7 +11,14 @@
  * - StartupMessage: its `database` (by default the user name, as libpq does) picks the database; the socket and
  *   the bytes read so far go to that database's process. A TLS connection cannot be handed over (its keys live
  *   here), so its plain text is relayed instead (the slow path, TLS only).
+ *
+ * A connection must send its startup message within `startupTimeoutMs` (Postgres' authentication_timeout, 60 s) or
+ * it is closed. Connections still silent are not counted against any limit a client can hit: when too many wait at
+ * once, the one waiting longest is closed, so a flood of silent sockets can never shut real clients out (Node's
+ * `server.maxConnections`, 200 before, counted them: the 201st connection, and every one after, was reset at once).
+ * The limit on real connections is each database's (53300 from its gateway).
  * @see https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
+ * @see https://www.postgresql.org/docs/current/runtime-config-connection.html#GUC-AUTHENTICATION-TIMEOUT
  */
 import net from 'node:net';
 import type tls from 'node:tls';
@@ -36,13 +43,36 @@ export type RouterOptions = {
   cancel(processId: number, secretKey: number): void;
   readonly tls?: () => Promise<TlsCertificate>;
   readonly log: (line: string) => void;
-  readonly maxConnections?: number;
+  /** How long a new connection may take to send its startup message (default {@link DEFAULT_STARTUP_TIMEOUT_MS}). */
+  readonly startupTimeoutMs?: number;
+  /** How many connections may wait for their startup message at once; beyond, the oldest is closed (default {@link DEFAULT_MAX_STARTING}). */
+  readonly maxStarting?: number;
 };
+
+/** Postgres' default authentication_timeout. */
+export const DEFAULT_STARTUP_TIMEOUT_MS = 60_000;
+
+/** Connections waiting for their startup message at once, before the oldest is closed: enough for any burst of real clients. */
+export const DEFAULT_MAX_STARTING = 500;
 
 export type Router = {
   readonly port: number;
   /** Stops accepting; connections already handed over belong to their database processes. */
   close(): Promise<void>;
+};
+
+/** A connection that sent no startup message in time (Postgres closes it without a word; this says why). */
+const STARTUP_TIMEOUT = (ms: number) => ({
+  code: SqlState.ProtocolViolation,
+  message: `no startup message within ${ms / 1000} s: connection closed`,
+  hint: 'a Postgres client sends its startup message as soon as it connects; check what connected to this port',
+});
+
+/** The connection closed to make room when too many wait for their startup message at once. */
+const TOO_MANY_STARTING = {
+  code: SqlState.TooManyConnections,
+  message: 'too many connections are waiting to start up: the one waiting longest was closed',
+  hint: 'connect again; something is opening connections to this port without sending a startup message',
 };
 
 /** Bytes sent after an SSLRequest before its answer, which Postgres refuses (CVE-2021-23214). */
@@ -58,12 +88,21 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
   const tlsServer = options.tls && createTlsServer(options.tls);
   /** Connections not handed over yet, and relayed ones: what close() must end itself. */
   const held = new Set<net.Socket>();
+  /** Connections that have not sent their startup message yet, oldest first, and the socket to answer them on (TLS once negotiated). */
+  const starting = new Map<net.Socket, net.Socket>();
+  const startupTimeoutMs = options.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS;
+  const maxStarting = options.maxStarting ?? DEFAULT_MAX_STARTING;
 
   const refuse = (socket: net.Socket, fields: Omit<BackendErrorFields, 'severity'>) => {
-    if (!socket.destroyed) socket.end(backendError({ severity: 'FATAL', ...fields }));
+    if (socket.destroyed) return;
+    socket.end(backendError({ severity: 'FATAL', ...fields }));
+    // A client that reads nothing would keep the socket half-open: it is gone either way.
+    setTimeout(() => socket.destroy(), 1_000).unref();
   };
 
-  const opening = (socket: net.Socket | tls.TLSSocket, secure: boolean) => {
+  /** Reads the opening message of `socket` (`raw`: the TCP socket, `socket` itself unless it is TLS over it). */
+  const opening = (socket: net.Socket | tls.TLSSocket, secure: boolean, raw: net.Socket = socket) => {
+    if (starting.has(raw)) starting.set(raw, socket);
     const reader = new FrameReader();
     const onData = (chunk: Buffer) => {
       if (!secure && reader.buffered === 0 && chunk[0] === TLS_HANDSHAKE_RECORD) {
@@ -82,6 +121,8 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
         throw error;
       }
       if (!packet) return;
+      const code = packet.readUInt32BE(4);
+      if (code !== StartupCode.SslRequest && code !== StartupCode.GssEncRequest) starting.delete(raw);
       socket.off('data', onData);
       socket.pause();
       void handle(socket, packet, reader, secure).catch((error: unknown) => {
@@ -110,7 +151,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       if (tlsSocket === 'unencrypted data') return refuse(socket, UNENCRYPTED_DATA);
       if (!tlsSocket) return opening(socket, false);
       tlsSocket.on('error', () => tlsSocket.destroy());
-      return opening(tlsSocket, true);
+      return opening(tlsSocket, true, socket);
     }
     if (code !== StartupCode.Protocol3 && code >>> 16 !== 3) {
       return refuse(socket, { code: SqlState.ProtocolViolation, message: `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}` });
@@ -152,11 +193,24 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
 
   const server = net.createServer({ noDelay: true }, (socket) => {
     held.add(socket);
+    starting.set(socket, socket);
+    const timer = setTimeout(() => {
+      const current = starting.get(socket);
+      if (current) refuse(current, STARTUP_TIMEOUT(startupTimeoutMs));
+    }, startupTimeoutMs).unref();
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => held.delete(socket));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      held.delete(socket);
+      starting.delete(socket);
+    });
+    for (const [oldest, current] of starting) {
+      if (starting.size <= maxStarting) break;
+      starting.delete(oldest);
+      refuse(current, TOO_MANY_STARTING);
+    }
     opening(socket, false);
   });
-  server.maxConnections = (options.maxConnections ?? 100) * 2;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: options.host, port: options.port, exclusive: true }, () => {

@@ -11,14 +11,14 @@ import { TemplateWork, templateWork } from '../engine/template.js';
 import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
 import { SqlError } from '../gateway/backend-error.js';
 import { encodeApiKey } from '../http/api-key.js';
-import { forwardRequest, sqlBodyDatabase } from '../http/forward.js';
+import { forwardRequest, readSqlBody, sqlBodyDatabase } from '../http/forward.js';
 import { startHttp } from '../http/server.js';
 import {
   STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls, type StopRecord,
 } from '../state/files.js';
 import { ensureCertificate, type Certificate } from '../state/certificate.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
-import { databaseDir, readDatabases, upgradeStateFolder, writeDatabases } from '../state/databases.js';
+import { databaseDir, readDatabases, readRoles, removeLeftoverDatabaseFolders, upgradeStateFolder, writeDatabases, writeRoles } from '../state/databases.js';
 import { dataDirError, serverPaths, type ServerPaths } from '../state/paths.js';
 import { SparePool, type DatabaseProcess } from './database-process.js';
 import { DEFAULT_DATABASE, DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet, SHADOW_DATABASE, unknownDatabase } from './databases.js';
@@ -58,6 +58,8 @@ export type StartServerOptions = {
    * install prepares the database template. Default: written to `log`.
    */
   readonly onProgress?: (line: string) => void;
+  /** A connection to a database port that sends no startup message this long is closed (default 60,000 ms, Postgres' authentication_timeout). */
+  readonly startupTimeoutMs?: number;
 };
 
 /** What the CLI adds to the options: errors name its flags and commands instead of the API's options. */
@@ -190,6 +192,10 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       log,
     };
     const stored = persistent ? readDatabases(paths) : undefined;
+    if (stored) {
+      const removed = removeLeftoverDatabaseFolders(paths, stored.databases);
+      if (removed.length) debugLog(`${name}: removed what interrupted CREATE or DROP DATABASE left: databases/${removed.join(', databases/')}`);
+    }
     const main = new DatabaseSet({
       ...setOptions,
       endpoint: 'main',
@@ -197,9 +203,10 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       records: stored?.databases ?? [],
       nextId: stored?.nextId ?? 0,
       save: persistent ? (nextId, records) => writeDatabases(paths, nextId, records) : undefined,
+      roles: persistent ? { stored: readRoles(paths), save: (roles) => writeRoles(paths, roles) } : {},
     });
     // The shadow port's databases live in memory and open on first use: most sessions never touch them.
-    const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0, scratch: true });
+    const shadow = new DatabaseSet({ ...setOptions, endpoint: 'shadow', records: [], nextId: 0, scratch: true, roles: {} });
     cleanups.push(async () => {
       const [mainCut, shadowCut] = await Promise.all([main.close(), shadow.close()]);
       reportCutShort(paths, [...mainCut, ...shadowCut.map((database) => (database === DEFAULT_DATABASE ? SHADOW_DATABASE : `${SHADOW_DATABASE}/${database}`))], log);
@@ -233,7 +240,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       }
     };
     const routerFor = (set: DatabaseSet, key: 'database' | 'shadowDatabase') =>
-      listen(key, () => createRouter({ host: LOOPBACK, port: wanted[key], route: (database) => set.route(database), cancel, tls, log }));
+      listen(key, () => createRouter({ host: LOOPBACK, port: wanted[key], route: (database) => set.route(database), cancel, tls, log, startupTimeoutMs: options.startupTimeoutMs }));
     const mainRouter = await routerFor(main, 'database');
     cleanups.push(() => mainRouter.close());
     const shadowRouter = await routerFor(shadow, 'shadowDatabase');
@@ -253,7 +260,8 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     ];
     const forward = async (request: Request) => {
       const path = new URL(request.url).pathname;
-      const body = path === '/sql' ? new Uint8Array(await request.arrayBuffer()) : undefined;
+      const body = path === '/sql' ? await readSqlBody(request) : undefined;
+      if (body instanceof Response) return body;
       const databaseName = body ? sqlBodyDatabase(body) : new URL(request.url).searchParams.get('database') ?? undefined;
       let process: DatabaseProcess;
       try {

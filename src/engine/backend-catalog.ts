@@ -10,7 +10,7 @@
  * `pg_dump` leaves out. The catalog is installed once per database and marked with {@link CATALOG_VERSION}.
  */
 
-export const CATALOG_VERSION = 'pgdev backend catalog 6';
+export const CATALOG_VERSION = 'pgdev backend catalog 7';
 
 /** Answers a bridge request whose text starts like this with an error: `E<sqlstate> <message>[\t<detail>]`. */
 export const BRIDGE_ERROR = 'E';
@@ -141,11 +141,6 @@ export function backendCatalogSql(): string {
       NULL::oid, NULL::integer, NULL::smallint, NULL::text, NULL::xid, a.classid, a.objid, a.objsubid,
       a.virtualtransaction, a.pid, a.mode, a.granted, false, a.waitstart
     FROM bridge, json_to_recordset(bridge.answer::json) AS a(${LOCK_COLUMNS});`);
-  // Every database name reaches the one database (owned by postgres) until CREATE DATABASE makes real ones, so a
-  // role that owns "its" database on Postgres could not create anything here: schema public is open to every role,
-  // as it was before Postgres 15.
-  statements.push('GRANT CREATE ON SCHEMA public TO PUBLIC');
-  statements.push("DO $do$ BEGIN EXECUTE format('GRANT CREATE ON DATABASE %I TO PUBLIC', current_database()); END $do$");
   statements.push(`COMMENT ON FUNCTION pg_catalog.pgdev_bridge(text) IS '${CATALOG_VERSION}'`);
   statements.push('COMMIT');
   return statements.join(';\n');

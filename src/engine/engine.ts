@@ -12,7 +12,9 @@ import { backendCatalogSql, CATALOG_VERSION, CATALOG_VERSION_QUERY } from './bac
 import { mountBridge } from './bridge.js';
 import { processBusyPoll, type BusyPoll } from './busy-poll.js';
 import { EngineInterrupts, type InterruptTarget, type Termination } from './interrupts.js';
-import { RawPGlite } from './raw-pglite.js';
+import { EngineCrashedError, RawPGlite } from './raw-pglite.js';
+
+export { EngineCrashedError };
 import { compiledPglite } from './wasm.js';
 import { copyTemplateFor, ensureTemplate } from './template.js';
 import { lastReadyStatus, query, readError, readRows, type ErrorFields, TransactionStatus } from './protocol.js';
@@ -72,6 +74,8 @@ export class EngineSession {
   tempHidden = false;
   /** The role this session runs as (SET SESSION AUTHORIZATION); undefined for the engine's own superuser. */
   role: string | undefined;
+  /** The role it has taken with SET ROLE; undefined for none. */
+  currentRole: string | undefined;
 
   constructor(settings: Iterable<[string, string]> = []) {
     for (const [name, value] of settings) this.settings.set(name, value);
@@ -101,6 +105,8 @@ export type Lease = {
   captureSettings(): Map<string, string>;
   /** The current transaction status, read with an empty query. */
   transactionStatus(): TransactionStatus;
+  /** Runs `work` as the engine's superuser, then as the session's role again (for the gateway's own catalog work). */
+  asSuperuser<T>(work: () => T | Promise<T>): Promise<T>;
   release(): void;
 };
 
@@ -128,7 +134,10 @@ export class Engine {
   #applied = new Map<string, string>();
   /** The role the engine's session runs as now; undefined for its own superuser. */
   #appliedRole: string | undefined;
+  /** The role it has SET ROLE to now; undefined for none. */
+  #appliedCurrentRole: string | undefined;
   #notificationListeners = new Set<(channel: string, payload: string, pid: number) => void>();
+  #crashListeners = new Set<(error: EngineCrashedError) => void>();
   #closed = false;
   #log: (line: string) => void;
   /**
@@ -162,6 +171,12 @@ export class Engine {
     // PGlite reports the notifications it parses: those in answers to its own query API (the HTTP endpoint's). The
     // gateway's raw answers bypass its parser, and the gateway routes their notifications itself.
     pglite.onNotification((channel, payload) => this.#emitNotification(channel, payload, 0));
+    pglite.onCrash((panic) => {
+      this.#log(`${label}: PANIC ${panic.code}: ${panic.message}`);
+      const error = new EngineCrashedError(panic);
+      for (const waiter of this.#queue.splice(0)) waiter.reject(error);
+      for (const listener of this.#crashListeners) listener(error);
+    });
   }
 
   /** Opens a database: a persistent one in `dataDir` (copied from the template when new), or an in-memory one. */
@@ -204,8 +219,23 @@ export class Engine {
     return new Engine(options.label, pglite, interrupts, version, defaults, log);
   }
 
+  /** Whether the engine is closed, or unusable after a PANIC. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#closed || this.pglite.panic !== undefined;
+  }
+
+  /** The PANIC that stopped the engine, if one did. */
+  get crash(): EngineCrashedError | undefined {
+    return this.pglite.panic && new EngineCrashedError(this.pglite.panic);
+  }
+
+  /**
+   * Registers a listener for a PANIC, after which the engine refuses every call: its process must start over from
+   * the last commit, as Postgres restarts after a PANIC. Returns its remover.
+   */
+  onCrash(listener: (error: EngineCrashedError) => void): () => void {
+    this.#crashListeners.add(listener);
+    return () => void this.#crashListeners.delete(listener);
   }
 
   /**
@@ -238,6 +268,7 @@ export class Engine {
    */
   acquire(session: EngineSession, signal?: AbortSignal): Promise<Lease> {
     if (this.#closed) return Promise.reject(new Error(`${this.label} database is shut down`));
+    if (this.pglite.panic) return Promise.reject(new EngineCrashedError(this.pglite.panic));
     const free = this.tryAcquire(session);
     if (free) return Promise.resolve(free);
     return new Promise<Lease>((resolve, reject) => {
@@ -259,7 +290,7 @@ export class Engine {
 
   /** The lease at once if nobody holds or waits for the engine (the common case, kept off the promise path). */
   tryAcquire(session: EngineSession): Lease | undefined {
-    if (this.#closed || this.#owner || this.#queue.length > 0) return undefined;
+    if (this.closed || this.#owner || this.#queue.length > 0) return undefined;
     return this.#grant(session);
   }
 
@@ -304,6 +335,17 @@ export class Engine {
       },
       captureSettings: () => this.#captureSettings(session),
       transactionStatus: () => lastReadyStatus(this.#internalQuery('')) ?? TransactionStatus.Idle,
+      asSuperuser: async (work) => {
+        const role = this.#appliedRole;
+        const currentRole = this.#appliedCurrentRole;
+        if (role === undefined && currentRole === undefined) return work();
+        this.#switchRole(undefined, undefined);
+        try {
+          return await work();
+        } finally {
+          this.#switchRole(role, currentRole);
+        }
+      },
       release: () => {
         if (released) return;
         released = true;
@@ -314,7 +356,9 @@ export class Engine {
       },
     };
     // Renaming others' temporary relations and switching settings need the superuser; the role comes last.
-    if (this.#appliedRole !== undefined && (this.#appliedRole !== session.role || this.#tempOwners.size > 0)) this.#switchRole(undefined);
+    const elevated = this.#appliedRole === undefined && this.#appliedCurrentRole === undefined;
+    const sameRole = this.#appliedRole === session.role && this.#appliedCurrentRole === session.currentRole;
+    if (!elevated && (!sameRole || this.#tempOwners.size > 0)) this.#switchRole(undefined, undefined);
     this.#isolateTempRelations(session);
     try {
       this.#switchTo(session);
@@ -322,7 +366,7 @@ export class Engine {
       this.#log(`${this.label}: could not restore the settings of session ${session.id}: ${String(error)}`);
       session.settings = new Map(this.#applied);
     }
-    if (session.role !== this.#appliedRole) this.#switchRole(session.role);
+    if (session.role !== this.#appliedRole || session.currentRole !== this.#appliedCurrentRole) this.#switchRole(session.role, session.currentRole);
     return lease;
   }
 
@@ -368,11 +412,27 @@ export class Engine {
     return this.pglite.execRaw(query(sql));
   }
 
-  /** Runs the engine's session as `role` (undefined: its own superuser, whose authority allows any switch). */
-  #switchRole(role: string | undefined): void {
-    const error = readError(this.#internalQuery(`SET SESSION AUTHORIZATION ${quoteIdent(role ?? ENGINE_SUPERUSER)}`));
-    if (error) this.#log(`${this.label}: could not run as role ${role}: ${error.message}`);
-    else this.#appliedRole = role;
+  /**
+   * Runs the engine's session as `role` (undefined: its own superuser, whose authority allows any switch), then
+   * SET ROLE `currentRole` if any (SET SESSION AUTHORIZATION resets the role, so it comes second).
+   */
+  #switchRole(role: string | undefined, currentRole: string | undefined): void {
+    const setRole = currentRole === undefined ? '' : `; SELECT set_config('role', ${quoteLiteral(currentRole)}, false)`;
+    const error = readError(this.#internalQuery(`SET SESSION AUTHORIZATION ${quoteIdent(role ?? ENGINE_SUPERUSER)}${setRole}`));
+    if (!error) {
+      this.#appliedRole = role;
+      this.#appliedCurrentRole = currentRole;
+      return;
+    }
+    this.#log(`${this.label}: could not run as role ${role} (role ${currentRole}): ${error.message}`);
+    this.#readRoles();
+  }
+
+  /** Reads which roles the engine's session runs as (after a switch, or a client's SET ROLE / SESSION AUTHORIZATION). */
+  #readRoles(): void {
+    const [[sessionUser, role] = []] = readRows(this.#internalQuery("SELECT session_user, current_setting('role')"));
+    this.#appliedRole = sessionUser === ENGINE_SUPERUSER ? undefined : (sessionUser ?? undefined);
+    this.#appliedCurrentRole = role === 'none' ? undefined : (role ?? undefined);
   }
 
   /** Makes the engine's session settings those of `session`, touching only what differs. */
@@ -395,6 +455,10 @@ export class Engine {
 
   #captureSettings(session: EngineSession): Map<string, string> {
     const rows = readRows(this.#internalQuery("SELECT name, setting FROM pg_settings WHERE source = 'session'"));
+    // SET ROLE and SET SESSION AUTHORIZATION are settings too (not listed in pg_settings): the connection keeps them.
+    this.#readRoles();
+    session.role = this.#appliedRole;
+    session.currentRole = this.#appliedCurrentRole;
     const before = new Map([...this.defaults, ...session.settings]);
     session.settings = new Map(rows.map(([name, value]) => [name!, value ?? '']));
     this.#applied = new Map(session.settings);

@@ -5,11 +5,29 @@
  * gateway's), that is about 1.5 kB of heap a query, never freed (100,000 queries: about 150 MB), and a tenth of the CPU
  * time of a simple query. {@link RawPGlite.execRaw} takes the answer through PGlite's streaming callback instead,
  * which bypasses that parser, and stays synchronous.
+ *
+ * It also notices a PANIC (a failed WAL write on a full disk, for one). Postgres' backend exits after a PANIC and the
+ * postmaster restarts every process from the WAL; PGlite instead answers the PANIC and then spins for ever on the next
+ * call. So after a PANIC this instance refuses every call, and tells {@link RawPGlite.onCrash}'s listener, whose
+ * process must start over (see database-serve.ts).
  */
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
+import { Backend, eachMessage, readError, type ErrorFields } from './protocol.js';
+
+/** Thrown by every call into an engine that has had a PANIC. */
+export class EngineCrashedError extends Error {
+  readonly panic: ErrorFields;
+  constructor(panic: ErrorFields) {
+    super(`the database engine stopped after a PANIC (${panic.code}: ${panic.message}); it restarts from its last commit`);
+    this.name = 'EngineCrashedError';
+    this.panic = panic;
+  }
+}
 
 export class RawPGlite extends PGlite {
   #failure: unknown;
+  #panic: ErrorFields | undefined;
+  #onCrash: ((panic: ErrorFields) => void) | undefined;
 
   /** Opens a database (what `PGlite.create` does, for this class). */
   static async open(options: PGliteOptions): Promise<RawPGlite> {
@@ -18,13 +36,41 @@ export class RawPGlite extends PGlite {
     return pglite;
   }
 
+  /** The PANIC this instance had, if any: then it is unusable. */
+  get panic(): ErrorFields | undefined {
+    return this.#panic;
+  }
+
+  /** Sets the one listener told of a PANIC (once). */
+  onCrash(listener: (panic: ErrorFields) => void): void {
+    this.#onCrash = listener;
+  }
+
+  #crashed(panic: ErrorFields): void {
+    if (this.#panic) return;
+    this.#panic = panic;
+    this.#onCrash?.(panic);
+  }
+
   // Records a failure that execProtocolRawStream would otherwise only report through its promise, a tick later.
   override execProtocolRawSync(message: Uint8Array): Uint8Array {
+    if (this.#panic) throw new EngineCrashedError(this.#panic);
     this.#failure = undefined;
     try {
       return super.execProtocolRawSync(message);
     } catch (error) {
       this.#failure = error ?? new Error('database engine failed');
+      throw error;
+    }
+  }
+
+  // PGlite's query API (the HTTP endpoint's) reports a PANIC as a thrown DatabaseError.
+  override async execProtocolStream(...args: Parameters<PGlite['execProtocolStream']>): ReturnType<PGlite['execProtocolStream']> {
+    try {
+      return await super.execProtocolStream(...args);
+    } catch (error) {
+      const fields = error as Partial<ErrorFields>;
+      if (fields.severity === 'PANIC') this.#crashed({ severity: 'PANIC', code: fields.code ?? 'XX000', message: (error as Error).message });
       throw error;
     }
   }
@@ -39,6 +85,24 @@ export class RawPGlite extends PGlite {
       done.catch(() => undefined); // rejected with the failure thrown here
       throw this.#failure;
     }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    const output = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    const panic = endsWithoutReady(output) ? panicIn(output) : undefined;
+    if (panic) this.#crashed(panic);
+    return output;
   }
+}
+
+/** Whether backend output lacks a final ReadyForQuery: only then can it end in a PANIC (checked cheaply on every call). */
+function endsWithoutReady(output: Uint8Array): boolean {
+  return output.length >= 6 && output[output.length - 6] !== Backend.ReadyForQuery;
+}
+
+/** The PANIC ErrorResponse in backend output, if any. */
+function panicIn(output: Uint8Array): ErrorFields | undefined {
+  for (const { type, start, end } of eachMessage(output)) {
+    if (type !== Backend.ErrorResponse) continue;
+    const error = readError(output.subarray(start, end));
+    if (error?.severity === 'PANIC') return error;
+  }
+  return undefined;
 }

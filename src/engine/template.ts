@@ -15,6 +15,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { NodeFS } from '@electric-sql/pglite/nodefs';
 import { packageVersion } from '../package-version.js';
 import { backendCatalogSql } from './backend-catalog.js';
+import { cloneOrCopyFile, copyDirectory, type CopyFile } from './copy-directory.js';
 import { stateRoot } from '../state/paths.js';
 
 const BUNDLED = fileURLToPath(new URL('../../template', import.meta.url));
@@ -36,7 +37,7 @@ const INITDB_ARGS = ['--wal-segsize=1'];
  * template. Their `pg_database` rows stay, and `pg_database_size` says NULL for them.
  */
 const UNUSED_DATABASE_FOLDERS = ['1', '4'];
-const TEMPLATE_VERSION = 4;
+const TEMPLATE_VERSION = 5;
 
 export type Template = { readonly dir: string; readonly tarball: string };
 
@@ -202,21 +203,8 @@ export async function ensureTemplate(options: { wasmModule?: Promise<WebAssembly
  */
 export function copyTemplateFor(template: Template, dataDir: string): NodeFS {
   fs.rmSync(dataDir, { recursive: true, force: true });
-  const files: string[] = [];
-  const walk = (relative: string) => {
-    fs.mkdirSync(path.join(dataDir, relative), { recursive: relative === '' });
-    for (const entry of fs.readdirSync(path.join(template.dir, relative), { withFileTypes: true })) {
-      const name = path.join(relative, entry.name);
-      if (entry.isDirectory()) walk(name);
-      else if (name !== 'PG_VERSION') files.push(name);
-    }
-  };
-  walk('');
-  const copy = (name: string) =>
-    path.dirname(name) === 'pg_wal'
-      ? copySparse(path.join(template.dir, name), path.join(dataDir, name))
-      : fs.promises.copyFile(path.join(template.dir, name), path.join(dataDir, name));
-  const copied = Promise.all(files.map(copy)).then(() => copy('PG_VERSION'));
+  const copy: CopyFile = (from, to, relative) => (path.dirname(relative) === 'pg_wal' ? copySparse(from, to) : cloneOrCopyFile(from, to, relative));
+  const copied = copyDirectory(template.dir, dataDir, { copy, last: 'PG_VERSION' });
   copied.catch(() => undefined); // awaited in initialSyncFs; not an unhandled rejection meanwhile
   return new (class extends NodeFS {
     override async initialSyncFs(): Promise<void> {

@@ -10,6 +10,8 @@ export type DatabaseCommand =
   | { readonly kind: 'create'; readonly name: string; readonly template?: string; readonly options: Readonly<Record<string, string>> }
   | { readonly kind: 'drop'; readonly name: string; readonly ifExists: boolean; readonly force: boolean }
   | { readonly kind: 'rename'; readonly name: string; readonly newName: string }
+  /** ALTER DATABASE ... OWNER TO: the role (a name, or CURRENT_USER / SESSION_USER as written). */
+  | { readonly kind: 'owner'; readonly name: string; readonly owner: string }
   /** Any other ALTER DATABASE (SET, OWNER TO, ...): accepted, and without effect (see the README). */
   | { readonly kind: 'alter'; readonly name: string };
 
@@ -95,6 +97,12 @@ function readAlter(reader: Reader): DatabaseCommand {
     const newName = reader.name();
     reader.end();
     return { kind: 'rename', name, newName };
+  }
+  if (reader.accept('owner')) {
+    reader.expect('to');
+    const owner = reader.name();
+    reader.end();
+    return { kind: 'owner', name, owner };
   }
   if (reader.done) throw new SyntaxProblem('syntax error at end of input');
   return { kind: 'alter', name };

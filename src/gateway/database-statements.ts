@@ -155,7 +155,7 @@ export function simpleDatabaseCommand(msg: Buffer, context: CommandContext): { r
 
 /** CREATE, DROP and RENAME cannot run in a transaction block (other ALTER DATABASE forms can). */
 function failsInTransaction(parsed: Parsed): parsed is DatabaseCommand {
-  return !isSyntaxError(parsed) && parsed.kind !== 'alter';
+  return !isSyntaxError(parsed) && parsed.kind !== 'alter' && parsed.kind !== 'owner';
 }
 
 /** The null-terminated string at `offset` of a message body. */

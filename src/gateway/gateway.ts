@@ -27,6 +27,8 @@ export type GatewayOptions = {
   readonly cancelSecret?: string;
   /** Runs CREATE, DROP and ALTER DATABASE for a session; without it they are refused (0A000). */
   readonly databaseCommand?: SessionHost['databaseCommand'];
+  /** Shares the engine's roles with the server's other databases after a change (see roles.ts). */
+  readonly publishRoles?: SessionHost['publishRoles'];
 };
 
 export type Gateway = {
@@ -95,6 +97,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       if (sessions.delete(session.processId)) options.onConnections?.(sessions.size);
     },
     databaseCommand: options.databaseCommand,
+    publishRoles: options.publishRoles,
   };
 
   // NOTIFY sent through the other front door (HTTP) reaches listening connections too.
@@ -107,9 +110,26 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     if (engine?.backends === backends) engine.backends = undefined;
     engine = next;
     engine.backends = backends;
-    stopListening = engine.onNotification(deliverFromHttp);
+    const stopNotifications = engine.onNotification(deliverFromHttp);
+    const stopCrash = engine.onCrash(endSessionsAfterCrash);
+    stopListening = () => {
+      stopNotifications();
+      stopCrash();
+    };
     return next;
   };
+  // Postgres ends every other backend after one's PANIC, with this message, and restarts from the WAL. After the
+  // session that met the PANIC has answered it (in the same tick), the others are ended so.
+  const endSessionsAfterCrash = () =>
+    setImmediate(() => {
+      for (const session of sessions.values()) {
+        session.fatal({
+          code: SqlState.CrashShutdown,
+          message: 'terminating connection because of crash of another server process',
+          hint: 'the database restarts from its last commit; in a moment you should be able to reconnect and repeat your command',
+        });
+      }
+    });
   const source = options.engine;
   if (typeof source !== 'function') useEngine(source);
   const openEngine = () => (opening ??= typeof source === 'function' ? source().then(useEngine) : Promise.resolve(source));

@@ -7,6 +7,8 @@
  * @see https://www.postgresql.org/docs/current/protocol-flow.html#PROTOCOL-FLOW-START-UP
  */
 import { PostgresConnection, type ClientParameters, type ScramSha256Data } from 'pg-gateway';
+import { Backend, readError } from '../engine/protocol.js';
+import { backendError, SqlState } from './backend-error.js';
 
 export type Handshake = {
   /** Hands one framed startup-phase message to pg-gateway. */
@@ -26,7 +28,7 @@ export function createHandshake(write: (data: Uint8Array) => void, serverVersion
   let settle!: (params: ClientParameters | undefined) => void;
   const done = new Promise<ClientParameters | undefined>((resolve) => (settle = resolve));
   const writable = new WritableStream<Uint8Array>({
-    write: (chunk) => write(chunk),
+    write: (chunk) => write(asPostgresSays(chunk)),
     close: () => settle(undefined),
     abort: () => settle(undefined),
   });
@@ -45,4 +47,15 @@ export function createHandshake(write: (data: Uint8Array) => void, serverVersion
   // A copy: pg-gateway reads message lengths from the start of the ArrayBuffer behind the view it is given (ignoring
   // its byteOffset), and Node's small Buffers are views into a shared pool.
   return { feed: (message) => enqueue(new Uint8Array(message)), done };
+}
+
+/**
+ * pg-gateway's SCRAM exchange refuses a wrong password with SQLSTATE 28000; Postgres says 28P01
+ * (invalid_password), which clients and scripts check for.
+ */
+function asPostgresSays(chunk: Uint8Array): Uint8Array {
+  if (chunk[0] !== Backend.ErrorResponse) return chunk;
+  const error = readError(chunk);
+  if (error?.code !== SqlState.InvalidAuthorization || !error.message.startsWith('password authentication failed')) return chunk;
+  return backendError({ severity: 'FATAL', code: SqlState.InvalidPassword, message: error.message });
 }

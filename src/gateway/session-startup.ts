@@ -79,6 +79,7 @@ export class SessionStartup {
       if (host.closed) return;
       if ('refused' in role) return host.fatal(role.refused);
       if (role.name !== ENGINE_SUPERUSER) host.engineSession.role = role.name;
+      for (const [name, value] of role.settings ?? []) host.engineSession.settings.set(name, value);
       this.#superuser = role.superuser;
       this.#handshake = createHandshake((data) => host.write(data), host.engine.serverVersion, role.scram);
       this.#handshake.done.then((params) => this.#started(params), (error) => host.onError(error));

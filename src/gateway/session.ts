@@ -33,6 +33,7 @@ import { fanOut, notification, type FanOutTarget } from './notify-fan-out.js';
 import { createActivity, LONG_WAIT_MS, longWaitReport, markActive, markReady } from './session-activity.js';
 import { SessionStartup } from './session-startup.js';
 import { SessionTracking } from './session-tracking.js';
+import { mayChangeRoles, publishRoleChanges } from './roles.js';
 import { StatementNames } from './statement-names.js';
 
 export const SessionPhase = {
@@ -72,6 +73,8 @@ export type SessionHost = {
   onClosed(session: Session): void;
   /** Runs CREATE, DROP or ALTER DATABASE (the server keeps the databases); throws SqlError. */
   databaseCommand?(command: DatabaseCommand, session: Session): Promise<{ notice?: string }>;
+  /** Shares the engine's roles with the server's other databases, or throws SqlError and puts them back (roles.ts). */
+  publishRoles?(lease: Lease): Promise<void>;
 };
 
 const TERMINATED = { code: SqlState.AdminShutdown, message: 'terminating connection due to administrator command' } as const;
@@ -108,6 +111,8 @@ export class Session {
   readonly #activity: BackendActivity;
   readonly #startup: SessionStartup;
   readonly #tracking: SessionTracking;
+  /** A statement may have changed roles: they are shared with the other databases once its transaction ends. */
+  #rolesDirty = false;
   readonly #names: StatementNames;
   readonly #fanOut: FanOutTarget;
   readonly #batch = new ExtendedBatch();
@@ -198,6 +203,7 @@ export class Session {
 
   /** Sends a FATAL error to this client alone and closes its connection. */
   fatal(fields: Omit<BackendErrorFields, 'severity'>): void {
+    if (this.#phase === SessionPhase.Closed) return;
     this.#debug(`fatal ${fields.code}: ${fields.message}`);
     this.#write(backendError({ severity: 'FATAL', ...fields }));
     this.#socket.end();
@@ -393,7 +399,9 @@ export class Session {
   #observe(sql: string): boolean {
     const savepoints = this.#aborted.observe(sql);
     const tracked = this.#tracking.observe(sql);
-    return savepoints || tracked;
+    const roles = mayChangeRoles(sql);
+    if (roles) this.#rolesDirty = true;
+    return savepoints || tracked || roles;
   }
 
   /** How a database command is answered: the transaction status and the pipeline decide, never the phase. */
@@ -476,7 +484,7 @@ export class Session {
     try {
       for (;;) {
         const wanted = await this.#withEngine(
-          (lease) => {
+          async (lease) => {
             if (firstWait !== undefined) this.#locks.replay(lease);
             else if (this.#aborted.handedBack) this.#aborted.reenter(lease);
             const { batch, replayed } = this.#names.withUnnamed(messages, unnamed, engine, this.engineSession);
@@ -486,6 +494,10 @@ export class Session {
               const result = attempt(this.#host.backends, this.processId, lease, batch, this.#locks.canRetry(retry));
               if ('wanted' in result) return result.wanted;
               output = this.#names.ran({ ...unnamed, replayed, hasQuery: simpleQuery !== undefined }, result.output, engine, this.engineSession);
+              if (this.#rolesDirty && lastReadyStatus(output) === TransactionStatus.Idle) {
+                this.#rolesDirty = false;
+                output = await publishRoleChanges(this.#host, lease, output);
+              }
             } catch (error) {
               this.#host.log(`[${engine.label} #${this.processId}] engine error: ${String(error)}`);
               output = Buffer.concat([
@@ -542,6 +554,14 @@ export class Session {
     }
     let out = Buffer.from(output.buffer, output.byteOffset, output.byteLength);
     if (notifications) out = fanOut(out, notifications, this.#fanOut);
+    if (this.#host.engine.crash) {
+      // The engine answered a PANIC and will not answer again: as a Postgres backend exits after one, the client
+      // gets the PANIC and its connection closes.
+      this.#write(out);
+      this.#socket.end();
+      void this.close('the database engine crashed');
+      return;
+    }
     if (status === undefined) {
       this.#write(out);
       return;

@@ -17,9 +17,8 @@ import { isPgdevError, type ErrorCode } from '../errors.js';
 import type { EngineHttpContext } from './app.js';
 import { apiKeyAuth } from './api-key.js';
 import { HttpError } from './errors.js';
+import { MAX_LOAD_BYTES } from './body-limit.js';
 
-/** Largest script `POST /load` reads. */
-export const MAX_LOAD_BYTES = 1024 * 1024 * 1024;
 
 const STATUS: Partial<Record<ErrorCode, 400 | 404 | 413 | 507>> = {
   E_UNKNOWN_DATABASE: 404,

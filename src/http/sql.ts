@@ -19,13 +19,13 @@ import { EngineSession, type Lease } from '../engine/engine.js';
 import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations } from '../engine/session-state.js';
 import { TransactionStatus } from '../engine/protocol.js';
 import { apiKeyAuth } from './api-key.js';
+import { MAX_SQL_BODY_BYTES } from './body-limit.js';
 import type { EngineHttpContext } from './app.js';
 import { HttpError } from './errors.js';
 import { SqlState } from '../engine/sql-state.js';
 import { parseDatabaseCommand } from '../gateway/database-commands.js';
 
-/** Largest request body `/sql` reads. */
-export const MAX_SQL_BODY_BYTES = 10 * 1024 * 1024;
+export { MAX_SQL_BODY_BYTES };
 
 export type SqlStatement = { readonly query: string; readonly params: readonly unknown[] };
 

@@ -16,6 +16,8 @@ export type DatabaseRecord = {
   /** The name the database's engine knows itself by (it differs after a clone or a rename until the next open). */
   engineName: string;
   readonly createdAt: string;
+  /** The oid of the role that owns it (`CREATE DATABASE ... OWNER`, `ALTER DATABASE ... OWNER TO`); absent: postgres. */
+  owner?: number;
 };
 
 export type DatabasesFile = { readonly version: number; readonly nextId: number; readonly databases: DatabaseRecord[] };
@@ -39,6 +41,36 @@ export function readDatabases(paths: ServerPaths): DatabasesFile {
 export function writeDatabases(paths: ServerPaths, nextId: number, databases: readonly DatabaseRecord[]): void {
   fs.mkdirSync(path.join(paths.root, 'databases'), { recursive: true });
   writeJsonAtomic(databasesFile(paths), { version: STATE_VERSION, nextId, databases });
+}
+
+/** What pgdev makes under `databases/`: a database's `<id>`, `<id>.copying` while a clone is copied, `<id>.lock` (and its `.<pid>.tmp`). */
+const DATABASE_FOLDER = /^(\d+)(\.copying|\.lock(\.\d+\.tmp)?)?$/;
+
+/**
+ * Removes what a killed `CREATE DATABASE ... TEMPLATE` or `DROP DATABASE` left under `databases/`: `<id>.copying`
+ * folders, and `<id>` folders that `databases.json` does not list. Never the default database's folder, a listed
+ * database's, or anything pgdev does not name so. Run under the server's lock, before any database opens. Returns
+ * the names removed.
+ */
+export function removeLeftoverDatabaseFolders(paths: ServerPaths, records: readonly DatabaseRecord[]): string[] {
+  const root = path.join(paths.root, 'databases');
+  const kept = new Set([DEFAULT_DATABASE_ID, ...records.map((record) => record.id)].map(String));
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return []; // no databases folder yet
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = DATABASE_FOLDER.exec(name);
+    // A copy cut short and a lock file half taken are always leftovers; a folder or lock, only of an unlisted id.
+    const always = match?.[2] === '.copying' || match?.[3] !== undefined;
+    if (!match || (!always && kept.has(match[1]!))) continue;
+    fs.rmSync(path.join(root, name), { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
 }
 
 /**
@@ -74,4 +106,19 @@ export function folderSize(dir: string): number {
     if (stat) total += stat.blocks === undefined ? stat.size : stat.blocks * 512;
   }
   return total;
+}
+
+/** The main port's roles (`daemon/roles.ts`): a version, and the shared role catalogs as one JSON text. */
+export type RolesFile = { readonly version: number; readonly roles: { readonly version: number; readonly catalog: string } };
+
+export function rolesFile(paths: ServerPaths): string {
+  return path.join(paths.root, 'roles.json');
+}
+
+export function readRoles(paths: ServerPaths): RolesFile['roles'] | undefined {
+  return readVersioned<RolesFile>(rolesFile(paths))?.roles;
+}
+
+export function writeRoles(paths: ServerPaths, roles: RolesFile['roles']): void {
+  writeJsonAtomic(rolesFile(paths), { version: STATE_VERSION, roles });
 }
