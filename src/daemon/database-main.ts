@@ -24,7 +24,7 @@ const exitUnused = () => process.exit(0);
 process.once('disconnect', exitUnused);
 channel.handle('start', (config: import('./database-serve.js').DatabaseProcessConfig) => {
   process.off('disconnect', exitUnused);
-  return serve(config, channel);
+  return serve(config, channel, watcher);
 });
 await watching;
 channel.emit('spare');

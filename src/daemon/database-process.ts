@@ -5,7 +5,8 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type net from 'node:net';
-import type { Writable } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import { InterruptKind } from '../engine/interrupts.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, PgdevError } from '../errors.js';
@@ -13,7 +14,7 @@ import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import { Channel } from './ipc.js';
 import type { DatabaseProcessConfig, DatabaseProcessReady, DatabaseListing } from './database-serve.js';
-import type { InterruptRequest } from './database-watcher.js';
+import type { InterruptAnswer, InterruptRequest } from './database-watcher.js';
 
 export type { DatabaseProcessConfig, DatabaseListing };
 
@@ -26,6 +27,8 @@ const ENTRY = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'dist'
 
 /** How long a closing database process has to take the request before it is taken to be running a statement. */
 const BUSY_CLOSE_MS = 2_000;
+/** How long the watcher thread has to answer an interrupt request (it answers at once unless the process is gone). */
+const INTERRUPT_ANSWER_MS = 1_000;
 
 export type DatabaseProcessEvents = {
   /** A session ran CREATE, DROP or ALTER DATABASE: the server runs it (it owns the list of databases). */
@@ -133,8 +136,11 @@ export class DatabaseProcess {
   readonly exited: Promise<void>;
   #child: ChildProcess;
   #channel: Channel;
-  /** The interrupt line: read by the process's watcher thread. */
-  #line: Writable;
+  /** The interrupt line: its other end is the process's watcher thread. */
+  #line: Duplex;
+  #nextInterruptId = 1;
+  /** Interrupt requests waiting for the watcher's answer. */
+  #interrupts = new Map<number, (interrupted: boolean) => void>();
   /** Connections sent and not yet acknowledged: an idle report that crosses one is ignored. */
   #adopting = 0;
   /**
@@ -147,7 +153,11 @@ export class DatabaseProcess {
   private constructor(child: ChildProcess, channel: Channel, ready: DatabaseProcessReady, sessionIds: [number, number], exited: Promise<void>) {
     this.#child = child;
     this.#channel = channel;
-    this.#line = child.stdio[4] as Writable;
+    this.#line = child.stdio[4] as Duplex;
+    this.#readAnswers(this.#line);
+    void exited.then(() => {
+      for (const id of [...this.#interrupts.keys()]) this.#answered(id, false);
+    });
     this.wirePort = ready.wirePort;
     this.httpPort = ready.httpPort;
     this.initialRoles = ready.roles;
@@ -200,13 +210,44 @@ export class DatabaseProcess {
    * statement if that connection's is running, and to the process, which ends the connection's wait if it waits.
    */
   cancel(processId: number, secretKey: number): void {
-    this.interrupt({ kind: 'cancel', processId });
+    void this.interrupt(InterruptKind.Cancel, processId);
     this.#channel.request('cancel', { processId, secretKey }).catch(() => undefined);
   }
 
-  /** Tells the watcher thread, which acts while the engine's thread is busy (see `database-watcher.ts`). */
-  interrupt(request: InterruptRequest): void {
-    this.#line.write(`${JSON.stringify(request)}\n`);
+  /**
+   * Asks the watcher thread, which acts while the engine's thread is busy (see `database-watcher.ts`), to interrupt
+   * the statement of `processId` (or whichever runs). Resolves to whether one was running; false if the process
+   * does not answer within a second.
+   */
+  interrupt(kind: InterruptKind, processId?: number): Promise<boolean> {
+    const id = this.#nextInterruptId++;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => this.#answered(id, false), INTERRUPT_ANSWER_MS);
+      this.#interrupts.set(id, (interrupted) => {
+        clearTimeout(timer);
+        resolve(interrupted);
+      });
+      this.#line.write(`${JSON.stringify({ id, kind, processId } satisfies InterruptRequest)}\n`);
+    });
+  }
+
+  #answered(id: number, interrupted: boolean): void {
+    const resolve = this.#interrupts.get(id);
+    this.#interrupts.delete(id);
+    resolve?.(interrupted);
+  }
+
+  #readAnswers(line: Duplex): void {
+    let pending = '';
+    line.setEncoding('utf8');
+    line.on('data', (chunk: string) => {
+      pending += chunk;
+      for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
+        const answer = JSON.parse(pending.slice(0, end)) as InterruptAnswer;
+        pending = pending.slice(end + 1);
+        this.#answered(answer.id, answer.interrupted);
+      }
+    });
   }
 
   sessions(): Promise<Array<SessionReport & { database: string }>> {
@@ -231,6 +272,8 @@ export class DatabaseProcess {
    */
   close(): Promise<boolean> {
     this.#closing ??= (async () => {
+      // A running statement is ended first (its transaction rolled back), so that the process can close cleanly.
+      const interrupted = await this.interrupt(InterruptKind.Terminate);
       let taken = false;
       this.#channel.handle('closing', () => (taken = true));
       const busyCheck = setTimeout(() => taken || this.#child.kill('SIGKILL'), BUSY_CLOSE_MS);
@@ -242,7 +285,7 @@ export class DatabaseProcess {
         clearTimeout(busyCheck);
         clearTimeout(killer);
       }
-      return !taken;
+      return interrupted || !taken;
     })();
     return this.#closing;
   }

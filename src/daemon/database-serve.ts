@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { ENGINE_SUPERUSER, Engine, EngineSession, quoteLiteral, setSessionIdBase, type Lease } from '../engine/engine.js';
 import { applyRoleCatalog, readRoleCatalog, roleDependents, type RoleCatalog } from '../engine/role-catalog.js';
 import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../engine/snapshot.js';
@@ -17,6 +18,7 @@ import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { startHttp } from '../http/server.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import { holdDataDir } from '../state/data-lock.js';
+import type { WatcherMessage } from './database-watcher.js';
 import { Channel } from './ipc.js';
 import { LOOPBACK } from './ports.js';
 import { PGDEV_VERSION } from './version.js';
@@ -66,7 +68,8 @@ const OWN_DATABASE_OID = 5;
 /** template1 and template0: real databases of every engine, never listed as others. */
 const BUILT_IN_OIDS = [1, 4, OWN_DATABASE_OID];
 
-export async function serve(config: DatabaseProcessConfig, channel: Channel): Promise<DatabaseProcessReady> {
+/** `watcher`: the process's watcher thread (`database-watcher.ts`), told of every engine this process opens. */
+export async function serve(config: DatabaseProcessConfig, channel: Channel, watcher: Worker): Promise<DatabaseProcessReady> {
   const log = (line: string) => channel.emit('log', line);
   const debugLog = (line: string) => config.debug && log(line);
   setSessionIdBase(config.sessionIdBase);
@@ -83,6 +86,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel): Pr
   const open = async (engineName: string, from?: Blob): Promise<Engine> => {
     const engine = await Engine.open({ label: name, dataDir: config.dataDir, from, database: engineName, log: debugLog });
     engine.onCrash((error) => exitAfterCrash(error.message));
+    watcher.postMessage({ target: engine.interruptTarget } satisfies WatcherMessage);
     const wanted = latestRoles;
     if (wanted) {
       await engine.exclusive((lease) => applyRoleCatalog(lease, wanted.catalog));

@@ -19,6 +19,7 @@ import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
 import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../state/databases.js';
+import { InterruptKind } from '../engine/interrupts.js';
 import { dataLockFile } from '../state/data-lock.js';
 import { copyDirectory } from '../engine/copy-directory.js';
 import { DatabaseProcess, type DatabaseListing, type SparePool } from './database-process.js';
@@ -415,8 +416,9 @@ export class DatabaseSet {
       const connections = force ? process.connections : await othersGone(process);
       if (connections > 0 && !force) throw inUse(database.name, connections);
       if (connections > 0) {
-        // A statement that is running cannot be interrupted, and the process answers only once it ends: as the
-        // database is going away, its process is stopped instead (its clients see their connection end).
+        // A running statement is ended first (the process answers nothing until it ends); one that does not end
+        // in time has its process stopped instead, as the database is going away (its clients see their connection end).
+        await process.interrupt(InterruptKind.Terminate);
         const ended = await Promise.race([process.request('terminateAll').then(() => true, () => true), delay(FORCE_GRACE_MS, false)]);
         if (!ended) await process.kill();
       }

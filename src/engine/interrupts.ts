@@ -148,7 +148,7 @@ export function nextTimeoutDue(target: InterruptTarget): number | undefined {
   return next === undefined ? undefined : (Number(next) + POSTGRES_EPOCH_MICROS) / 1000;
 }
 
-/** While a statement runs, timeouts are looked at this often even if no timer change was signalled. */
+/** Timeouts are looked at this often even if no timer change was signalled. */
 const WATCH_RECHECK_MS = 50;
 
 /**
@@ -163,8 +163,10 @@ export function watchTimeouts(target: InterruptTarget): () => void {
       const sequence = Atomics.load(control, Control.TimerSequence);
       deliverDueTimeouts(target);
       const due = nextTimeoutDue(target);
-      const running = Atomics.load(control, Control.Running) !== 0;
-      const wait = due === undefined ? (running ? WATCH_RECHECK_MS : Infinity) : Math.min(Math.max(0, due - Date.now()), WATCH_RECHECK_MS);
+      // Never asleep for longer than WATCH_RECHECK_MS, running or not: a statement may arm its timeout without a
+      // setitimer (Postgres calls it only when the new alarm is due before the one it thinks is pending), and
+      // begin() wakes nobody.
+      const wait = due === undefined ? WATCH_RECHECK_MS : Math.min(Math.max(0, due - Date.now()), WATCH_RECHECK_MS);
       const result = waitAsync(control, Control.TimerSequence, sequence, wait);
       if (result.async) await result.value;
     }

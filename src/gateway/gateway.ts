@@ -112,6 +112,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     engine.backends = backends;
     const stopNotifications = engine.onNotification(deliverFromHttp);
     const stopCrash = engine.onCrash(endSessionsAfterCrash);
+    // Postgres' own idle_in_transaction_session_timeout, idle_session_timeout and transaction_timeout end the session.
+    next.onIdleTimeout((sessionId, termination) => {
+      if (engine === next && sessionId !== undefined) setImmediate(() => sessions.get(sessionId)?.fatal(termination));
+    });
     stopListening = () => {
       stopNotifications();
       stopCrash();

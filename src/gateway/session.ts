@@ -505,8 +505,10 @@ export class Session {
                 ...(complete ? [readyForQuery(TransactionStatus.Idle)] : []),
               ]);
             }
-            if (this.#terminating) {
-              this.fatal(TERMINATED);
+            // A terminate (pg_terminate_backend, DROP DATABASE ... WITH (FORCE)) or transaction_timeout ended it.
+            const termination = lease.termination;
+            if (this.#terminating || termination) {
+              this.fatal(termination ?? TERMINATED);
               return undefined;
             }
             if (!complete) this.#batch.flushed(messages);
