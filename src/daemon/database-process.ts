@@ -13,6 +13,7 @@ import { ErrorCode, PgdevError } from '../errors.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
 import { Channel } from './ipc.js';
+import { onJsonLines } from './json-lines.js';
 import type { DatabaseProcessConfig, DatabaseProcessReady, DatabaseListing } from './database-serve.js';
 import type { InterruptAnswer, InterruptRequest } from './database-watcher.js';
 
@@ -154,7 +155,7 @@ export class DatabaseProcess {
     this.#child = child;
     this.#channel = channel;
     this.#line = child.stdio[4] as Duplex;
-    this.#readAnswers(this.#line);
+    onJsonLines<InterruptAnswer>(this.#line, (answer) => this.#answered(answer.id, answer.interrupted));
     void exited.then(() => {
       for (const id of [...this.#interrupts.keys()]) this.#answered(id, false);
     });
@@ -237,18 +238,7 @@ export class DatabaseProcess {
     resolve?.(interrupted);
   }
 
-  #readAnswers(line: Duplex): void {
-    let pending = '';
-    line.setEncoding('utf8');
-    line.on('data', (chunk: string) => {
-      pending += chunk;
-      for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
-        const answer = JSON.parse(pending.slice(0, end)) as InterruptAnswer;
-        pending = pending.slice(end + 1);
-        this.#answered(answer.id, answer.interrupted);
-      }
-    });
-  }
+
 
   sessions(): Promise<Array<SessionReport & { database: string }>> {
     return this.#channel.request('sessions');

@@ -17,6 +17,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { parentPort } from 'node:worker_threads';
 import { InterruptKind, interrupt, watchTimeouts, type InterruptTarget } from '../engine/interrupts.js';
+import { onJsonLines } from './json-lines.js';
 
 /** The child's file descriptor of the interrupt line: stdio index 4 of `fork` (after stdin/out/err and IPC). */
 export const INTERRUPT_LINE_FD = 4;
@@ -50,16 +51,9 @@ if (parentPort) {
       process.kill(process.pid, 'SIGKILL');
     }, ORPHAN_GRACE_MS);
   };
-  let pending = '';
-  line.setEncoding('utf8');
-  line.on('data', (chunk: string) => {
-    pending += chunk;
-    for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
-      const request = JSON.parse(pending.slice(0, end)) as InterruptRequest;
-      pending = pending.slice(end + 1);
-      const interrupted = target !== undefined && interrupt(target, request.kind, request.processId);
-      line.write(`${JSON.stringify({ id: request.id, interrupted } satisfies InterruptAnswer)}\n`);
-    }
+  onJsonLines<InterruptRequest>(line, (request) => {
+    const interrupted = target !== undefined && interrupt(target, request.kind, request.processId);
+    line.write(`${JSON.stringify({ id: request.id, interrupted } satisfies InterruptAnswer)}\n`);
   });
   line.on('end', orphan);
   line.on('close', orphan);
