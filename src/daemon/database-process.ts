@@ -256,9 +256,10 @@ export class DatabaseProcess {
   }
 
   /**
-   * Ends its connections (57P01), closes its engine (flushing a persistent one) and waits for it to exit. A process
-   * that does not take the request within {@link BUSY_CLOSE_MS} is running a statement (its thread answers nothing
-   * until that ends): it is stopped, its transaction lost as in a crash. Resolves to whether that happened.
+   * Ends its connections (57P01), closes its engine (flushing a persistent one) and waits for it to exit. A statement
+   * that is running is terminated first (through the watcher thread), its transaction rolled back; a process that
+   * still does not take the request within {@link BUSY_CLOSE_MS} is stopped, as in a crash. Resolves to whether a
+   * statement was cut short either way.
    */
   close(): Promise<boolean> {
     this.#closing ??= (async () => {
