@@ -49,6 +49,32 @@ function run(command: string, args: string[], timeoutMs = 120_000, env: Record<s
 }
 
 /** The server folders left under the temporary data home: in-memory servers leave none. */
+/** Runs `use` with a detached pgdev server of its own (its URL, and the environment that reaches it), then stops it. */
+async function withRunningServer(name: string, use: (databaseUrl: string, env: Record<string, string>) => Promise<void>): Promise<void> {
+  const env = { XDG_DATA_HOME: fs.mkdtempSync(path.join(dataHome, 'cli-')) };
+  const up = await run(process.execPath, ['bin/pgdev.js', '-n', name, '-d', '-p', '0', '-P', '0', '--shadow-db-port', '0'], 60_000, env);
+  try {
+    expect(up.code, up.output).toBe(0);
+    const url = await run(process.execPath, ['bin/pgdev.js', 'url', name], 60_000, env);
+    expect(url.code, url.output).toBe(0);
+    await use(url.output.trim(), env);
+  } finally {
+    const down = await run(process.execPath, ['bin/pgdev.js', 'stop', name], 60_000, env);
+    expect(down.code, down.output).toBe(0);
+  }
+}
+
+/** The databases of the server at `url` whose name is LIKE `pattern`. */
+async function databasesLike(url: string, pattern: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1 ORDER BY datname', [pattern])).rows.map((row) => row.datname);
+  } finally {
+    await client.end();
+  }
+}
+
 function leftoverServers(): string[] {
   const servers = path.join(dataHome, 'pgdev', 'servers');
   return fs.existsSync(servers) ? fs.readdirSync(servers) : [];
@@ -117,30 +143,13 @@ describe('examples', () => {
     expect.soft(leftoverServers()).toEqual([]);
 
     // 2. As the second: a pgdev server that runs already, in DATABASE_URL; the run leaves no database behind in it.
-    const name = 'examples-per-worker';
-    const env = { XDG_DATA_HOME: fs.mkdtempSync(path.join(dataHome, 'cli-')) };
-    const up = await run(process.execPath, ['bin/pgdev.js', '-n', name, '-d', '-p', '0', '-P', '0', '--shadow-db-port', '0'], 60_000, env);
-    try {
-      expect(up.code, up.output).toBe(0);
-      const url = await run(process.execPath, ['bin/pgdev.js', 'url', name], 60_000, env);
-      expect(url.code, url.output).toBe(0);
-      const databaseUrl = url.output.trim();
+    await withRunningServer('examples-per-worker', async (databaseUrl, env) => {
       expect(databaseUrl).toMatch(/^postgres:\/\/postgres:postgres@localhost:\d+\/template1\?sslmode=disable$/);
       const { code, output } = await run(process.execPath, vitest, 120_000, { ...env, DATABASE_URL: databaseUrl });
       expect.soft(output).toMatch(/using the server in DATABASE_URL \(localhost:\d+\)/);
       expectRun(code, output);
-      const client = new pg.Client({ connectionString: databaseUrl });
-      await client.connect();
-      try {
-        const { rows } = await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'app\\_%' ORDER BY datname");
-        expect(rows).toEqual([]);
-      } finally {
-        await client.end();
-      }
-    } finally {
-      const down = await run(process.execPath, ['bin/pgdev.js', 'stop', name], 60_000, env);
-      expect(down.code, down.output).toBe(0);
-    }
+      expect(await databasesLike(databaseUrl, 'app\\_%')).toEqual([]);
+    });
   }, 300_000);
 
   it('vitest-integration: pgdev/vitest gives each worker its own clone, restore() between tests, on a private server and on one in DATABASE_URL', async () => {
@@ -163,27 +172,11 @@ describe('examples', () => {
     expect.soft(leftoverServers()).toEqual([]);
 
     // 2. A server that runs already, in DATABASE_URL: restore() clones again; the run leaves no database behind.
-    const name = 'examples-integration';
-    const env = { XDG_DATA_HOME: fs.mkdtempSync(path.join(dataHome, 'cli-')) };
-    const up = await run(process.execPath, ['bin/pgdev.js', '-n', name, '-d', '-p', '0', '-P', '0', '--shadow-db-port', '0'], 60_000, env);
-    try {
-      expect(up.code, up.output).toBe(0);
-      const url = await run(process.execPath, ['bin/pgdev.js', 'url', name], 60_000, env);
-      const databaseUrl = url.output.trim();
+    await withRunningServer('examples-integration', async (databaseUrl, env) => {
       const { code, output } = await run(process.execPath, vitest, 180_000, { ...env, DATABASE_URL: databaseUrl });
       expectRun(code, output, /the server at localhost:\d+/);
-      const client = new pg.Client({ connectionString: databaseUrl });
-      await client.connect();
-      try {
-        const { rows } = await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'pgdev\\_vitest%'");
-        expect(rows).toEqual([]);
-      } finally {
-        await client.end();
-      }
-    } finally {
-      const down = await run(process.execPath, ['bin/pgdev.js', 'stop', name], 60_000, env);
-      expect(down.code, down.output).toBe(0);
-    }
+      expect(await databasesLike(databaseUrl, 'pgdev\\_vitest%')).toEqual([]);
+    });
   }, 400_000);
 
   it('prisma generates the client, migrates with SQL, seeds and queries through adapter-pg', async () => {
