@@ -57,26 +57,17 @@ export function shareMemoryImport(bytes: Uint8Array): Set<number> {
         const module = reader.name();
         const name = reader.name();
         const kind = reader.byte();
-        if (kind === ImportKind.Function) {
-          importedFunctions++;
-          reader.u32();
-        } else if (kind === ImportKind.Table) {
-          reader.byte();
-          reader.limits();
-        } else if (kind === ImportKind.Memory) {
+        if (kind === ImportKind.Memory) {
           const flags = bytes[reader.offset]!;
           if (module === 'env' && name === 'memory' && (flags & LIMITS_HAS_MAXIMUM) !== 0) {
             bytes[reader.offset] = flags | LIMITS_SHARED;
             shared = true;
           }
           reader.limits();
-        } else if (kind === ImportKind.Global) {
-          reader.byte();
-          reader.byte();
-        } else if (kind === ImportKind.Tag) {
-          reader.byte();
-          reader.u32();
-        } else throw new Error(`pglite.wasm: unknown import kind ${kind}`);
+          continue;
+        }
+        if (kind === ImportKind.Function) importedFunctions++;
+        if (!reader.skipImport(kind)) throw new Error(`pglite.wasm: unknown import kind ${kind}`);
       }
     } else if (id === Section.Export) {
       for (let count = reader.u32(); count > 0; count--) {
@@ -114,11 +105,7 @@ export function shareSideModuleMemory(bytes: Uint8Array, maximumPages: number): 
       const module = reader.name();
       const name = reader.name();
       const kind = reader.byte();
-      if (kind === ImportKind.Function) reader.u32();
-      else if (kind === ImportKind.Table) {
-        reader.byte();
-        reader.limits();
-      } else if (kind === ImportKind.Memory) {
+      if (kind === ImportKind.Memory) {
         const limitsStart = reader.offset;
         const flags = bytes[limitsStart]!;
         reader.byte();
@@ -128,13 +115,8 @@ export function shareSideModuleMemory(bytes: Uint8Array, maximumPages: number): 
         const limits = [LIMITS_HAS_MAXIMUM | LIMITS_SHARED, ...leb128(minimum), ...leb128(maximumPages)];
         const payload = Buffer.concat([bytes.subarray(payloadStart, limitsStart), Uint8Array.from(limits), bytes.subarray(reader.offset, end)]);
         return Buffer.concat([bytes.subarray(0, sectionStart), Uint8Array.of(id, ...leb128(payload.length)), payload, bytes.subarray(end)]);
-      } else if (kind === ImportKind.Global) {
-        reader.byte();
-        reader.byte();
-      } else if (kind === ImportKind.Tag) {
-        reader.byte();
-        reader.u32();
-      } else return undefined;
+      }
+      if (!reader.skipImport(kind)) return undefined;
     }
     return undefined;
   }
@@ -180,5 +162,20 @@ class Reader {
     const flags = this.byte();
     this.u32();
     if (flags & LIMITS_HAS_MAXIMUM) this.u32();
+  }
+  /** Skips the description of an import that is not a memory; false for a kind this code does not know. */
+  skipImport(kind: number): boolean {
+    if (kind === ImportKind.Function) this.u32();
+    else if (kind === ImportKind.Table) {
+      this.byte();
+      this.limits();
+    } else if (kind === ImportKind.Global) {
+      this.byte();
+      this.byte();
+    } else if (kind === ImportKind.Tag) {
+      this.byte();
+      this.u32();
+    } else return false;
+    return true;
   }
 }
