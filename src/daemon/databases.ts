@@ -361,17 +361,10 @@ export class DatabaseSet {
   /** What a database (opened if need be) holds of roles: [oid, number of objects] for each role it holds any of. */
   async #objectsOfRoles(database: Database, oids: readonly number[]): Promise<Array<[number, number]>> {
     const process = await this.#open(database);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new SqlError(State.ObjectInUse, `could not check database "${database.name}" for objects of the roles being dropped: it is busy`, {
+    return withinOr(process.request<Array<[number, number]>>('roleDependents', oids), ROLE_CHECK_WAIT_MS, () =>
+      new SqlError(State.ObjectInUse, `could not check database "${database.name}" for objects of the roles being dropped: it is busy`, {
         hint: 'end the transaction that holds it, then run the statement again',
-      })), ROLE_CHECK_WAIT_MS);
-    });
-    try {
-      return await Promise.race([process.request<Array<[number, number]>>('roleDependents', oids), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+      }));
   }
 
   #broadcastRoles(origin: Database, state: RoleState): void {
@@ -509,7 +502,7 @@ export class DatabaseSet {
       );
       database.fromFile = undefined;
       // A database created or dropped while this one was opening: its list is stale.
-      if (this.#version !== listedVersion) await process.request('others', { owner: database.owner, others: this.#listingsFor(database) });
+      if (this.#version !== listedVersion) await process.request('others', this.#catalogFor(database));
       // The first database to open brings the roles (a new server); one that opened with older roles is caught up.
       const roles = this.#roles.current ?? (process.initialRoles === undefined ? undefined : this.#roles.adopt(process.initialRoles));
       if (roles && roles.version !== rolesVersion) await process.request('roles', roles);
@@ -553,6 +546,11 @@ export class DatabaseSet {
     });
   }
 
+  /** What a database's `pg_database` says besides its own name: its owner and the other databases. */
+  #catalogFor(database: Database): { owner: number | undefined; others: DatabaseListing[] } {
+    return { owner: database.owner, others: this.#listingsFor(database) };
+  }
+
   /** The other databases a database's `pg_database` lists. */
   #listingsFor(database: Database): DatabaseListing[] {
     return [...this.#databases.values()].filter((other) => other !== database).map((other) => ({ oid: 100_000 + other.id, name: other.name, owner: other.owner }));
@@ -568,7 +566,7 @@ export class DatabaseSet {
     for (const database of this.#databases.values()) {
       const process = database.process;
       if (!process || process.closing) continue;
-      const update = process.request('others', { owner: database.owner, others: this.#listingsFor(database) }).catch((error: unknown) => {
+      const update = process.request('others', this.#catalogFor(database)).catch((error: unknown) => {
         this.#options.log(`pgdev: could not update the databases list of "${database.name}": ${String(error)}`);
       });
       if (database === asker) waitFor = update;
@@ -587,18 +585,25 @@ export class DatabaseSet {
 
 /** CHECKPOINT and hold the template's engine; a template held in a transaction by a client is refused after a while. */
 async function holdTemplate(process: DatabaseProcess, name: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SqlError(State.ObjectInUse, `source database "${name}" is being accessed by other users`, {
-      detail: 'A session has held it in a transaction for 5 seconds; end that transaction and try again.',
-    })), 5_000);
-  });
   const hold = process.request('hold');
   try {
-    await Promise.race([hold, timeout]);
+    await withinOr(hold, 5_000, () => new SqlError(State.ObjectInUse, `source database "${name}" is being accessed by other users`, {
+      detail: 'A session has held it in a transaction for 5 seconds; end that transaction and try again.',
+    }));
   } catch (error) {
     void hold.then(() => process.request('release')).catch(() => undefined);
     throw error;
+  }
+}
+
+/** `work`'s outcome, or `failure()` thrown if it has not settled within `ms` (a database busy in a transaction). */
+async function withinOr<T>(work: Promise<T>, ms: number, failure: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(failure()), ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
   } finally {
     clearTimeout(timer);
   }
