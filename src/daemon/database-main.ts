@@ -1,30 +1,63 @@
 /**
  * @module
- * The entry of a database process. It starts as a spare: PGlite's WebAssembly compiles (on V8's background threads)
- * while the rest of pgdev loads, then it waits for the main process to give it a database (`start`), and serves it
- * (`database-serve.ts`). Loading and compiling ahead of need is what lets a database open in PGlite's own start time.
+ * The entry of a database's host: a process of its own (`fork`), or a worker thread of the server (the default; see
+ * `database-process.ts`). It starts as a spare: pgdev's modules load (and in a process, PGlite's WebAssembly
+ * compiles on V8's background threads; a thread is given the server's compiled module), then it waits for the main
+ * process to give it a database (`start`), and serves it (`database-serve.ts`).
  */
-import { Worker } from 'node:worker_threads';
-import { compiledPglite } from '../engine/wasm.js';
+import { Worker, isMainThread, workerData, type MessagePort } from 'node:worker_threads';
+import { compiledPglite, useCompiledPglite, type CompiledPglite } from '../engine/wasm.js';
 
-if (process.env.PGDEV_DATABASE_PROCESS !== 'spare' || !process.send) {
+/** What a database thread is started with (`workerData`). */
+export type DatabaseThreadData = { readonly pgdev: 'database-thread'; readonly compiled: CompiledPglite; readonly port: MessagePort };
+
+const thread = !isMainThread && (workerData as DatabaseThreadData | undefined)?.pgdev === 'database-thread' ? (workerData as DatabaseThreadData) : undefined;
+if (!thread && (process.env.PGDEV_DATABASE_PROCESS !== 'spare' || !process.send)) {
   process.stderr.write('pgdev: this is an internal program of pgdev, started by the pgdev server\n');
   process.exit(2);
 }
-void compiledPglite();
-// First of all, the thread that stops this process if its server goes, whatever the engine is doing then.
-const watcher = new Worker(new URL('./database-watcher.js', import.meta.url));
-watcher.unref();
-const watching = new Promise((resolve) => watcher.once('message', resolve));
-const { Channel } = await import('./ipc.js');
+
+if (thread) useCompiledPglite(thread.compiled);
+else void compiledPglite();
+// In a process, first of all: the thread that stops it if its server goes, whatever the engine is doing then. A
+// thread needs none: it ends with its server's process, and the server's main thread interrupts its statements.
+const watcher = thread ? undefined : new Worker(new URL('./database-watcher.js', import.meta.url));
+watcher?.unref();
+const watching = watcher ? new Promise((resolve) => watcher.once('message', resolve)) : Promise.resolve();
+const { Channel, processEndpoint, threadEndpoint } = await import('./ipc.js');
 const { serve } = await import('./database-serve.js');
-const channel = new Channel(process);
-// A spare whose server went away has nothing to wait for.
-const exitUnused = () => process.exit(0);
-process.once('disconnect', exitUnused);
+type HostSide = import('./database-serve.js').DatabaseHostSide;
+const channel = new Channel(thread ? threadEndpoint(thread.port) : processEndpoint(process));
+
+let host: HostSide;
+let started = () => {};
+if (thread) {
+  host = {
+    engineOpened: (target) => channel.emit('engine', target),
+    leave: () => channel.emit('leaving'),
+    exit: (code) => {
+      thread.port.close();
+      process.exit(code); // in a worker: ends this thread
+    },
+    onServerGone: () => undefined,
+  };
+} else {
+  // A spare whose server went away has nothing to wait for.
+  const exitUnused = () => process.exit(0);
+  process.once('disconnect', exitUnused);
+  started = () => process.off('disconnect', exitUnused);
+  host = {
+    engineOpened: (target) => watcher!.postMessage({ target } satisfies import('./database-watcher.js').WatcherMessage),
+    leave: () => process.disconnect(),
+    exit: (code) => process.exit(code),
+    onServerGone: (stop) => void process.on('disconnect', stop),
+  };
+  // Ctrl-C in a terminal reaches the whole process group: the main process decides when this one closes.
+  process.on('SIGINT', () => undefined);
+}
 channel.handle('start', (config: import('./database-serve.js').DatabaseProcessConfig) => {
-  process.off('disconnect', exitUnused);
-  return serve(config, channel, watcher);
+  started();
+  return serve(config, channel, host);
 });
 await watching;
 channel.emit('spare');

@@ -1,19 +1,23 @@
 /**
  * @module
- * The main process's handle on one database process (`database-main.ts`, `database-serve.ts`): starts it, hands it connections, asks it
- * things over IPC, and closes it. A process that exits on its own (a crash) is reported through `exited`.
+ * The main process's handle on one database's host (`database-main.ts`, `database-serve.ts`), a worker thread or a
+ * process: starts it, hands it connections, asks it things over its channel, and closes it. A host that ends on its
+ * own (a crash) is reported through `exited`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { InterruptKind } from '../engine/interrupts.js';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { InterruptKind, interrupt, watchTimeouts, type InterruptTarget } from '../engine/interrupts.js';
+import { compiledPglite } from '../engine/wasm.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, PgdevError } from '../errors.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { SessionReport } from '../gateway/backends.js';
-import { Channel } from './ipc.js';
+import { Channel, processEndpoint, threadEndpoint } from './ipc.js';
 import { onJsonLines } from './json-lines.js';
+import type { DatabaseThreadData } from './database-main.js';
 import type { DatabaseProcessConfig, DatabaseProcessReady, DatabaseListing } from './database-serve.js';
 import type { InterruptAnswer, InterruptRequest } from './database-watcher.js';
 
@@ -41,15 +45,54 @@ export type DatabaseProcessEvents = {
   log(line: string): void;
 };
 
-/** A database process started ahead of need: it loads pgdev and compiles PGlite, then waits to be given a database. */
-export class SpareProcess {
+/**
+ * Where a database runs (the "host"): a worker thread of the server's process (the default: threads share PGlite's
+ * compiled code, so a database costs its engine's memory and start only) or a process of its own
+ * (`PGDEV_DATABASE_HOST=process`: a crash of the engine cannot take the server with it). Both run the same code
+ * (`database-main.ts`, `database-serve.ts`) behind the same {@link Channel}; a spare is one started ahead of need,
+ * which has loaded pgdev and waits to be given a database.
+ */
+export interface Spare {
+  readonly channel: Channel;
+  /** Resolves once it waits for its database. */
+  readonly ready: Promise<void>;
+  /** Resolves when it has ended, for whatever reason. */
+  readonly exited: Promise<void>;
+  /**
+   * Interrupts the running statement of connection `processId` (or whichever runs), whatever the engine's thread is
+   * doing; resolves to whether one was running.
+   */
+  interrupt(kind: InterruptKind, processId?: number): Promise<boolean>;
+  /** Stops it at once, whatever it runs. */
+  kill(): void;
+  /** Ends a spare that was never used. */
+  discard(): Promise<void>;
+}
+
+export type DatabaseHostKind = 'thread' | 'process';
+
+/** The host of new databases: `PGDEV_DATABASE_HOST=process` for a process each. */
+export function databaseHostKind(): DatabaseHostKind {
+  return process.env.PGDEV_DATABASE_HOST === 'process' ? 'process' : 'thread';
+}
+
+export function spawnSpare(kind: DatabaseHostKind = databaseHostKind()): Spare {
+  return kind === 'process' ? new SpareProcess() : new SpareThread();
+}
+
+/** A process of its own: its watcher thread takes interrupts over the interrupt line (`database-watcher.ts`). */
+class SpareProcess implements Spare {
   readonly child: ChildProcess;
   readonly channel: Channel;
   readonly exited: Promise<void>;
-  /** Resolves once it listens for its database. */
   readonly ready: Promise<void>;
+  /** The interrupt line: its other end is the process's watcher thread. */
+  #line: Duplex;
+  #nextInterruptId = 1;
+  /** Interrupt requests waiting for the watcher's answer. */
+  #interrupts = new Map<number, (interrupted: boolean) => void>();
 
-  private constructor() {
+  constructor() {
     this.child = fork(ENTRY, [], {
       env: { ...process.env, PGDEV_DATABASE_PROCESS: 'spare' },
       execArgv: [],
@@ -57,7 +100,7 @@ export class SpareProcess {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
       serialization: 'json',
     });
-    this.channel = new Channel(this.child);
+    this.channel = new Channel(processEndpoint(this.child));
     this.ready = new Promise<void>((resolve) => this.channel.handle('spare', () => resolve()));
     this.exited = new Promise<void>((resolve) =>
       this.child.once('exit', (code, signal) => {
@@ -66,17 +109,101 @@ export class SpareProcess {
       }),
     );
     this.child.once('error', (error) => this.channel.close(error));
+    this.#line = this.child.stdio[4] as Duplex;
     // Writing to a process that has just died fails with EPIPE: its exit is reported through `exited`.
-    this.child.stdio[4]?.on('error', () => undefined);
+    this.#line.on('error', () => undefined);
+    onJsonLines<InterruptAnswer>(this.#line, (answer) => this.#answered(answer.id, answer.interrupted));
+    void this.exited.then(() => {
+      for (const id of [...this.#interrupts.keys()]) this.#answered(id, false);
+    });
   }
 
-  static spawn(): SpareProcess {
-    return new SpareProcess();
+  /** Asks the watcher thread; false if the process does not answer within a second. */
+  interrupt(kind: InterruptKind, processId?: number): Promise<boolean> {
+    const id = this.#nextInterruptId++;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => this.#answered(id, false), INTERRUPT_ANSWER_MS);
+      this.#interrupts.set(id, (interrupted) => {
+        clearTimeout(timer);
+        resolve(interrupted);
+      });
+      this.#line.write(`${JSON.stringify({ id, kind, processId } satisfies InterruptRequest)}\n`);
+    });
   }
 
-  /** Ends a spare that was never used. */
-  discard(): Promise<void> {
+  #answered(id: number, interrupted: boolean): void {
+    const resolve = this.#interrupts.get(id);
+    this.#interrupts.delete(id);
+    resolve?.(interrupted);
+  }
+
+  kill(): void {
     this.child.kill('SIGKILL');
+  }
+
+  discard(): Promise<void> {
+    this.kill();
+    return this.exited;
+  }
+}
+
+/**
+ * A worker thread of the server's process, given PGlite's module as the server compiled it. The engine's memory is
+ * shared, so this (the server's main thread, never busy with a statement) interrupts it directly and delivers its
+ * timeouts (`engine/interrupts.ts`).
+ */
+class SpareThread implements Spare {
+  readonly channel: Channel;
+  readonly exited: Promise<void>;
+  readonly ready: Promise<void>;
+  #worker: Promise<Worker | undefined>;
+  #target: InterruptTarget | undefined;
+  #stopWatchingTimeouts: (() => void) | undefined;
+
+  constructor() {
+    const { port1, port2 } = new MessageChannel();
+    this.channel = new Channel(threadEndpoint(port1));
+    this.channel.handle('engine', (target: InterruptTarget) => {
+      this.#stopWatchingTimeouts?.();
+      this.#target = target;
+      this.#stopWatchingTimeouts = watchTimeouts(target);
+    });
+    // A host whose engine crashed leaves before it ends: from then on, connections wait for the next one.
+    this.channel.handle('leaving', () => this.channel.close(new PgdevError(ErrorCode.StartFailed, 'its thread is ending after a crash')));
+    this.#worker = compiledPglite().then(
+      (compiled) => {
+        const workerData: DatabaseThreadData = { pgdev: 'database-thread', compiled, port: port2 };
+        return new Worker(ENTRY, { workerData, transferList: [port2], stdout: false, stderr: false });
+      },
+      () => undefined,
+    );
+    this.ready = new Promise<void>((resolve) => this.channel.handle('spare', () => resolve()));
+    this.exited = this.#worker.then(
+      (worker) =>
+        new Promise<void>((resolve) => {
+          const ended = (why: string) => {
+            this.#stopWatchingTimeouts?.();
+            this.channel.close(new PgdevError(ErrorCode.StartFailed, why));
+            port1.close();
+            resolve();
+          };
+          if (!worker) return ended('PGlite could not be compiled');
+          worker.once('error', (error) => this.channel.close(error));
+          worker.once('exit', (code) => ended(`its thread ended (code ${code})`));
+        }),
+    );
+  }
+
+  interrupt(kind: InterruptKind, processId?: number): Promise<boolean> {
+    return Promise.resolve(this.#target !== undefined && interrupt(this.#target, kind, processId));
+  }
+
+  kill(): void {
+    void this.#worker.then((worker) => worker?.terminate());
+  }
+
+  discard(): Promise<void> {
+    this.kill();
     return this.exited;
   }
 }
@@ -86,13 +213,13 @@ export class SpareProcess {
  * database per worker), so that the next open does not wait for Node and PGlite to load.
  */
 export class SparePool {
-  #spare: SpareProcess | undefined;
+  #spare: Spare | undefined;
   #wanted = false;
   #closed = false;
 
   /** A spare to give a database to: the warm one if there is one. */
-  take(): SpareProcess {
-    const taken = this.#spare ?? SpareProcess.spawn();
+  take(): Spare {
+    const taken = this.#spare ?? spawnSpare();
     this.#spare = undefined;
     if (this.#wanted) this.#refill();
     return taken;
@@ -111,7 +238,7 @@ export class SparePool {
 
   #refill(): void {
     if (this.#closed || this.#spare) return;
-    const spare = SpareProcess.spawn();
+    const spare = spawnSpare();
     this.#spare = spare;
     void spare.exited.then(() => {
       if (this.#spare === spare) this.#spare = undefined;
@@ -135,13 +262,8 @@ export class DatabaseProcess {
   readonly initialRoles: string | undefined;
   /** Resolves when the process has exited, for whatever reason. */
   readonly exited: Promise<void>;
-  #child: ChildProcess;
+  #host: Spare;
   #channel: Channel;
-  /** The interrupt line: its other end is the process's watcher thread. */
-  #line: Duplex;
-  #nextInterruptId = 1;
-  /** Interrupt requests waiting for the watcher's answer. */
-  #interrupts = new Map<number, (interrupted: boolean) => void>();
   /** Connections sent and not yet acknowledged: an idle report that crosses one is ignored. */
   #adopting = 0;
   /**
@@ -151,24 +273,19 @@ export class DatabaseProcess {
   #connections = 0;
   #closing: Promise<boolean> | undefined;
 
-  private constructor(child: ChildProcess, channel: Channel, ready: DatabaseProcessReady, sessionIds: [number, number], exited: Promise<void>) {
-    this.#child = child;
-    this.#channel = channel;
-    this.#line = child.stdio[4] as Duplex;
-    onJsonLines<InterruptAnswer>(this.#line, (answer) => this.#answered(answer.id, answer.interrupted));
-    void exited.then(() => {
-      for (const id of [...this.#interrupts.keys()]) this.#answered(id, false);
-    });
+  private constructor(host: Spare, ready: DatabaseProcessReady, sessionIds: [number, number]) {
+    this.#host = host;
+    this.#channel = host.channel;
     this.wirePort = ready.wirePort;
     this.httpPort = ready.httpPort;
     this.initialRoles = ready.roles;
     this.sessionIds = sessionIds;
-    this.exited = exited;
+    this.exited = host.exited;
   }
 
   /** Gives `spare` (a process started ahead, or a new one) the database `config` and waits until it serves. */
-  static async start(config: DatabaseProcessConfig, events: DatabaseProcessEvents, idsPerProcess: number, spare = SpareProcess.spawn()): Promise<DatabaseProcess> {
-    const { child, channel } = spare;
+  static async start(config: DatabaseProcessConfig, events: DatabaseProcessEvents, idsPerProcess: number, spare = spawnSpare()): Promise<DatabaseProcess> {
+    const { channel } = spare;
     await Promise.race([spare.ready, spare.exited]);
     channel.handle('log', (line: string) => events.log(line));
     channel.handle('databaseCommand', ({ command, from }: { command: DatabaseCommand; from: string }) => events.databaseCommand(command, from));
@@ -180,10 +297,10 @@ export class DatabaseProcess {
     try {
       ready = await channel.request<DatabaseProcessReady>('start', config);
     } catch (error) {
-      child.kill('SIGKILL');
+      spare.kill();
       throw new PgdevError(ErrorCode.StartFailed, `could not open database "${config.name}": ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }
-    handle = new DatabaseProcess(child, channel, ready, [config.sessionIdBase, config.sessionIdBase + idsPerProcess - 1], spare.exited);
+    handle = new DatabaseProcess(spare, ready, [config.sessionIdBase, config.sessionIdBase + idsPerProcess - 1]);
     return handle;
   }
 
@@ -216,29 +333,12 @@ export class DatabaseProcess {
   }
 
   /**
-   * Asks the watcher thread, which acts while the engine's thread is busy (see `database-watcher.ts`), to interrupt
-   * the statement of `processId` (or whichever runs). Resolves to whether one was running; false if the process
-   * does not answer within a second.
+   * Interrupts the statement of `processId` (or whichever runs), while the engine's thread is busy with it (see
+   * {@link Spare.interrupt}). Resolves to whether one was running.
    */
   interrupt(kind: InterruptKind, processId?: number): Promise<boolean> {
-    const id = this.#nextInterruptId++;
-    return new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => this.#answered(id, false), INTERRUPT_ANSWER_MS);
-      this.#interrupts.set(id, (interrupted) => {
-        clearTimeout(timer);
-        resolve(interrupted);
-      });
-      this.#line.write(`${JSON.stringify({ id, kind, processId } satisfies InterruptRequest)}\n`);
-    });
+    return this.#host.interrupt(kind, processId);
   }
-
-  #answered(id: number, interrupted: boolean): void {
-    const resolve = this.#interrupts.get(id);
-    this.#interrupts.delete(id);
-    resolve?.(interrupted);
-  }
-
-
 
   sessions(): Promise<Array<SessionReport & { database: string }>> {
     return this.#channel.request('sessions');
@@ -251,7 +351,7 @@ export class DatabaseProcess {
   /** Stops the process at once (SIGKILL), whatever it is running; for a database that is being dropped. */
   async kill(): Promise<void> {
     this.#closing ??= this.exited.then(() => true);
-    this.#child.kill('SIGKILL');
+    this.#host.kill();
     await this.exited;
   }
 
@@ -267,8 +367,8 @@ export class DatabaseProcess {
       const interrupted = await this.interrupt(InterruptKind.Terminate);
       let taken = false;
       this.#channel.handle('closing', () => (taken = true));
-      const busyCheck = setTimeout(() => taken || this.#child.kill('SIGKILL'), BUSY_CLOSE_MS);
-      const killer = setTimeout(() => this.#child.kill('SIGKILL'), 15_000);
+      const busyCheck = setTimeout(() => taken || this.#host.kill(), BUSY_CLOSE_MS);
+      const killer = setTimeout(() => this.#host.kill(), 15_000);
       try {
         await this.#channel.request('close').catch(() => undefined);
         await this.exited;

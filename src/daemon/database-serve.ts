@@ -10,7 +10,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Worker } from 'node:worker_threads';
 import { ENGINE_SUPERUSER, Engine, EngineSession, quoteLiteral, setSessionIdBase, type Lease } from '../engine/engine.js';
 import { applyRoleCatalog, readRoleCatalog, roleDependents, type RoleCatalog } from '../engine/role-catalog.js';
 import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../engine/snapshot.js';
@@ -18,7 +17,7 @@ import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { startHttp } from '../http/server.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import { holdDataDir } from '../state/data-lock.js';
-import type { WatcherMessage } from './database-watcher.js';
+import type { InterruptTarget } from '../engine/interrupts.js';
 import { Channel } from './ipc.js';
 import { LOOPBACK } from './ports.js';
 import { PGDEV_VERSION } from './version.js';
@@ -68,8 +67,19 @@ const OWN_DATABASE_OID = 5;
 /** template1 and template0: real databases of every engine, never listed as others. */
 const BUILT_IN_OIDS = [1, 4, OWN_DATABASE_OID];
 
-/** `watcher`: the process's watcher thread (`database-watcher.ts`), told of every engine this process opens. */
-export async function serve(config: DatabaseProcessConfig, channel: Channel, watcher: Worker): Promise<DatabaseProcessReady> {
+/** What differs between a database hosted in a process of its own and one in a worker thread of the server. */
+export type DatabaseHostSide = {
+  /** Told of every engine it opens (and after a reset or restore): whoever interrupts its statements needs its memory. */
+  engineOpened(target: InterruptTarget): void;
+  /** Stops taking connections at once (after a crash): the server hands them to the next host of the database. */
+  leave(): void;
+  /** Ends the host (the process, or the thread). */
+  exit(code: number): void;
+  /** Calls `stop` if the server goes away while the host lives (a process whose server was killed). */
+  onServerGone(stop: () => void): void;
+};
+
+export async function serve(config: DatabaseProcessConfig, channel: Channel, host: DatabaseHostSide): Promise<DatabaseProcessReady> {
   const log = (line: string) => channel.emit('log', line);
   const debugLog = (line: string) => config.debug && log(line);
   setSessionIdBase(config.sessionIdBase);
@@ -86,7 +96,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel, wat
   const open = async (engineName: string, from?: Blob): Promise<Engine> => {
     const engine = await Engine.open({ label: name, dataDir: config.dataDir, from, database: engineName, log: debugLog });
     engine.onCrash((error) => exitAfterCrash(error.message));
-    watcher.postMessage({ target: engine.interruptTarget } satisfies WatcherMessage);
+    host.engineOpened(engine.interruptTarget);
     const wanted = latestRoles;
     if (wanted) {
       await engine.exclusive((lease) => applyRoleCatalog(lease, wanted.catalog));
@@ -195,11 +205,10 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel, wat
   // process starts the database again, which replays its WAL (as Postgres restarts after a PANIC).
   const exitAfterCrash = (why: string) => {
     log(`pgdev: database "${name}": ${why}`);
-    // Leaving the IPC channel first makes the main process stop handing connections to this process at once: they
-    // wait for the next one instead.
-    setImmediate(() => process.disconnect());
+    // Leaving first makes the main process stop handing connections to this host at once: they wait for the next.
+    setImmediate(() => host.leave());
     const bounded = new Promise((resolve) => setTimeout(resolve, 2_000).unref());
-    setImmediate(() => void Promise.race([close().catch(() => undefined), bounded]).finally(() => process.exit(3)));
+    setImmediate(() => void Promise.race([close().catch(() => undefined), bounded]).finally(() => host.exit(3)));
   };
   channel.handle('adopt', (payload: { head: string }, socket) => {
     idleSince = Date.now();
@@ -268,14 +277,11 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel, wat
   channel.handle('close', async () => {
     channel.emit('closing'); // taken: the server waits for the rest (see DatabaseProcess.close)
     await close();
-    setImmediate(() => process.exit(0));
+    setImmediate(() => host.exit(0));
   });
-  // Ctrl-C in a terminal reaches the whole process group: the main process decides when this one closes.
-  process.on('SIGINT', () => undefined);
-  // The main process went away (killed): nothing is left to serve.
-  process.on('disconnect', () => void close().finally(() => process.exit(0)));
+  host.onServerGone(() => void close().finally(() => host.exit(0)));
 
-  debugLog(`${name}: database process ${process.pid} serves (engine open ${openMs} ms, ready ${Math.round(performance.now() - opening)} ms)`);
+  debugLog(`${name}: database host serves (engine open ${openMs} ms, ready ${Math.round(performance.now() - opening)} ms)`);
   const initialRoles = roles ? undefined : await engine.exclusive(readRoleCatalog);
   return { wirePort: gateway.port, httpPort: http.port, ...(initialRoles === undefined ? {} : { roles: initialRoles }) };
 }

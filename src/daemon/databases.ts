@@ -25,6 +25,7 @@ import { copyDirectory } from '../engine/copy-directory.js';
 import { DatabaseProcess, type DatabaseListing, type SparePool } from './database-process.js';
 import { ServerRoles, type RoleDependents, type RoleState, type ServerRolesOptions } from './roles.js';
 import type { Destination } from './router.js';
+import { wasHandedToThread } from './ipc.js';
 
 /** The database a command uses when none is named. */
 export const DEFAULT_DATABASE = 'postgres';
@@ -181,7 +182,7 @@ export class DatabaseSet {
       try {
         return await process.adopt(socket, head);
       } catch (error) {
-        if (!isGone(error) || socket.destroyed || attempt >= MAX_ADOPT_ATTEMPTS || this.#closed) throw error;
+        if (!isGone(error) || socket.destroyed || wasHandedToThread(socket) || attempt >= MAX_ADOPT_ATTEMPTS || this.#closed) throw error;
         this.#options.log(`pgdev: database "${database.name}": its process was gone when a client connected; the client waits for it to open again`);
         await process.exited;
         if (this.#find(database.name) !== database) throw error; // dropped meanwhile

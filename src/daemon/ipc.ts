@@ -1,15 +1,80 @@
 /**
  * @module
- * Requests and answers between the main process and a database process, over Node's IPC channel (`fork`). Either
- * side may ask; each request names an operation and gets one answer, a value or an error with its SQLSTATE.
- * A socket travels with a request as its handle (`child.send(message, socket)`), kept by the sender until answered.
+ * Requests and answers between the main process and a database's host: a process (Node's IPC channel, `fork`) or a
+ * worker thread (a `MessagePort`). Either side may ask; each request names an operation and gets one answer, a value
+ * or an error with its SQLSTATE. A socket travels with a request: to a process as its handle
+ * (`child.send(message, socket)`), to a thread as its file descriptor (see {@link threadEndpoint}).
  */
 import type { ChildProcess } from 'node:child_process';
-import type net from 'node:net';
+import net from 'node:net';
+import type { MessagePort } from 'node:worker_threads';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { SqlError } from '../gateway/backend-error.js';
 
-type Endpoint = Pick<ChildProcess, 'send' | 'on' | 'off'> | NodeJS.Process;
+/** One side's way of sending to the other, and of hearing from it. */
+export type Endpoint = {
+  send(message: object, socket: net.Socket | undefined, sent: (error: Error | null) => void): void;
+  onMessage(receive: (message: any, socket?: net.Socket) => void): void;
+  /** Called once the other side has taken `socket`: what this side does with its own copy. */
+  handedOver(socket: net.Socket): void;
+};
+
+/** Node's IPC channel of a forked process (either end). The sender closes its copy of a socket once it was taken. */
+export function processEndpoint(endpoint: Pick<ChildProcess, 'send' | 'on'> | NodeJS.Process): Endpoint {
+  return {
+    send: (message, socket, sent) => {
+      if (socket) endpoint.send!(message, socket as never, { keepOpen: true }, sent);
+      else endpoint.send!(message, undefined, undefined, sent);
+    },
+    onMessage: (receive) => void endpoint.on('message', receive),
+    // Closing this copy of the descriptor leaves the connection open in the other process (no shutdown).
+    handedOver: (socket) => socket.destroy(),
+  };
+}
+
+/**
+ * A `MessagePort` to or from a worker thread. Threads share the process's file descriptors, so a socket travels as
+ * its descriptor and the receiving thread opens its own `net.Socket` on it: then it reads and writes the connection
+ * directly, at no cost per query. The sender's socket must then never be closed (closing it would close the
+ * descriptor under the receiver, or whichever connection reuses its number later): it stops reading and is kept
+ * as it is, a few hundred bytes per connection, until the process exits.
+ */
+const handedToThreads = new WeakSet<net.Socket>();
+
+/**
+ * Whether `socket`'s descriptor was sent to a thread. If that thread ended before answering, it may have closed the
+ * descriptor (and the number may be another connection's by now): such a socket must be left alone, never written,
+ * closed or offered again.
+ */
+export function wasHandedToThread(socket: net.Socket): boolean {
+  return handedToThreads.has(socket);
+}
+
+export function threadEndpoint(port: Pick<MessagePort, 'postMessage' | 'on'>): Endpoint {
+  return {
+    send: (message, socket, sent) => {
+      try {
+        if (socket) {
+          const handle = (socket as unknown as { _handle?: { fd?: number; readStop?: () => void } })._handle;
+          if (typeof handle?.fd !== 'number' || handle.fd < 0) throw new Error('the connection has no file descriptor to hand over');
+          socket.pause();
+          handle.readStop?.();
+          handedToThreads.add(socket);
+          port.postMessage({ ...message, fd: handle.fd });
+        } else port.postMessage(message);
+        sent(null);
+      } catch (error) {
+        sent(error as Error);
+      }
+    },
+    onMessage: (receive) =>
+      void port.on('message', (message: { fd?: number }) => {
+        if (typeof message.fd !== 'number') return receive(message);
+        receive(message, new net.Socket({ fd: message.fd, readable: true, writable: true }));
+      }),
+    handedOver: () => undefined,
+  };
+}
 
 type Request = { kind: 'request'; id: number; op: string; payload: unknown };
 type Answer = { kind: 'answer'; id: number; value?: unknown; error?: WireError };
@@ -28,7 +93,7 @@ export class Channel {
 
   constructor(endpoint: Endpoint) {
     this.#endpoint = endpoint;
-    endpoint.on('message', (message: Request | Answer | Event, socket?: net.Socket) => void this.#receive(message, socket));
+    endpoint.onMessage((message: Request | Answer | Event, socket?: net.Socket) => void this.#receive(message, socket));
   }
 
   /** Answers requests named `op` with `handler`'s value (or its error); events named `op` call it too. */
@@ -38,8 +103,8 @@ export class Channel {
 
   /**
    * Sends a request and resolves with its answer. A `socket` goes with it, and this side keeps its own copy until the
-   * answer: then closes it (the other process has the connection); if no answer comes (the other process died with
-   * the request), the socket is still this side's, to offer elsewhere or to refuse with an error.
+   * answer (then see {@link Endpoint.handedOver}); if no answer comes (the other side died with the request), the
+   * socket is still this side's, to offer elsewhere or to refuse with an error.
    */
   request<T = unknown>(op: string, payload: unknown = null, socket?: net.Socket): Promise<T> {
     if (this.#closedError) return Promise.reject(this.#closedError);
@@ -47,8 +112,7 @@ export class Channel {
     return new Promise<T>((resolve, reject) => {
       this.#pending.set(id, {
         resolve: (value) => {
-          // Closing this copy of the descriptor leaves the connection open in the other process (no shutdown).
-          socket?.destroy();
+          if (socket) this.#endpoint.handedOver(socket);
           resolve(value);
         },
         reject,
@@ -59,8 +123,7 @@ export class Channel {
         this.#pending.delete(id);
         reject(error);
       };
-      if (socket) this.#endpoint.send!(message, socket as never, { keepOpen: true }, sent);
-      else this.#endpoint.send!(message, undefined, undefined, sent);
+      this.#endpoint.send(message, socket, sent);
     });
   }
 
@@ -68,7 +131,7 @@ export class Channel {
   emit(op: string, payload: unknown = null): void {
     if (this.#closedError) return;
     const event: Event = { kind: 'event', op, payload };
-    this.#endpoint.send!(event, undefined, undefined, () => undefined);
+    this.#endpoint.send(event, undefined, () => undefined);
   }
 
   /** The other side went away: every pending and later request fails with `error`. */
@@ -101,7 +164,7 @@ export class Channel {
     }
     if (this.#closedError) return;
     try {
-      this.#endpoint.send!(answer, undefined, undefined, () => undefined);
+      this.#endpoint.send(answer, undefined, () => undefined);
     } catch {
       // the other side is gone
     }

@@ -26,6 +26,7 @@ import { StartupCode, startupParameters } from '../engine/protocol.js';
 import { backendError, SqlState, type BackendErrorFields } from '../gateway/backend-error.js';
 import { EarlyTerminate, FrameReader, FramingError } from '../gateway/framing.js';
 import { acceptDirectTls, acceptTls, createTlsServer, POSTGRES_ALPN, TLS_HANDSHAKE_RECORD, type TlsCertificate } from '../gateway/tls.js';
+import { wasHandedToThread } from './ipc.js';
 
 /** Where a connection goes once its database is known. */
 export type Destination = {
@@ -127,6 +128,7 @@ export async function createRouter(options: RouterOptions): Promise<Router> {
       socket.pause();
       void handle(socket, packet, reader, secure).catch((error: unknown) => {
         options.log(`pgdev: could not route a connection: ${String(error)}`);
+        if (wasHandedToThread(socket)) return; // its thread ended with it: see wasHandedToThread
         refuse(socket, { code: SqlState.InternalError, message: `could not open the database: ${error instanceof Error ? error.message : String(error)}` });
       });
     };

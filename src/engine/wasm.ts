@@ -39,6 +39,14 @@ export function compiledPglite(): Promise<CompiledPglite> {
 }
 
 /**
+ * Uses a module compiled by another thread (a database thread is given the server's): threads of one process share
+ * its compiled code, so a thread opens a database without compiling PGlite again.
+ */
+export function useCompiledPglite(compiled: CompiledPglite): void {
+  pgliteModule = Promise.resolve(compiled);
+}
+
+/**
  * Marks the module's imported memory shared, in place, and returns the function indices of {@link WAIT_EXPORTS}.
  * Throws if the module has no imported memory with a maximum (a PGlite build this code does not know).
  * @see https://webassembly.github.io/spec/core/binary/modules.html

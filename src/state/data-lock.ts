@@ -9,13 +9,15 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { isPidAlive } from './files.js';
 
 /** How long a new owner waits for the holder to go by itself (an orphan stops within a second) before stopping it. */
 const HOLDER_GRACE_MS = 3_000;
 const POLL_MS = 50;
 
-type Owner = { readonly pid: number; readonly started: string };
+/** `thread`: the worker thread of the process that hosts the database (0: its main thread). */
+type Owner = { readonly pid: number; readonly started: string; readonly thread?: number };
 
 export type HeldDataDir = {
   /** Gives the directory up; safe to call more than once. */
@@ -32,13 +34,13 @@ export function dataLockFile(dir: string): string {
  */
 export async function holdDataDir(dir: string, log: (line: string) => void): Promise<HeldDataDir> {
   const file = dataLockFile(dir);
-  const me: Owner = { pid: process.pid, started: processStartTime(process.pid) ?? '' };
+  const me: Owner = { pid: process.pid, started: processStartTime(process.pid) ?? '', thread: threadId };
   let waitedFor: Owner | undefined;
   let since = Date.now();
   let stopped = false;
   fs.mkdirSync(path.dirname(dir), { recursive: true });
   // Written whole, then linked into place: a reader never sees the lock without its owner.
-  const written = `${file}.${process.pid}.tmp`;
+  const written = `${file}.${process.pid}.${threadId}.tmp`;
   fs.writeFileSync(written, JSON.stringify(me));
   for (;;) {
     try {
@@ -52,7 +54,9 @@ export async function holdDataDir(dir: string, log: (line: string) => void): Pro
       }
     }
     const holder = readOwner(file);
-    if (!holder || !isOwnerAlive(holder)) {
+    // A lock of this very process is an earlier thread's that hosted the database: the server starts the next host of
+    // a database only once the last one has ended, whether or not it had time to release.
+    if (!holder || holder.pid === process.pid || !isOwnerAlive(holder)) {
       fs.rmSync(file, { force: true });
       continue;
     }
@@ -78,7 +82,8 @@ export async function holdDataDir(dir: string, log: (line: string) => void): Pro
     if (released) return;
     released = true;
     process.off('exit', release);
-    if (readOwner(file)?.pid === me.pid) fs.rmSync(file, { force: true });
+    const owner = readOwner(file);
+    if (owner?.pid === me.pid && owner.thread === me.thread) fs.rmSync(file, { force: true });
   };
   process.on('exit', release);
   return { release };
@@ -87,7 +92,7 @@ export async function holdDataDir(dir: string, log: (line: string) => void): Pro
 function readOwner(file: string): Owner | undefined {
   try {
     const owner = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<Owner>;
-    return typeof owner.pid === 'number' && typeof owner.started === 'string' ? { pid: owner.pid, started: owner.started } : undefined;
+    return typeof owner.pid === 'number' && typeof owner.started === 'string' ? { pid: owner.pid, started: owner.started, thread: owner.thread ?? 0 } : undefined;
   } catch {
     return undefined; // missing or unreadable: nobody holds it
   }
