@@ -306,15 +306,16 @@ describe.skipIf(realPostgres)('created databases across a restart, on disk and i
     // Idle for well over idleCloseMs: the created databases' processes exit; kept_clone opens again, with its data.
     const holder = await connect(withDatabase(first.databaseUrl, 'kept_clone'));
     await holder.client.query('SELECT 1');
-    const before = databaseProcesses();
-    expect(before.length, 'the default database and kept_clone, at least').toBeGreaterThanOrEqual(2);
+    expect(first.openDatabases()).toEqual(expect.arrayContaining(['postgres', 'kept_clone']));
     // Connected for longer than idleCloseMs: the database stays open for its client.
     await new Promise((resolve) => setTimeout(resolve, 800));
+    expect(first.openDatabases()).toContain('kept_clone');
     expect((await holder.client.query('SELECT count(*)::int AS n FROM notes')).rows).toEqual([{ n: 1 }]);
     expect(holder.errors).toEqual([]);
     await holder.client.end();
-    // Then it closes: a database process of before exits (a spare started meanwhile would be a new pid).
-    await waitFor(() => before.some((pid) => !databaseProcesses().includes(pid)), 'an idle database process to exit', 5_000);
+    // Then it closes; the default database stays open.
+    await waitFor(() => !first.openDatabases().includes('kept_clone'), 'the idle database to close', 5_000);
+    expect(first.openDatabases()).toContain('postgres');
     expect(await rows(withDatabase(first.databaseUrl, 'kept_clone'), 'SELECT body FROM notes')).toEqual([{ body: 'kept across a restart' }]);
 
     // Clients still connected, to a created database and to the default one, when the server closes.
@@ -352,13 +353,23 @@ describe.skipIf(realPostgres)('created databases across a restart, on disk and i
     await within(second.close(), 15_000, 'close');
   });
 
-  it('the shadow database opens only when used: ready starts the default database\'s process alone', async () => {
-    const before = databaseProcesses();
+  it('the shadow database opens only when used: ready opens the default database alone', async () => {
     const server = await startServer({ name: 'dblazy', persistence: 'memory', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
     started.push(server);
-    const mine = () => databaseProcesses().filter((pid) => !before.includes(pid));
-    expect(mine()).toHaveLength(1);
+    expect(server.openDatabases()).toEqual(['postgres']);
+    expect(server.openDatabases('shadow')).toEqual([]);
     expect(await rows(server.databaseUrl, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
+    expect(server.openDatabases('shadow')).toEqual([]);
+    expect(await rows(server.shadowDatabaseUrl, 'SELECT current_database() AS db')).toEqual([{ db: 'postgres' }]);
+    expect(server.openDatabases('shadow')).toEqual(['postgres']);
+    await within(server.close(), 10_000, 'close');
+  });
+
+  it('with databaseHost "process", each open database is a process of its own, and none outlives close()', async () => {
+    const before = databaseProcesses();
+    const server = await startServer({ name: 'dbprocs', persistence: 'memory', databaseHost: 'process', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
+    started.push(server);
+    const mine = () => databaseProcesses().filter((pid) => !before.includes(pid));
     expect(mine()).toHaveLength(1);
     expect(await rows(server.shadowDatabaseUrl, 'SELECT current_database() AS db')).toEqual([{ db: 'postgres' }]);
     // Its own process now (perhaps with a spare started ahead for the next database).

@@ -16,7 +16,8 @@ describe('a database process killed under its clients', { timeout: 180_000 }, ()
   let server: PgdevServer;
 
   beforeAll(async () => {
-    server = await startServer({ name: 'restart', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
+    // Processes of their own, to be killed (a thread ends with its server's process).
+    server = await startServer({ name: 'restart', databaseHost: 'process', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
     await rows(server.databaseUrl, 'CREATE TABLE kept (id int); INSERT INTO kept VALUES (1), (2)');
   });
   afterAll(async () => {

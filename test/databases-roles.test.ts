@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type PgdevServer } from '../src/index.js';
 import { useTemporaryDataHome } from './support/data-home.js';
-import { connect, databaseProcesses, failure, rows, within, withClient } from './support/databases.js';
+import { connect, failure, rows, within, withClient } from './support/databases.js';
 import { runTool } from './support/tools.js';
 import { waitFor } from './support/wait.js';
 
@@ -216,9 +216,8 @@ describe('roles of a persistent server', { timeout: 120_000 }, () => {
     const first = await start({ name: 'roles-disk', persistence: 'persistent', idleCloseMs: 300 });
     await rows(first.databaseUrl, 'CREATE DATABASE sleeper');
     await rows(urlFor(first, 'sleeper'), 'SELECT 1');
-    // Idle past idleCloseMs, sleeper's process exits (the default database's and a spare stay).
-    const open = databaseProcesses();
-    await waitFor(() => open.some((pid) => !databaseProcesses().includes(pid)), 'sleeper to close', 10_000);
+    // Idle past idleCloseMs, sleeper closes (the default database stays open).
+    await waitFor(() => !first.openDatabases().includes('sleeper'), 'sleeper to close', 10_000);
     await rows(first.databaseUrl, "CREATE ROLE woken LOGIN PASSWORD 'w'");
     expect(await whoAmI(urlFor(first, 'sleeper', 'woken', 'w'))).toEqual({ user: 'woken', database: 'sleeper' });
     await first.close();

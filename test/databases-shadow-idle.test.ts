@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { startServer, type PgdevServer } from '../src/index.js';
 import { useTemporaryDataHome } from './support/data-home.js';
-import { databaseProcesses, rows, within } from './support/databases.js';
+import { rows, within } from './support/databases.js';
 import { waitFor } from './support/wait.js';
 
 useTemporaryDataHome('pgdev-shadow-idle-');
@@ -22,22 +22,18 @@ describe('the shadow database', { timeout: 60_000 }, () => {
   for (const persistence of ['memory', 'persistent'] as const) {
     it(`of a ${persistence} server closes after idleCloseMs without connections, and comes back empty`, async () => {
       const logged: string[] = [];
-      const before = databaseProcesses();
       const server = await startServer({
         name: `shadow-${persistence}`, persistence, idleCloseMs: 1_000, port: 0, databasePort: 0, shadowDatabasePort: 0, log: (line) => logged.push(line),
       });
       started.push(server);
-      const mine = () => databaseProcesses().filter((pid) => !before.includes(pid));
-      const [main] = mine();
-      expect(main).toBeDefined();
+      expect(server.openDatabases()).toEqual(['postgres']);
 
       await rows(server.shadowDatabaseUrl, 'CREATE TABLE _prisma_migrations (id text)');
-      const shadow = mine().filter((pid) => pid !== main);
-      expect(shadow, 'the shadow database has a process of its own').toHaveLength(1);
+      expect(server.openDatabases('shadow')).toEqual(['postgres']);
 
-      await waitFor(() => !databaseProcesses().includes(shadow[0]!), 'the idle shadow database process to exit', 20_000);
+      await waitFor(() => server.openDatabases('shadow').length === 0, 'the idle shadow database to close', 20_000);
       expect(logged.filter((line) => line.includes('closed after'))).toEqual(['pgdev: shadow database "postgres" closed after 1 s without connections']);
-      expect(mine(), 'the default database stays open').toContain(main);
+      expect(server.openDatabases(), 'the default database stays open').toEqual(['postgres']);
 
       expect(await rows(server.shadowDatabaseUrl, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = '_prisma_migrations'")).toEqual([{ n: 0 }]);
       expect(await rows(server.databaseUrl, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);

@@ -213,13 +213,18 @@ class SpareThread implements Spare {
  * database per worker), so that the next open does not wait for Node and PGlite to load.
  */
 export class SparePool {
+  readonly #kind: DatabaseHostKind;
   #spare: Spare | undefined;
   #wanted = false;
   #closed = false;
 
+  constructor(kind: DatabaseHostKind) {
+    this.#kind = kind;
+  }
+
   /** A spare to give a database to: the warm one if there is one. */
   take(): Spare {
-    const taken = this.#spare ?? spawnSpare();
+    const taken = this.#spare ?? spawnSpare(this.#kind);
     this.#spare = undefined;
     if (this.#wanted) this.#refill();
     return taken;
@@ -238,7 +243,7 @@ export class SparePool {
 
   #refill(): void {
     if (this.#closed || this.#spare) return;
-    const spare = spawnSpare();
+    const spare = spawnSpare(this.#kind);
     this.#spare = spare;
     void spare.exited.then(() => {
       if (this.#spare === spare) this.#spare = undefined;
@@ -284,7 +289,7 @@ export class DatabaseProcess {
   }
 
   /** Gives `spare` (a process started ahead, or a new one) the database `config` and waits until it serves. */
-  static async start(config: DatabaseProcessConfig, events: DatabaseProcessEvents, idsPerProcess: number, spare = spawnSpare()): Promise<DatabaseProcess> {
+  static async start(config: DatabaseProcessConfig, events: DatabaseProcessEvents, idsPerProcess: number, spare: Spare): Promise<DatabaseProcess> {
     const { channel } = spare;
     await Promise.race([spare.ready, spare.exited]);
     channel.handle('log', (line: string) => events.log(line));

@@ -106,7 +106,8 @@ export type DatabaseSetOptions = {
   readonly log: (line: string) => void;
 };
 
-export type DatabaseInfo = { readonly name: string; readonly sizeBytes: number };
+/** `open`: its engine runs now (a database opens on its first connection, and may close when idle). */
+export type DatabaseInfo = { readonly name: string; readonly sizeBytes: number; readonly open: boolean };
 
 export class DatabaseSet {
   readonly #options: DatabaseSetOptions;
@@ -218,6 +219,7 @@ export class DatabaseSet {
     return [...this.#databases.values()].map((database) => ({
       name: database.name,
       sizeBytes: this.#options.dataDir ? folderSize(this.#options.dataDir(database.id)) : 0,
+      open: database.process !== undefined && !database.process.closing,
     }));
   }
 
