@@ -27,7 +27,8 @@ const watching = watcher ? new Promise((resolve) => watcher.once('message', reso
 const { Channel, processEndpoint, threadEndpoint } = await import('./ipc.js');
 const { serve } = await import('./database-serve.js');
 type HostSide = import('./database-serve.js').DatabaseHostSide;
-const channel = new Channel(thread ? threadEndpoint(thread.port) : processEndpoint(process));
+type HostChannel = import('./host-protocol.js').HostChannel;
+const channel: HostChannel = new Channel(thread ? threadEndpoint(thread.port) : processEndpoint(process));
 
 let host: HostSide;
 let started = () => {};
@@ -55,7 +56,7 @@ if (thread) {
   // Ctrl-C in a terminal reaches the whole process group: the main process decides when this one closes.
   process.on('SIGINT', () => undefined);
 }
-channel.handle('start', (config: import('./database-serve.js').DatabaseProcessConfig) => {
+channel.handle('start', (config) => {
   started();
   return serve(config, channel, host);
 });

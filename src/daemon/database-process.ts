@@ -14,14 +14,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, PgdevError } from '../errors.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
-import type { SessionReport } from '../gateway/backends.js';
 import { Channel, processEndpoint, threadEndpoint } from './ipc.js';
 import { onJsonLines } from './json-lines.js';
 import type { DatabaseThreadData } from './database-main.js';
-import type { DatabaseProcessConfig, DatabaseProcessReady, DatabaseListing } from './database-serve.js';
+import type { DatabaseConfig, DatabaseReady, DatabaseSession, HostOperations, ServerChannel, ServerOperations } from './host-protocol.js';
 import type { InterruptAnswer, InterruptRequest } from './database-watcher.js';
 
-export type { DatabaseProcessConfig, DatabaseListing };
 
 /**
  * The entry, bundled into one file by the build (as the CLI is: about 50 ms less to load), found from the package
@@ -53,7 +51,7 @@ export type DatabaseProcessEvents = {
  * which has loaded pgdev and waits to be given a database.
  */
 export interface Spare {
-  readonly channel: Channel;
+  readonly channel: ServerChannel;
   /** Resolves once it waits for its database. */
   readonly ready: Promise<void>;
   /** Resolves when it has ended, for whatever reason. */
@@ -83,7 +81,7 @@ export function spawnSpare(kind: DatabaseHostKind = databaseHostKind()): Spare {
 /** A process of its own: its watcher thread takes interrupts over the interrupt line (`database-watcher.ts`). */
 class SpareProcess implements Spare {
   readonly child: ChildProcess;
-  readonly channel: Channel;
+  readonly channel: ServerChannel;
   readonly exited: Promise<void>;
   readonly ready: Promise<void>;
   /** The interrupt line: its other end is the process's watcher thread. */
@@ -100,7 +98,7 @@ class SpareProcess implements Spare {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'],
       serialization: 'json',
     });
-    this.channel = new Channel(processEndpoint(this.child));
+    this.channel = new Channel<ServerOperations, HostOperations>(processEndpoint(this.child));
     this.ready = new Promise<void>((resolve) => this.channel.handle('spare', () => resolve()));
     this.exited = new Promise<void>((resolve) =>
       this.child.once('exit', (code, signal) => {
@@ -153,7 +151,7 @@ class SpareProcess implements Spare {
  * timeouts (`engine/interrupts.ts`).
  */
 class SpareThread implements Spare {
-  readonly channel: Channel;
+  readonly channel: ServerChannel;
   readonly exited: Promise<void>;
   readonly ready: Promise<void>;
   #worker: Promise<Worker | undefined>;
@@ -162,7 +160,7 @@ class SpareThread implements Spare {
 
   constructor() {
     const { port1, port2 } = new MessageChannel();
-    this.channel = new Channel(threadEndpoint(port1));
+    this.channel = new Channel<ServerOperations, HostOperations>(threadEndpoint(port1));
     this.channel.handle('engine', (target: InterruptTarget) => {
       this.#stopWatchingTimeouts?.();
       this.#target = target;
@@ -268,7 +266,7 @@ export class DatabaseProcess {
   /** Resolves when the process has exited, for whatever reason. */
   readonly exited: Promise<void>;
   #host: Spare;
-  #channel: Channel;
+  #channel: ServerChannel;
   /** Connections sent and not yet acknowledged: an idle report that crosses one is ignored. */
   #adopting = 0;
   /**
@@ -278,7 +276,7 @@ export class DatabaseProcess {
   #connections = 0;
   #closing: Promise<boolean> | undefined;
 
-  private constructor(host: Spare, ready: DatabaseProcessReady, sessionIds: [number, number]) {
+  private constructor(host: Spare, ready: DatabaseReady, sessionIds: [number, number]) {
     this.#host = host;
     this.#channel = host.channel;
     this.wirePort = ready.wirePort;
@@ -289,18 +287,22 @@ export class DatabaseProcess {
   }
 
   /** Gives `spare` (a process started ahead, or a new one) the database `config` and waits until it serves. */
-  static async start(config: DatabaseProcessConfig, events: DatabaseProcessEvents, idsPerProcess: number, spare: Spare): Promise<DatabaseProcess> {
+  static async start(config: DatabaseConfig, events: DatabaseProcessEvents, idsPerProcess: number, spare: Spare): Promise<DatabaseProcess> {
     const { channel } = spare;
     await Promise.race([spare.ready, spare.exited]);
-    channel.handle('log', (line: string) => events.log(line));
-    channel.handle('databaseCommand', ({ command, from }: { command: DatabaseCommand; from: string }) => events.databaseCommand(command, from));
-    channel.handle('publishRoles', (change: { base: number; catalog: string }) => events.publishRoles(change));
+    channel.handle('log', (line) => events.log(line));
+    channel.handle('databaseCommand', ({ command, from }) => events.databaseCommand(command, from));
+    channel.handle('publishRoles', (change) => events.publishRoles(change));
     let handle: DatabaseProcess | undefined;
-    channel.handle('idle', () => handle && handle.#adopting === 0 && !handle.#closing && events.idle(handle));
-    channel.handle('connections', (count: number) => handle && (handle.#connections = count));
-    let ready: DatabaseProcessReady;
+    channel.handle('idle', () => {
+      if (handle && handle.#adopting === 0 && !handle.#closing) events.idle(handle);
+    });
+    channel.handle('connections', (count) => {
+      if (handle) handle.#connections = count;
+    });
+    let ready: DatabaseReady;
     try {
-      ready = await channel.request<DatabaseProcessReady>('start', config);
+      ready = await channel.request('start', config);
     } catch (error) {
       spare.kill();
       throw new PgdevError(ErrorCode.StartFailed, `could not open database "${config.name}": ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -345,12 +347,13 @@ export class DatabaseProcess {
     return this.#host.interrupt(kind, processId);
   }
 
-  sessions(): Promise<Array<SessionReport & { database: string }>> {
+  sessions(): Promise<DatabaseSession[]> {
     return this.#channel.request('sessions');
   }
 
-  request<T = unknown>(op: 'terminateAll' | 'hold' | 'release' | 'dumpToFile' | 'reset' | 'snapshot' | 'restore' | 'others' | 'hasSnapshots' | 'rename' | 'roles' | 'roleDependents', payload?: unknown): Promise<T> {
-    return this.#channel.request<T>(op, payload);
+  /** Asks the host (see `host-protocol.ts`; `start`, `adopt` and `close` are this class's own). */
+  request<K extends Exclude<keyof HostOperations, 'start' | 'adopt' | 'close'>>(op: K, ...[payload]: Parameters<HostOperations[K]>): Promise<Awaited<ReturnType<HostOperations[K]>>> {
+    return this.#channel.request(op, payload as never) as Promise<Awaited<ReturnType<HostOperations[K]>>>;
   }
 
   /** Stops the process at once (SIGKILL), whatever it is running; for a database that is being dropped. */
@@ -371,7 +374,9 @@ export class DatabaseProcess {
       // A running statement is ended first (its transaction rolled back), so that the process can close cleanly.
       const interrupted = await this.interrupt(InterruptKind.Terminate);
       let taken = false;
-      this.#channel.handle('closing', () => (taken = true));
+      this.#channel.handle('closing', () => {
+        taken = true;
+      });
       const busyCheck = setTimeout(() => taken || this.#host.kill(), BUSY_CLOSE_MS);
       const killer = setTimeout(() => this.#host.kill(), 15_000);
       try {

@@ -11,54 +11,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ENGINE_SUPERUSER, Engine, EngineSession, quoteLiteral, setSessionIdBase, type Lease } from '../engine/engine.js';
-import { applyRoleCatalog, readRoleCatalog, roleDependents, type RoleCatalog } from '../engine/role-catalog.js';
+import { applyRoleCatalog, readRoleCatalog, roleDependents } from '../engine/role-catalog.js';
 import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../engine/snapshot.js';
 import { createGateway, type Gateway } from '../gateway/gateway.js';
 import { startHttp } from '../http/server.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import { holdDataDir } from '../state/data-lock.js';
 import type { InterruptTarget } from '../engine/interrupts.js';
-import { Channel } from './ipc.js';
+import type { DatabaseConfig, DatabaseListing, DatabaseReady, HostChannel } from './host-protocol.js';
 import { LOOPBACK } from './ports.js';
 import { PGDEV_VERSION } from './version.js';
-
-/** What the main process tells a database process when it gives it a database (the `start` request). */
-export type DatabaseProcessConfig = {
-  /** The server's name, for logs and the HTTP context. */
-  readonly server: string;
-  /** The database's name: what `current_database()` answers. */
-  readonly name: string;
-  /**
-   * The name its engine's own database has in the catalog now (it is renamed to `name` on open). A server killed
-   * between a rename and its record leaves the data under `name` instead: that is tried next.
-   */
-  readonly engineName: string;
-  /** A persistent database's folder; absent for an in-memory one. */
-  readonly dataDir?: string;
-  /** A tarball of a data directory to start from (an in-memory clone), deleted once read. */
-  readonly fromFile?: string;
-  /** The endpoint's other databases, listed in `pg_database` (oid, name). */
-  readonly others: ReadonlyArray<DatabaseListing>;
-  /** The oid of the role owning the database; absent: the engine's superuser. */
-  readonly owner?: number;
-  /** The port's roles, which the engine takes before it serves; absent for the first database of a port. */
-  readonly roles?: RoleVersion;
-  readonly sessionIdBase: number;
-  readonly secret: string;
-  readonly urls: import('../state/files.js').ServerUrls;
-  readonly debug: boolean;
-  readonly idleInTransactionTimeoutMs?: number;
-  /** Reports `idle` after this long without a connection; 0: never. */
-  readonly idleCloseMs: number;
-};
-
-export type DatabaseListing = { readonly oid: number; readonly name: string; readonly owner?: number };
-
-/** The port's roles at one version (see `daemon/roles.ts`). */
-export type RoleVersion = { readonly version: number; readonly catalog: RoleCatalog };
-
-/** What the process reports once it serves; `roles`: its engine's own, when it was given none. */
-export type DatabaseProcessReady = { readonly wirePort: number; readonly httpPort: number; readonly roles?: RoleCatalog };
 
 /** The oid of the engine's own superuser, owner of a database that names no other. */
 const SUPERUSER_OID = 10;
@@ -79,7 +41,7 @@ export type DatabaseHostSide = {
   onServerGone(stop: () => void): void;
 };
 
-export async function serve(config: DatabaseProcessConfig, channel: Channel, host: DatabaseHostSide): Promise<DatabaseProcessReady> {
+export async function serve(config: DatabaseConfig, channel: HostChannel, host: DatabaseHostSide): Promise<DatabaseReady> {
   const log = (line: string) => channel.emit('log', line);
   const debugLog = (line: string) => config.debug && log(line);
   setSessionIdBase(config.sessionIdBase);
@@ -135,7 +97,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel, hos
       const catalog = readRoleCatalog(lease);
       if (catalog === roles?.catalog) return;
       try {
-        roles = { version: await channel.request<number>('publishRoles', { base: roles?.version ?? 0, catalog }), catalog };
+        roles = { version: await channel.request('publishRoles', { base: roles?.version ?? 0, catalog }), catalog };
       } catch (error) {
         // Refused: the engine's roles go back to the port's (a newer change is on its way here if there is one).
         if (roles) applyRoleCatalog(lease, roles.catalog);
@@ -210,32 +172,32 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel, hos
     const bounded = new Promise((resolve) => setTimeout(resolve, 2_000).unref());
     setImmediate(() => void Promise.race([close().catch(() => undefined), bounded]).finally(() => host.exit(3)));
   };
-  channel.handle('adopt', (payload: { head: string }, socket) => {
+  channel.handle('adopt', (payload, socket) => {
     idleSince = Date.now();
     if (socket) gateway.adopt(socket, Buffer.from(payload.head, 'base64'));
   });
-  channel.handle('cancel', ({ processId, secretKey }: { processId: number; secretKey: number }) => gateway.cancel(processId, secretKey));
+  channel.handle('cancel', ({ processId, secretKey }) => gateway.cancel(processId, secretKey));
   channel.handle('sessions', () => context.sessions());
   channel.handle('terminateAll', async () => gateway.terminateAll('terminating connection due to administrator command'));
-  channel.handle('others', async (listing: { owner?: number; others: DatabaseListing[] }) => {
+  channel.handle('others', async (listing) => {
     others = listing.others;
     owner = listing.owner;
     await updateCatalog(engine, name, owner, others);
   });
-  channel.handle('rename', async (newName: string) => {
+  channel.handle('rename', async (newName) => {
     name = newName;
     await updateCatalog(engine, name, owner, others);
   });
   // Answered at once, the change queued for the engine: a connection handed over after this message (IPC keeps the
   // order) waits behind it, so it logs in with the new roles.
-  channel.handle('roles', (next: RoleVersion) => {
+  channel.handle('roles', (next) => {
     latestRoles = next;
     void engine.exclusive((lease) => {
       applyRoleCatalog(lease, next.catalog);
       roles = next;
     }).catch((error: unknown) => log(`pgdev: database "${name}" could not take the port's roles: ${String(error)}`));
   });
-  channel.handle('roleDependents', (oids: number[]) => engine.exclusive((lease) => roleDependents(lease, oids)));
+  channel.handle('roleDependents', (oids) => engine.exclusive((lease) => roleDependents(lease, oids)));
   channel.handle('hasSnapshots', () => snapshots.size > 0);
   // A consistent copy of the data directory: CHECKPOINT, then nobody writes until `release` (or close).
   channel.handle('hold', async () => {
@@ -252,7 +214,7 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel, hos
     held?.release();
     held = undefined;
   });
-  channel.handle('dumpToFile', async (file: string) => {
+  channel.handle('dumpToFile', async (file) => {
     const tarball = await engine.dump();
     await fs.promises.writeFile(file, Buffer.from(await tarball.arrayBuffer()));
   });
@@ -262,11 +224,11 @@ export async function serve(config: DatabaseProcessConfig, channel: Channel, hos
       return open('postgres');
     }, 'reset'),
   );
-  channel.handle('snapshot', async (label: string) => {
+  channel.handle('snapshot', async (label) => {
     const data = await engine.exclusive(takeDataSnapshot);
     snapshots.set(label, { data, full: await engine.dump() });
   });
-  channel.handle('restore', async (label: string) => {
+  channel.handle('restore', async (label) => {
     const snapshot = snapshots.get(label);
     if (!snapshot) return false;
     if (await engine.exclusive((lease) => restoreDataSnapshot(lease, snapshot.data))) return true;

@@ -22,7 +22,8 @@ import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord
 import { InterruptKind } from '../engine/interrupts.js';
 import { dataLockFile } from '../state/data-lock.js';
 import { copyDirectory } from '../engine/copy-directory.js';
-import { DatabaseProcess, type DatabaseListing, type SparePool } from './database-process.js';
+import { DatabaseProcess, type SparePool } from './database-process.js';
+import type { DatabaseListing } from './host-protocol.js';
 import { ServerRoles, type RoleDependents, type RoleState, type ServerRolesOptions } from './roles.js';
 import type { Destination } from './router.js';
 import { wasHandedToThread } from './ipc.js';
@@ -364,7 +365,7 @@ export class DatabaseSet {
   /** What a database (opened if need be) holds of roles: [oid, number of objects] for each role it holds any of. */
   async #objectsOfRoles(database: Database, oids: readonly number[]): Promise<Array<[number, number]>> {
     const process = await this.#open(database);
-    return withinOr(process.request<Array<[number, number]>>('roleDependents', oids), ROLE_CHECK_WAIT_MS, () =>
+    return withinOr(process.request('roleDependents', oids), ROLE_CHECK_WAIT_MS, () =>
       new SqlError(State.ObjectInUse, `could not check database "${database.name}" for objects of the roles being dropped: it is busy`, {
         hint: 'end the transaction that holds it, then run the statement again',
       }));
@@ -533,7 +534,7 @@ export class DatabaseSet {
       const process = database.process;
       if (!process || process.closing) return;
       if (process.connections > 0) return;
-      if (await process.request<boolean>('hasSnapshots').catch(() => true)) return;
+      if (await process.request('hasSnapshots').catch(() => true)) return;
       const which = this.#options.scratch ? `shadow database "${database.name}"` : `database "${database.name}"`;
       this.#options.log(`pgdev: ${which} closed after ${Math.round(this.#options.idleCloseMs / 1000)} s without connections`);
       await process.close();

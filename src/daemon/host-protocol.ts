@@ -9,6 +9,7 @@ import type { RoleCatalog } from '../engine/role-catalog.js';
 import type { SessionReport } from '../gateway/backends.js';
 import type { DatabaseCommand } from '../gateway/database-commands.js';
 import type { ServerUrls } from '../state/files.js';
+import type { Channel } from './ipc.js';
 
 /** What the server tells a host when it gives it a database (the `start` request). */
 export type DatabaseConfig = {
@@ -67,7 +68,7 @@ export type HostOperations = {
   /** The port's roles changed in another database. */
   roles(next: RoleVersion): void;
   /** For each role oid, how many objects of this database depend on it, as [oid, count] pairs. */
-  roleDependents(oids: number[]): Array<[number, number]>;
+  roleDependents(oids: readonly number[]): Array<[number, number]>;
   hasSnapshots(): boolean;
   /** CHECKPOINT, then nobody writes until `release`: the data directory can be copied. */
   hold(): void;
@@ -101,3 +102,8 @@ export type ServerOperations = {
   /** A transaction changed the roles of its database: they become the port's; answers their version. */
   publishRoles(change: { base: number; catalog: string }): number;
 };
+
+/** The server's side of a host's channel. */
+export type ServerChannel = Channel<ServerOperations, HostOperations>;
+/** A host's side of its channel to the server. */
+export type HostChannel = Channel<HostOperations, ServerOperations>;

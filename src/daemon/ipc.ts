@@ -82,9 +82,17 @@ type Event = { kind: 'event'; op: string; payload: unknown };
 /** An error as it crosses the channel: a message, the SQLSTATE for a client, and pgdev's error code. */
 type WireError = { message: string; sqlState?: string; code?: string; detail?: string; hint?: string };
 
+/** What one side answers: an operation's name, its payload (the function's parameter, if any) and its answer. */
+export type Operations = { [op: string]: (payload?: any) => unknown };
+type Payload<O extends Operations, K extends keyof O> = Parameters<O[K]> extends [] ? undefined : Parameters<O[K]>[0];
+type AnswerOf<O extends Operations, K extends keyof O> = Awaited<ReturnType<O[K]>>;
 type Handler = (payload: any, socket?: net.Socket) => unknown;
 
-export class Channel {
+/**
+ * One side of the boundary: it answers `Local`'s operations and asks the other side for `Remote`'s (see
+ * `host-protocol.ts`), so that the compiler checks every name, payload and answer on both sides.
+ */
+export class Channel<Local extends Operations, Remote extends Operations> {
   #endpoint: Endpoint;
   #nextId = 1;
   #pending = new Map<number, { resolve: (value: any) => void; reject: (error: Error) => void }>();
@@ -97,8 +105,11 @@ export class Channel {
   }
 
   /** Answers requests named `op` with `handler`'s value (or its error); events named `op` call it too. */
-  handle(op: string, handler: Handler): void {
-    this.#handlers.set(op, handler);
+  handle<K extends keyof Local & string>(
+    op: K,
+    handler: (payload: Payload<Local, K>, socket?: net.Socket) => AnswerOf<Local, K> | Promise<AnswerOf<Local, K>>,
+  ): void {
+    this.#handlers.set(op, handler as Handler);
   }
 
   /**
@@ -106,10 +117,10 @@ export class Channel {
    * answer (then see {@link Endpoint.handedOver}); if no answer comes (the other side died with the request), the
    * socket is still this side's, to offer elsewhere or to refuse with an error.
    */
-  request<T = unknown>(op: string, payload: unknown = null, socket?: net.Socket): Promise<T> {
+  request<K extends keyof Remote & string>(op: K, payload?: Payload<Remote, K>, socket?: net.Socket): Promise<AnswerOf<Remote, K>> {
     if (this.#closedError) return Promise.reject(this.#closedError);
     const id = this.#nextId++;
-    return new Promise<T>((resolve, reject) => {
+    return new Promise<AnswerOf<Remote, K>>((resolve, reject) => {
       this.#pending.set(id, {
         resolve: (value) => {
           if (socket) this.#endpoint.handedOver(socket);
@@ -117,7 +128,7 @@ export class Channel {
         },
         reject,
       });
-      const message: Request = { kind: 'request', id, op, payload };
+      const message: Request = { kind: 'request', id, op, payload: payload ?? null };
       const sent = (error: Error | null) => {
         if (!error) return;
         this.#pending.delete(id);
@@ -127,10 +138,10 @@ export class Channel {
     });
   }
 
-  /** Sends a one-way message. */
-  emit(op: string, payload: unknown = null): void {
+  /** Sends a one-way message: an operation of the other side's that answers nothing. */
+  emit<K extends keyof Remote & string>(op: K, ...[payload]: Payload<Remote, K> extends undefined ? [] : [Payload<Remote, K>]): void {
     if (this.#closedError) return;
-    const event: Event = { kind: 'event', op, payload };
+    const event: Event = { kind: 'event', op, payload: payload ?? null };
     this.#endpoint.send(event, undefined, () => undefined);
   }
 

@@ -342,7 +342,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       snapshot: (label, databaseName) => api(main.process(databaseName).then((process) => process.request('snapshot', label))).then(() => undefined),
       async restore(label, databaseName) {
         const process = await api(main.process(databaseName));
-        if (!(await process.request<boolean>('restore', label))) {
+        if (!(await process.request('restore', label))) {
           throw new PgdevError(ErrorCode.NotFound, `no snapshot named "${label}"; take one with snapshot("${label}") first`);
         }
       },

@@ -68,6 +68,8 @@ export class EngineSession {
   readonly id = nextSessionId++;
   /** Session-level settings (name -> value) that differ from the engine's defaults. */
   settings = new Map<string, string>();
+  /** A cancel request came while this session's next statement was already received but not started: it is cancelled as it starts. */
+  cancelNext = false;
   /** Temporary relations this session created (name -> relkind), dropped when it closes. */
   readonly tempRelations = new Map<string, string>();
   /** Whether those relations are renamed out of sight because another session holds the engine. */
@@ -304,7 +306,8 @@ export class Engine {
       pglite: this.pglite,
       exec: (messages) => {
         if (released) throw new Error('lease already released');
-        this.#interrupts.begin(session.id);
+        this.#interrupts.begin(session.id, session.cancelNext);
+        session.cancelNext = false;
         try {
           return this.pglite.execRaw(messages);
         } finally {
@@ -323,7 +326,8 @@ export class Engine {
       },
       copyFrom: async (sql, data) => {
         this.unnamedStatementOwner = undefined;
-        this.#interrupts.begin(session.id);
+        this.#interrupts.begin(session.id, session.cancelNext);
+        session.cancelNext = false;
         try {
           const result = await this.pglite.query(sql, [], { blob: new Blob([data as Uint8Array<ArrayBuffer>]) });
           return result.affectedRows ?? 0;

@@ -354,11 +354,12 @@ export class EngineInterrupts {
     return this.#target;
   }
 
-  /** A statement of `sessionId` starts: interrupts aimed at it apply from now. */
-  begin(sessionId: number): void {
+  /** A statement of `sessionId` starts: interrupts aimed at it apply from now; `cancelled`: it is cancelled at once. */
+  begin(sessionId: number, cancelled = false): void {
     withLock(this.#control, () => {
       Atomics.store(this.#control, Control.Terminate, TerminationId.None);
       Atomics.store(this.#control, Control.Running, sessionId);
+      if (cancelled && this.#target) raiseCancel(this.#target);
     });
     // No wake-up for the watchers here (that would cost every query a thread switch): a statement that arms a
     // timeout calls setitimer, which wakes them.

@@ -270,6 +270,7 @@ export class Session {
       else this.#fail(error);
     } finally {
       this.#draining = false;
+      this.engineSession.cancelNext = false;
     }
   }
 
@@ -392,7 +393,10 @@ export class Session {
   /** Handles a CancelRequest aimed at this session: a query still waiting for the engine is dropped. */
   cancel(): void {
     this.#debug('cancel request');
-    this.#waiting?.abort(new CancelledError('canceling statement due to user request'));
+    if (this.#waiting) return this.#waiting.abort(new CancelledError('canceling statement due to user request'));
+    // A statement already received (pipelined) and not started: Postgres would be running it by now, so it is the
+    // one cancelled. Between statements with nothing queued, a cancel cancels nothing, as on Postgres.
+    if (this.#inbox.some((message) => message[0] === Frontend.Query || message[0] === Frontend.Execute)) this.engineSession.cancelNext = true;
   }
 
   /** Notes what a statement may change (savepoints, settings, temporary objects, LISTEN); true if anything. */
