@@ -25,7 +25,7 @@ const watcher = thread ? undefined : new Worker(new URL('./database-watcher.js',
 watcher?.unref();
 const watching = watcher ? new Promise((resolve) => watcher.once('message', resolve)) : Promise.resolve();
 const { Channel, processEndpoint, threadEndpoint } = await import('./ipc.js');
-const { serve } = await import('./database-serve.js');
+const { serve, openAhead } = await import('./database-serve.js');
 type HostSide = import('./database-serve.js').DatabaseHostSide;
 type HostChannel = import('./host-protocol.js').HostChannel;
 const channel: HostChannel = new Channel(thread ? threadEndpoint(thread.port) : processEndpoint(process));
@@ -56,9 +56,14 @@ if (thread) {
   // Ctrl-C in a terminal reaches the whole process group: the main process decides when this one closes.
   process.on('SIGINT', () => undefined);
 }
-channel.handle('start', (config) => {
+let openedAhead: Promise<import('./database-serve.js').OpenedAhead | undefined> | undefined;
+channel.handle('openAhead', async ({ dataDir }) => {
+  openedAhead = openAhead(dataDir).catch(() => undefined);
+  await openedAhead;
+});
+channel.handle('start', async (config) => {
   started();
-  return serve(config, channel, host);
+  return serve(config, channel, host, await openedAhead);
 });
 await watching;
 channel.emit('spare');

@@ -5,6 +5,7 @@
  * own (a crash) is reported through `exited`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MessageChannel, Worker } from 'node:worker_threads';
@@ -206,54 +207,99 @@ class SpareThread implements Spare {
   }
 }
 
+/** At most this many spares are kept warm, each with a new database's engine open (about 90 MiB each). */
+const MAX_WARM = 4;
+/** Opens this close together count as one burst: a test runner's workers, each creating its database at once. */
+const BURST_MS = 2_000;
+/** Spares are warmed this long after the last take, so that warming them does not slow down the opens in progress. */
+const REFILL_DELAY_MS = 300;
+
 /**
- * Keeps one spare process warm once databases other than the default one are in use (a test suite creating a
- * database per worker), so that the next open does not wait for Node and PGlite to load.
+ * Spares started ahead of need. One starts with the server (the default database's host). Once databases other
+ * than the default one are in use (a test suite creating a database per worker), spares are kept *warm*: each has
+ * opened a new database's engine (the template's copy) that the next `CREATE DATABASE` takes as it is, so that
+ * opening it costs a catalog update. As many are kept as the largest burst of opens seen (up to {@link MAX_WARM}).
  */
 export class SparePool {
   readonly #kind: DatabaseHostKind;
-  #spare: Spare | undefined;
-  #wanted = false;
+  readonly #aheadDir: (() => string) | undefined;
+  #warm: Array<{ readonly spare: Spare; readonly dataDir?: string }> = [];
+  #cold: Spare | undefined;
+  /** How many warm spares are wanted: 0 until created databases are in use. */
+  #size = 0;
+  #takes: number[] = [];
+  #refillTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(kind: DatabaseHostKind) {
+  /** `aheadDir`: where a warm spare of a persistent server opens its engine (a new folder each call). */
+  constructor(kind: DatabaseHostKind, aheadDir?: () => string) {
     this.#kind = kind;
+    this.#aheadDir = aheadDir;
   }
 
-  /** A spare to give a database to: the warm one if there is one. */
+  /** A spare to give a database to: a warm one if there is one. */
   take(): Spare {
-    const taken = this.#spare ?? spawnSpare(this.#kind);
-    this.#spare = undefined;
-    if (this.#wanted) this.#refill();
+    const now = Date.now();
+    this.#takes = [...this.#takes.filter((time) => now - time < BURST_MS), now];
+    if (this.#size > 0) this.#size = Math.min(MAX_WARM, Math.max(this.#size, this.#takes.length));
+    const taken = this.#warm.shift()?.spare ?? this.#cold ?? spawnSpare(this.#kind);
+    if (taken === this.#cold) this.#cold = undefined;
+    this.#scheduleRefill(REFILL_DELAY_MS);
     return taken;
   }
 
   /** Starts one spare now (for the next open), without keeping one from then on. */
   prestart(): void {
-    this.#refill();
+    if (this.#closed || this.#cold) return;
+    const spare = spawnSpare(this.#kind);
+    this.#cold = spare;
+    void spare.exited.then(() => {
+      if (this.#cold === spare) this.#cold = undefined;
+    });
   }
 
-  /** From now on, keep one spare ready. */
+  /** From now on, keep spares warm. */
   keepWarm(): void {
-    this.#wanted = true;
-    this.#refill();
+    if (this.#size > 0) return;
+    this.#size = 1;
+    this.#scheduleRefill(0);
+  }
+
+  #scheduleRefill(delayMs: number): void {
+    if (this.#size === 0 || this.#closed) return;
+    clearTimeout(this.#refillTimer);
+    this.#refillTimer = setTimeout(() => this.#refill(), delayMs).unref();
   }
 
   #refill(): void {
-    if (this.#closed || this.#spare) return;
-    const spare = spawnSpare(this.#kind);
-    this.#spare = spare;
-    void spare.exited.then(() => {
-      if (this.#spare === spare) this.#spare = undefined;
-    });
+    while (!this.#closed && this.#warm.length < this.#size) {
+      const spare = spawnSpare(this.#kind);
+      const dataDir = this.#aheadDir?.();
+      const entry = { spare, dataDir };
+      this.#warm.push(entry);
+      void spare.ready.then(() => spare.channel.request('openAhead', dataDir === undefined ? {} : { dataDir })).catch(() => undefined);
+      void spare.exited.then(() => {
+        const index = this.#warm.indexOf(entry);
+        if (index < 0) return; // taken: its folder became its database's
+        this.#warm.splice(index, 1);
+        removeAheadDir(dataDir);
+      });
+    }
   }
 
   async close(): Promise<void> {
     this.#closed = true;
-    const spare = this.#spare;
-    this.#spare = undefined;
-    await spare?.discard();
+    clearTimeout(this.#refillTimer);
+    const warm = this.#warm.splice(0);
+    const cold = this.#cold;
+    this.#cold = undefined;
+    await Promise.all([cold?.discard(), ...warm.map(({ spare }) => spare.discard())]);
+    for (const { dataDir } of warm) removeAheadDir(dataDir);
   }
+}
+
+function removeAheadDir(dataDir: string | undefined): void {
+  if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 }
 
 export class DatabaseProcess {

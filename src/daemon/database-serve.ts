@@ -41,7 +41,35 @@ export type DatabaseHostSide = {
   onServerGone(stop: () => void): void;
 };
 
-export async function serve(config: DatabaseConfig, channel: HostChannel, host: DatabaseHostSide): Promise<DatabaseReady> {
+/** An engine a spare opened ahead of need on a copy of the template (`dataDir`: its staging folder; absent: in memory). */
+export type OpenedAhead = { readonly engine: Engine; readonly dataDir?: string };
+
+/** Opens an engine ahead of need, for {@link serve} to take if its database is a new one. */
+export async function openAhead(dataDir: string | undefined): Promise<OpenedAhead> {
+  const engine = await Engine.open({ label: 'spare', dataDir, database: 'postgres' });
+  return { engine, dataDir };
+}
+
+/**
+ * The engine opened ahead, if it can be the new database's: `target` is the database's folder (null: in memory;
+ * undefined: not a new database). Its staging folder is renamed into place. Otherwise it is closed and removed.
+ */
+async function takeOpenedAhead(warm: OpenedAhead | undefined, target: string | null | undefined): Promise<Engine | undefined> {
+  if (!warm) return undefined;
+  if (target === undefined || (target === null) !== (warm.dataDir === undefined)) {
+    void warm.engine.close().finally(() => warm.dataDir && fs.promises.rm(warm.dataDir, { recursive: true, force: true })).catch(() => undefined);
+    return undefined;
+  }
+  if (target !== null && warm.dataDir) {
+    await fs.promises.rm(target, { recursive: true, force: true });
+    await fs.promises.rename(warm.dataDir, target);
+    warm.engine.relocate(target);
+  }
+  return warm.engine;
+}
+
+/** `warm`: an engine this host opened ahead (see {@link openAhead}), used if the database is a new one. */
+export async function serve(config: DatabaseConfig, channel: HostChannel, host: DatabaseHostSide, warm?: OpenedAhead): Promise<DatabaseReady> {
   const log = (line: string) => channel.emit('log', line);
   const debugLog = (line: string) => config.debug && log(line);
   setSessionIdBase(config.sessionIdBase);
@@ -55,8 +83,9 @@ export async function serve(config: DatabaseConfig, channel: HostChannel, host: 
   let name = config.name;
 
   /** Opens the engine and makes its catalog say who it is: its own name and the endpoint's other databases. */
-  const open = async (engineName: string, from?: Blob): Promise<Engine> => {
-    const engine = await Engine.open({ label: name, dataDir: config.dataDir, from, database: engineName, log: debugLog });
+  const open = async (engineName: string, from?: Blob): Promise<Engine> =>
+    prepare(await Engine.open({ label: name, dataDir: config.dataDir, from, database: engineName, log: debugLog }));
+  const prepare = async (engine: Engine): Promise<Engine> => {
     engine.onCrash((error) => exitAfterCrash(error.message));
     host.engineOpened(engine.interruptTarget);
     const wanted = latestRoles;
@@ -76,7 +105,11 @@ export async function serve(config: DatabaseConfig, channel: HostChannel, host: 
   const fresh = !fromFile && (!config.dataDir || !fs.existsSync(path.join(config.dataDir, 'PG_VERSION')));
   let engine: Engine;
   try {
-    engine = await openUnderEitherName(fresh ? ['postgres'] : [config.engineName, config.name], (engineName) => open(engineName, fromFile));
+    const ahead = await takeOpenedAhead(warm, fresh ? config.dataDir ?? null : undefined);
+    if (ahead) ahead.label = name;
+    engine = ahead
+      ? await prepare(ahead)
+      : await openUnderEitherName(fresh ? ['postgres'] : [config.engineName, config.name], (engineName) => open(engineName, fromFile));
   } catch (error) {
     dataLock?.release();
     throw error;

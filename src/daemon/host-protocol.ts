@@ -54,6 +54,11 @@ export type DatabaseSession = SessionReport & { readonly database: string };
 
 /** What a host answers: the server's requests. */
 export type HostOperations = {
+  /**
+   * A spare opens an engine on a copy of the template now, in `dataDir` (a staging folder beside the databases'
+   * own; absent: in memory), so that a new database starts with it (`start`) in the time a catalog update takes.
+   */
+  openAhead(staging: { dataDir?: string }): void;
   start(config: DatabaseConfig): DatabaseReady;
   /** A client connection (it travels with the request); `head`: what the server read of it, base64. */
   adopt(connection: { head: string }): void;

@@ -18,7 +18,7 @@ import {
 } from '../state/files.js';
 import { ensureCertificate, type Certificate } from '../state/certificate.js';
 import { acquireLock, type HeldLock } from '../state/lock.js';
-import { databaseDir, readDatabases, readRoles, removeLeftoverDatabaseFolders, upgradeStateFolder, writeDatabases, writeRoles } from '../state/databases.js';
+import { aheadDir, databaseDir, readDatabases, readRoles, removeLeftoverDatabaseFolders, upgradeStateFolder, writeDatabases, writeRoles } from '../state/databases.js';
 import { dataDirError, serverPaths, type ServerPaths } from '../state/paths.js';
 import { SparePool, databaseHostKind, type DatabaseHostKind, type DatabaseProcess } from './database-process.js';
 import { DEFAULT_DATABASE, DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet, SHADOW_DATABASE, unknownDatabase } from './databases.js';
@@ -147,7 +147,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
   }
 
   // The default database's process starts loading now, while this one takes the lock and the ports.
-  const spares = new SparePool(options.databaseHost ?? databaseHostKind());
+  const spares = new SparePool(options.databaseHost ?? databaseHostKind(), persistence === 'persistent' ? () => aheadDir(paths) : undefined);
   spares.prestart();
   let shutdownReason: (reason: string) => void = () => undefined;
   let lock: HeldLock;

@@ -7,6 +7,7 @@
  * another.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import { backendCatalogSql, CATALOG_VERSION, CATALOG_VERSION_QUERY } from './backend-catalog.js';
 import { mountBridge } from './bridge.js';
@@ -124,8 +125,14 @@ export type EngineBackends = {
 
 type Waiter = { session: EngineSession; grant: (lease: Lease) => void; reject: (error: unknown) => void };
 
+/** Where PGlite mounts its data directory in its own file system. */
+const PGDATA = '/pglite/data';
+
+type EmscriptenMounts = { lookupPath(path: string): { node: { mount: { opts: { root?: string } } } } };
+
 export class Engine {
-  readonly label: string;
+  /** The database's name, in log lines (it changes when an engine opened ahead is given its database). */
+  label: string;
   readonly pglite: RawPGlite;
   readonly serverVersion: string;
   readonly #interrupts: EngineInterrupts;
@@ -174,7 +181,7 @@ export class Engine {
     // gateway's raw answers bypass its parser, and the gateway routes their notifications itself.
     pglite.onNotification((channel, payload) => this.#emitNotification(channel, payload, 0));
     pglite.onCrash((panic) => {
-      this.#log(`${label}: PANIC ${panic.code}: ${panic.message}`);
+      this.#log(`${this.label}: PANIC ${panic.code}: ${panic.message}`);
       const error = new EngineCrashedError(panic);
       for (const waiter of this.#queue.splice(0)) waiter.reject(error);
       for (const listener of this.#crashListeners) listener(error);
@@ -219,6 +226,18 @@ export class Engine {
     const version = defaults.get('server_version') ?? '';
     defaults.delete('server_version');
     return new Engine(options.label, pglite, interrupts, version, defaults, log);
+  }
+
+  /**
+   * Points a persistent engine at its data directory's new path, after the caller renamed the directory: an engine
+   * opened ahead of need on a staging directory becomes a database's so (see `daemon/database-serve.ts`). Files
+   * already open stay open (a rename keeps them); every later path is resolved under `dataDir`.
+   */
+  relocate(dataDir: string): void {
+    const fs = (this.pglite.Module as unknown as { FS: EmscriptenMounts }).FS;
+    const mount = fs.lookupPath(PGDATA).node.mount;
+    if (typeof mount.opts.root !== 'string') throw new Error('the engine has no data directory on disk to relocate');
+    mount.opts.root = path.resolve(dataDir);
   }
 
   /** Whether the engine is closed, or unusable after a PANIC. */

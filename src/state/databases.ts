@@ -43,8 +43,17 @@ export function writeDatabases(paths: ServerPaths, nextId: number, databases: re
   writeJsonAtomic(databasesFile(paths), { version: STATE_VERSION, nextId, databases });
 }
 
-/** What pgdev makes under `databases/`: a database's `<id>`, `<id>.copying` while a clone is copied, `<id>.lock` (and its `.<pid>.tmp`). */
-const DATABASE_FOLDER = /^(\d+)(\.copying|\.lock(\.\d+\.tmp)?)?$/;
+/** What pgdev makes under `databases/`: a database's `<id>`, `<id>.copying` while a clone is copied, `<id>.lock` (and its `.<pid>.<thread>.tmp`). */
+const DATABASE_FOLDER = /^(\d+)(\.copying|\.lock(\.\d+(?:\.\d+)?\.tmp)?)?$/;
+/** A new database's engine opened ahead of need (see {@link aheadDir}): renamed to its database's folder when used. */
+const AHEAD_FOLDER = /^ahead-\d+-\d+$/;
+
+let aheadCount = 0;
+
+/** A staging folder, beside the databases' own, for an engine opened ahead of need (`daemon/database-process.ts`). */
+export function aheadDir(paths: ServerPaths): string {
+  return path.join(paths.root, 'databases', `ahead-${process.pid}-${++aheadCount}`);
+}
 
 /**
  * Removes what a killed `CREATE DATABASE ... TEMPLATE` or `DROP DATABASE` left under `databases/`: `<id>.copying`
@@ -64,9 +73,10 @@ export function removeLeftoverDatabaseFolders(paths: ServerPaths, records: reado
   const removed: string[] = [];
   for (const name of names) {
     const match = DATABASE_FOLDER.exec(name);
-    // A copy cut short and a lock file half taken are always leftovers; a folder or lock, only of an unlisted id.
-    const always = match?.[2] === '.copying' || match?.[3] !== undefined;
-    if (!match || (!always && kept.has(match[1]!))) continue;
+    // A copy cut short, a lock file half taken and an engine opened ahead are always leftovers; a folder or lock,
+    // only of an unlisted id.
+    const always = match?.[2] === '.copying' || match?.[3] !== undefined || AHEAD_FOLDER.test(name);
+    if (!AHEAD_FOLDER.test(name) && (!match || (!always && kept.has(match[1]!)))) continue;
     fs.rmSync(path.join(root, name), { recursive: true, force: true });
     removed.push(name);
   }
