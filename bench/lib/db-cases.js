@@ -1,9 +1,11 @@
 /**
- * The multi-database cases of issue 11 ("databases for real"), run by bench/run.js; see bench/README.md.
+ * The multi-database cases of issue 11 ("databases for real"), and issue 18's databases created at once, run by
+ * bench/run.js; see bench/README.md.
  *
  * Each case starts its own servers on fresh data (not the long-lived servers of the load cases, which stay frozen
- * meanwhile): pgdev through its CLI, @prisma/dev where the case compares with it, and an external PostgreSQL when
- * BENCH_POSTGRES_URL is set (a real server's figures on the same machine, for scale; the bench does not start it).
+ * meanwhile): pgdev through its CLI, @prisma/dev where the case compares with it, and a real PostgreSQL (a real
+ * server's figures on the same machine, for scale): the one at BENCH_POSTGRES_URL, else a throw-away cluster that
+ * run.js starts once for all these cases.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -22,7 +24,9 @@ const SUBJECTS_DIR = fileURLToPath(new URL('../subjects/', import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const tag = () => crypto.randomBytes(3).toString('hex');
 
-export const DB_CASES = ['two-db-s4', 'sleep-isolation', 'clone', 'workers4', 'ready-warm-inproc', 'rss-databases'];
+export const DB_CASES = ['two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4', 'ready-warm-inproc', 'rss-databases'];
+/** The cases that also run on PostgreSQL, column (d). */
+export const POSTGRES_CASES = ['two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4'];
 
 /**
  * Table rows of these cases (same shape as run.js's METRICS). `target`: the issue's figure, checked in the
@@ -43,8 +47,10 @@ export function dbMetrics({ workerTxns }) {
     { id: 'sleep-base-health-max', caseId: 'sleep-isolation', label: '  the same without the sleep, max', better: 'lower', fmt: 'msf' },
     { id: 'clone-tpl', caseId: 'clone', label: `CREATE DATABASE TEMPLATE (${D.CLONE_TABLES} tables, ${D.CLONE_ROWS / 1000}k rows) to SELECT 1`, better: 'lower', fmt: 'ms', target: { column: 'pgdev', op: '<=', value: 300 } },
     { id: 'clone-tpl-create', caseId: 'clone', label: '  of which CREATE DATABASE itself', better: 'lower', fmt: 'ms' },
-    { id: 'clone-empty', caseId: 'clone', label: 'CREATE DATABASE (empty) to SELECT 1', better: 'lower', fmt: 'ms' },
-    { id: 'clone-empty-create', caseId: 'clone', label: '  of which CREATE DATABASE itself', better: 'lower', fmt: 'ms' },
+    { id: 'clone-empty', caseId: 'clone', alsoIn: ['create4'], label: 'CREATE DATABASE (empty) to SELECT 1', better: 'lower', fmt: 'ms' },
+    { id: 'clone-empty-create', caseId: 'clone', alsoIn: ['create4'], label: '  of which CREATE DATABASE itself', better: 'lower', fmt: 'ms' },
+    { id: 'create4', caseId: 'create4', label: '4 x CREATE DATABASE at once, each to SELECT 1 (wall)', better: 'lower', fmt: 'ms', target: { column: 'pgdev', op: '<=', value: 1.5, ratioTo: 'postgres', issue: 18 } },
+    { id: 'create4-create', caseId: 'create4', label: '  of which the 4 CREATE DATABASE', better: 'lower', fmt: 'ms' },
     { id: 'workers4-own', caseId: 'workers4', label: `4 workers x ${workerTxns} txns, own database each (wall)`, better: 'lower', fmt: 'ms' },
     { id: 'workers4-shared', caseId: 'workers4', label: `4 workers x ${workerTxns} txns, one shared database (wall)`, better: 'lower', fmt: 'ms' },
     { id: 'workers4-ratio', caseId: 'workers4', label: '  own databases ÷ shared', better: 'lower', fmt: 'x2', noRatio: true },
@@ -60,7 +66,7 @@ export function dbMetrics({ workerTxns }) {
 
 /**
  * ctx: { record(metric, column, sample), recordError(metrics, column, error), note, log, quick, runs, readyRuns,
- *        seconds, subjects, pgdevMode, newDir(label), freezeLive(), postgresUrl }
+ *        seconds, subjects, pgdevMode, newDir(label), freezeLive(), postgresUrl, selected(caseId) }
  */
 export async function runDbCase(id, ctx) {
   ctx.freezeLive();
@@ -71,6 +77,8 @@ export async function runDbCase(id, ctx) {
       return caseSleepIsolation(ctx);
     case 'clone':
       return caseClone(ctx);
+    case 'create4':
+      return caseCreate4(ctx);
     case 'workers4':
       return caseWorkers4(ctx);
     case 'ready-warm-inproc':
@@ -429,6 +437,82 @@ async function timeCreate(t, name, template) {
   }
   await drop(t, [name]);
   return { ms, createMs };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// create4: four databases created at once, each then connected to (issue 18)
+
+const CREATE_AT_ONCE = 4;
+
+async function caseCreate4(ctx) {
+  const metrics = ['create4', 'create4-create'];
+  // The plain CREATE DATABASE row is the clone case's; measured here too when that case does not run.
+  const single = !ctx.selected('clone');
+  const targets = await startTargets(ctx, ['pgdev', 'postgres'], metrics);
+  try {
+    await eachRun(ctx, targets, ctx.runs, single ? [...metrics, 'clone-empty', 'clone-empty-create'] : metrics, async (t, run) => {
+      const order = run % 2 === 0 ? ['four', 'one'] : ['one', 'four'];
+      for (const what of order) {
+        if (what === 'four') {
+          const { ms, createMs } = await createAtOnce(t, CREATE_AT_ONCE);
+          ctx.record('create4', t.column, { value: ms });
+          ctx.record('create4-create', t.column, { value: createMs });
+          ctx.log(`create4 ${t.label}: ${CREATE_AT_ONCE} at once ${ms.toFixed(0)} ms (the last CREATE DATABASE returned after ${createMs.toFixed(0)} ms)`);
+        } else if (single) {
+          const { ms, createMs } = await timeCreate(t, `bench_${tag()}_empty`);
+          ctx.record('clone-empty', t.column, { value: ms });
+          ctx.record('clone-empty-create', t.column, { value: createMs });
+          ctx.log(`create4 ${t.label}: one alone ${ms.toFixed(0)} ms (CREATE DATABASE returned after ${createMs.toFixed(0)} ms)`);
+        }
+      }
+    });
+  } finally {
+    await stopTargets(targets);
+  }
+}
+
+/**
+ * `n` connections to the default database (open and warm) each send CREATE DATABASE at the same moment, then connect
+ * to their new database and run SELECT 1. Resolves ms from the sends to the last SELECT 1 answer (`ms`) and to the
+ * last CREATE DATABASE answer (`createMs`); then (untimed) checks each database is its own and drops them.
+ */
+async function createAtOnce(t, n) {
+  const names = Array.from({ length: n }, (_, i) => `bench_${tag()}_x${i}`);
+  const clients = [];
+  const open = async (url, what) => {
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 15_000 });
+    c.on('error', () => undefined);
+    clients.push(c);
+    await D.within(c.connect(), 30_000, what);
+    return c;
+  };
+  try {
+    const admins = [];
+    for (let i = 0; i < n; i++) admins.push(await open(t.adminUrl, 'a new connection to the default database'));
+    await Promise.all(admins.map((c) => D.within(c.query('SELECT 1'), 30_000, 'SELECT 1 on the default database')));
+    t.created.push(...names);
+    const created = [];
+    const answered = [];
+    const t0 = performance.now();
+    const fresh = await Promise.all(
+      names.map(async (name, i) => {
+        await D.within(admins[i].query(D.createDatabaseSql(name)), 60_000, `${D.createDatabaseSql(name)} (${n} at once)`);
+        created.push(performance.now() - t0);
+        const c = await open(D.urlFor(t.adminUrl, name), `connect to ${name}`);
+        await D.within(c.query('SELECT 1'), 30_000, `SELECT 1 on ${name}`);
+        answered.push(performance.now() - t0);
+        return c;
+      }),
+    );
+    for (const [i, c] of fresh.entries()) {
+      const current = (await c.query('SELECT current_database() AS d')).rows[0].d;
+      if (current !== names[i]) throw new D.NotOwnDatabase(names[i], current);
+    }
+    return { ms: Math.max(...answered), createMs: Math.max(...created) };
+  } finally {
+    await Promise.all(clients.map((c) => D.endClient(c)));
+    await drop(t, names);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
