@@ -1,6 +1,6 @@
 /**
- * The multi-database cases of issue 11 ("databases for real"), and issue 18's databases created at once, run by
- * bench/run.js; see bench/README.md.
+ * The multi-database cases of issue 11 ("databases for real"), and those of issue 18 (databases created at once, a
+ * test suite's workers), run by bench/run.js; see bench/README.md.
  *
  * Each case starts its own servers on fresh data (not the long-lived servers of the load cases, which stay frozen
  * meanwhile): pgdev through its CLI, @prisma/dev where the case compares with it, and a real PostgreSQL (a real
@@ -24,15 +24,18 @@ const SUBJECTS_DIR = fileURLToPath(new URL('../subjects/', import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const tag = () => crypto.randomBytes(3).toString('hex');
 
-export const DB_CASES = ['two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4', 'ready-warm-inproc', 'rss-databases'];
+export const DB_CASES = [
+  'two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4', 'suite-workers', 'ready-warm-inproc', 'rss-databases',
+];
 /** The cases that also run on PostgreSQL, column (d). */
-export const POSTGRES_CASES = ['two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4'];
+export const POSTGRES_CASES = ['two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4', 'suite-workers'];
 
 /**
  * Table rows of these cases (same shape as run.js's METRICS). `target`: the issue's figure, checked in the
  * "Targets" list under the table: { column, op: '>=' | '<=', value, ratioTo? } (ratioTo: pgdev ÷ that column).
  */
-export function dbMetrics({ workerTxns }) {
+export function dbMetrics({ workerTxns, quick }) {
+  const suiteTests = quick ? 100 : 300;
   return [
     { id: 'two-db-one', caseId: 'two-db-s4', label: 'pgbench -S -c 4, one database alone (TPS)', better: 'higher', fmt: 'int' },
     { id: 'two-db-sum', caseId: 'two-db-s4', label: 'pgbench -S -c 4 on each of 2 databases at once, sum (TPS)', better: 'higher', fmt: 'int' },
@@ -55,6 +58,10 @@ export function dbMetrics({ workerTxns }) {
     { id: 'workers4-shared', caseId: 'workers4', label: `4 workers x ${workerTxns} txns, one shared database (wall)`, better: 'lower', fmt: 'ms' },
     { id: 'workers4-ratio', caseId: 'workers4', label: '  own databases ÷ shared', better: 'lower', fmt: 'x2', noRatio: true },
     { id: 'workers4-vs-prisma', caseId: 'workers4', label: "  pgdev own ÷ @prisma/dev's best layout", better: 'lower', fmt: 'x2', noRatio: true },
+    { id: 'suite-own', caseId: 'suite-workers', label: `test suite, 4 workers x ${suiteTests} tests, own database each (tests/s)`, better: 'higher', fmt: 'int', target: { column: 'pgdev', op: '>=', value: 0.8, ratioTo: 'postgres', issue: 18 } },
+    { id: 'suite-shared', caseId: 'suite-workers', label: `test suite, 4 workers x ${suiteTests} tests, one shared database (tests/s)`, better: 'higher', fmt: 'int' },
+    { id: 'suite-ratio', caseId: 'suite-workers', label: '  own databases ÷ shared, in tests/s', better: 'higher', fmt: 'x2', noRatio: true, target: { column: 'pgdev', op: '>=', value: 1.3, issue: 18 } },
+    { id: 'suite-one', caseId: 'suite-workers', label: `test suite, 1 worker x ${4 * suiteTests} tests, own database (tests/s)`, better: 'higher', fmt: 'int' },
     { id: 'rwi', caseId: 'ready-warm-inproc', label: 'warm restart to ready; (a): PGlite.create on a copy of the same data', better: 'lower', fmt: 'ms', target: { column: 'pgdev', op: '<=', value: 1.1, ratioTo: 'inproc' } },
     { id: 'rss-main-shadow', caseId: 'rss-databases', label: 'RSS of the process tree, main + shadow used', better: 'lower', fmt: 'mib' },
     { id: 'pss-main-shadow', caseId: 'rss-databases', label: '  PSS of the process tree', better: 'lower', fmt: 'mib' },
@@ -81,6 +88,8 @@ export async function runDbCase(id, ctx) {
       return caseCreate4(ctx);
     case 'workers4':
       return caseWorkers4(ctx);
+    case 'suite-workers':
+      return caseSuiteWorkers(ctx);
     case 'ready-warm-inproc':
       return caseReadyWarmInproc(ctx);
     case 'rss-databases':
@@ -587,9 +596,13 @@ async function caseWorkers4(ctx) {
 /** 4 worker threads, each streaming `transactions` transactions on its URL; wall time (ms) from 'go' to the last done. */
 async function runWorkers(urls, transactions, timeoutMs = 240_000) {
   const runTag = tag();
-  const workers = urls.map(
-    (url, i) => new Worker(new URL('./txn-worker.js', import.meta.url), { workerData: { url, transactions, tag: `${runTag}-${i}` } }),
-  );
+  const data = urls.map((url, i) => ({ url, transactions, tag: `${runTag}-${i}` }));
+  return (await runWorkerThreads(data, `${urls.length} workers x ${transactions} transactions`, timeoutMs)).wall;
+}
+
+/** Worker threads of txn-worker.js, one per workerData: { wall: ms from 'go' to the last done, results: their messages }. */
+async function runWorkerThreads(data, what, timeoutMs) {
+  const workers = data.map((workerData) => new Worker(new URL('./txn-worker.js', import.meta.url), { workerData }));
   const next = (w) =>
     new Promise((resolve, reject) => {
       w.once('message', resolve);
@@ -600,7 +613,7 @@ async function runWorkers(urls, transactions, timeoutMs = 240_000) {
   try {
     return await Promise.race([
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new tcp.Hung(`4 workers x ${transactions} transactions`, timeoutMs)), timeoutMs);
+        timer = setTimeout(() => reject(new tcp.Hung(what, timeoutMs)), timeoutMs);
       }),
       (async () => {
         const connected = await Promise.all(workers.map(next));
@@ -613,12 +626,72 @@ async function runWorkers(urls, transactions, timeoutMs = 240_000) {
         const wall = performance.now() - t0;
         const failed = results.find((m) => m.error);
         if (failed) throw new Error(`worker: ${failed.error}`);
-        return wall;
+        return { wall, results };
       })(),
     ]);
   } finally {
     clearTimeout(timer);
     await Promise.all(workers.map((w) => w.terminate().catch(() => undefined)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// suite-workers: a test suite's load, 4 workers each in a database of its own (made in the worker's timed setup)
+// against 4 workers sharing one database (a schema each); and 1 worker running all the tests (issue 18)
+
+async function caseSuiteWorkers(ctx) {
+  const metrics = ['suite-own', 'suite-shared', 'suite-ratio', 'suite-one'];
+  const tests = ctx.quick ? 100 : 300;
+  const targets = await startTargets(ctx, ['pgdev', 'postgres'], metrics);
+  try {
+    await eachRun(ctx, targets, ctx.runs, metrics, async (t, run) => {
+      const layouts = [['own', 'shared', 'one'], ['shared', 'one', 'own'], ['one', 'own', 'shared']][run % 3];
+      const rate = {};
+      for (const layout of layouts) {
+        rate[layout] = await suiteRun(ctx, t, layout, layout === 'one' ? 4 * tests : tests);
+        ctx.record(`suite-${layout}`, t.column, { value: rate[layout] });
+      }
+      ctx.record('suite-ratio', t.column, { value: rate.own / rate.shared });
+    });
+  } finally {
+    await stopTargets(targets);
+  }
+}
+
+/**
+ * One layout of suite-workers: 'own' (4 workers, each creating its database), 'shared' (4 workers in one database
+ * made beforehand, a schema each) or 'one' (1 worker, creating its database). Resolves tests/s, setup included; the
+ * databases are dropped after (untimed).
+ */
+async function suiteRun(ctx, t, layout, tests) {
+  const runTag = tag();
+  const workers = layout === 'one' ? 1 : 4;
+  let shared;
+  if (layout === 'shared') {
+    shared = `bench_${runTag}_suite`;
+    await create(t, [{ name: shared }]);
+  }
+  const data = Array.from({ length: workers }, (_, i) => {
+    const own = layout === 'shared' ? undefined : `bench_${runTag}_w${i}`;
+    if (own) t.created.push(own);
+    return {
+      mode: 'suite',
+      adminUrl: t.adminUrl,
+      url: D.urlFor(t.adminUrl, own ?? shared),
+      createDatabase: own,
+      schema: own ? undefined : `w${i}`,
+      tests,
+      tag: `${runTag}-${i}`,
+    };
+  });
+  try {
+    const { wall, results } = await runWorkerThreads(data, `${workers} worker(s) x ${tests} tests`, 240_000);
+    const rate = (workers * tests) / (wall / 1000);
+    const setup = Math.max(...results.map((r) => r.setupMs));
+    ctx.log(`suite-workers ${t.label}: ${layout} ${rate.toFixed(0)} tests/s (${(wall / 1000).toFixed(2)} s, of which the slowest worker's setup ${setup.toFixed(0)} ms)`);
+    return rate;
+  } finally {
+    await drop(t, shared ? [shared] : data.map((d) => d.createDatabase));
   }
 }
 
