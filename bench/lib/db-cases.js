@@ -1,6 +1,6 @@
 /**
- * The multi-database cases of issue 11 ("databases for real"), and those of issue 18 (databases created at once, a
- * test suite's workers), run by bench/run.js; see bench/README.md.
+ * The multi-database cases of issue 11 ("databases for real"), and those of issues 18 (databases created at once, a
+ * test suite's workers) and 19 (cancel latency), run by bench/run.js; see bench/README.md.
  *
  * Each case starts its own servers on fresh data (not the long-lived servers of the load cases, which stay frozen
  * meanwhile): pgdev through its CLI, @prisma/dev where the case compares with it, and a real PostgreSQL (a real
@@ -9,12 +9,14 @@
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import * as D from './databases.js';
+import { cancelRequest } from './pgwire.js';
 import { groupCpuSeconds, signalGroup, spawnGroup, stopGroup } from './proc.js';
 import { percentile } from './stats.js';
 import { Instance, randomName, REPO } from './subjects.js';
@@ -25,10 +27,10 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const tag = () => crypto.randomBytes(3).toString('hex');
 
 export const DB_CASES = [
-  'two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4', 'suite-workers', 'ready-warm-inproc', 'rss-databases',
+  'two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4', 'suite-workers', 'cancel-latency', 'ready-warm-inproc', 'rss-databases',
 ];
 /** The cases that also run on PostgreSQL, column (d). */
-export const POSTGRES_CASES = ['two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4', 'suite-workers'];
+export const POSTGRES_CASES = ['two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4', 'suite-workers', 'cancel-latency'];
 
 /**
  * Table rows of these cases (same shape as run.js's METRICS). `target`: the issue's figure, checked in the
@@ -62,6 +64,12 @@ export function dbMetrics({ workerTxns, quick }) {
     { id: 'suite-shared', caseId: 'suite-workers', label: `test suite, 4 workers x ${suiteTests} tests, one shared database (tests/s)`, better: 'higher', fmt: 'int' },
     { id: 'suite-ratio', caseId: 'suite-workers', label: '  own databases ÷ shared, in tests/s', better: 'higher', fmt: 'x2', noRatio: true, target: { column: 'pgdev', op: '>=', value: 1.3, issue: 18 } },
     { id: 'suite-one', caseId: 'suite-workers', label: `test suite, 1 worker x ${4 * suiteTests} tests, own database (tests/s)`, better: 'higher', fmt: 'int' },
+    { id: 'cancel-sleep-p50', caseId: 'cancel-latency', label: 'cancel of pg_sleep(10): CancelRequest to 57014, p50', better: 'lower', fmt: 'msf' },
+    { id: 'cancel-sleep-p99', caseId: 'cancel-latency', label: 'cancel of pg_sleep(10): CancelRequest to 57014, p99', better: 'lower', fmt: 'msf', target: { column: 'pgdev', op: '<=', value: 100, issue: 19 } },
+    { id: 'cancel-cpu-p50', caseId: 'cancel-latency', label: 'cancel of count(*) over 100M rows: CancelRequest to 57014, p50', better: 'lower', fmt: 'msf' },
+    { id: 'cancel-cpu-p99', caseId: 'cancel-latency', label: 'cancel of count(*) over 100M rows: CancelRequest to 57014, p99', better: 'lower', fmt: 'msf', target: { column: 'pgdev', op: '<=', value: 100, issue: 19 } },
+    { id: 'timeout-over-p50', caseId: 'cancel-latency', label: 'statement_timeout = 300 on pg_sleep(10): overshoot, p50', better: 'lower', fmt: 'msf' },
+    { id: 'timeout-over-p99', caseId: 'cancel-latency', label: 'statement_timeout = 300 on pg_sleep(10): overshoot, p99', better: 'lower', fmt: 'msf' },
     { id: 'rwi', caseId: 'ready-warm-inproc', label: 'warm restart to ready; (a): PGlite.create on a copy of the same data', better: 'lower', fmt: 'ms', target: { column: 'pgdev', op: '<=', value: 1.1, ratioTo: 'inproc' } },
     { id: 'rss-main-shadow', caseId: 'rss-databases', label: 'RSS of the process tree, main + shadow used', better: 'lower', fmt: 'mib' },
     { id: 'pss-main-shadow', caseId: 'rss-databases', label: '  PSS of the process tree', better: 'lower', fmt: 'mib' },
@@ -90,6 +98,8 @@ export async function runDbCase(id, ctx) {
       return caseWorkers4(ctx);
     case 'suite-workers':
       return caseSuiteWorkers(ctx);
+    case 'cancel-latency':
+      return caseCancelLatency(ctx);
     case 'ready-warm-inproc':
       return caseReadyWarmInproc(ctx);
     case 'rss-databases':
@@ -692,6 +702,106 @@ async function suiteRun(ctx, t, layout, tests) {
     return rate;
   } finally {
     await drop(t, shared ? [shared] : data.map((d) => d.createDatabase));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// cancel-latency: a CancelRequest to the 57014 error, for a sleeping and a CPU-bound statement; statement_timeout's
+// overshoot (issue 19)
+
+const CANCEL_AFTER_MS = 200;
+const STATEMENT_TIMEOUT_MS = 300;
+const SLEEP_SQL = 'SELECT pg_sleep(10)';
+const CPU_SQL = 'SELECT count(*) FROM generate_series(1, 100000000)';
+
+async function caseCancelLatency(ctx) {
+  const metrics = ['cancel-sleep-p50', 'cancel-sleep-p99', 'cancel-cpu-p50', 'cancel-cpu-p99', 'timeout-over-p50', 'timeout-over-p99'];
+  const runs = ctx.quick ? 8 : 20;
+  const targets = await startTargets(ctx, ['pgdev', 'postgres'], metrics);
+  try {
+    await eachRun(ctx, targets, runs, metrics, async (t) => {
+      t.samples ??= { sleep: [], cpu: [], timeout: [] };
+      const c = new pg.Client({ connectionString: t.adminUrl, connectionTimeoutMillis: 15_000 });
+      c.on('error', () => undefined);
+      try {
+        await D.within(c.connect(), 30_000, 'a new connection to the default database');
+        await D.within(c.query('SELECT 1'), 30_000, 'SELECT 1');
+        const sleep = await timeCancel(t, c, SLEEP_SQL);
+        const cpu = await timeCancel(t, c, CPU_SQL);
+        const over = await timeoutOvershoot(c);
+        t.samples.sleep.push(sleep);
+        t.samples.cpu.push(cpu);
+        t.samples.timeout.push(over);
+        ctx.log(`cancel-latency ${t.label}: pg_sleep ${sleep.toFixed(1)} ms, count(*) ${cpu.toFixed(1)} ms, statement_timeout overshoot ${over.toFixed(1)} ms`);
+      } finally {
+        await D.endClient(c);
+      }
+    });
+    for (const t of targets) {
+      if (!t.samples?.sleep.length) continue;
+      for (const [key, metric] of [['sleep', 'cancel-sleep'], ['cpu', 'cancel-cpu'], ['timeout', 'timeout-over']]) {
+        ctx.record(`${metric}-p50`, t.column, { value: percentile(t.samples[key], 50) });
+        ctx.record(`${metric}-p99`, t.column, { value: percentile(t.samples[key], 99) });
+      }
+    }
+  } finally {
+    await stopTargets(targets);
+  }
+}
+
+/**
+ * Sends `sql` on `c`, and CANCEL_AFTER_MS later a CancelRequest with c's pid and secret key on a new connection to
+ * the same server. Resolves ms from opening that connection to the 57014 error arriving on `c`.
+ */
+async function timeCancel(t, c, sql) {
+  const result = c.query(sql).then(
+    () => {
+      throw new Error(`${sql} was not cancelled: it ran to its end`);
+    },
+    (error) => {
+      if (error.code !== '57014') throw error;
+      return performance.now();
+    },
+  );
+  result.catch(() => undefined);
+  await sleep(CANCEL_AFTER_MS);
+  const { hostname, port } = new URL(t.adminUrl);
+  const sent = performance.now();
+  sendCancel(hostname, Number(port), c.processID, c.secretKey);
+  const at = await D.within(result, 30_000, `the 57014 error of ${sql} after a CancelRequest`);
+  if (at < sent) throw new Error(`${sql} failed before the CancelRequest was sent`);
+  return at - sent;
+}
+
+/** Writes a CancelRequest on a connection of its own; the server closes it (destroyed after 5 s regardless). */
+function sendCancel(host, port, pid, secretKey) {
+  const socket = net.connect({ host, port });
+  socket.on('error', () => undefined);
+  socket.on('connect', () => socket.write(cancelRequest(pid, secretKey)));
+  setTimeout(() => socket.destroy(), 5000).unref();
+}
+
+/** `SET statement_timeout` then pg_sleep(10): ms beyond the timeout from sending the statement to its 57014 error. */
+async function timeoutOvershoot(c) {
+  await c.query(`SET statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
+  try {
+    const t0 = performance.now();
+    const at = await D.within(
+      c.query(SLEEP_SQL).then(
+        () => {
+          throw new Error(`${SLEEP_SQL} ran to its end despite statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
+        },
+        (error) => {
+          if (error.code !== '57014') throw error;
+          return performance.now();
+        },
+      ),
+      30_000,
+      `the 57014 error of ${SLEEP_SQL} with statement_timeout = ${STATEMENT_TIMEOUT_MS}`,
+    );
+    return at - t0 - STATEMENT_TIMEOUT_MS;
+  } finally {
+    await c.query('RESET statement_timeout');
   }
 }
 
