@@ -196,6 +196,21 @@ async function eachRun(ctx, targets, runs, metrics, fn) {
   for (const t of targets) if (t.inst?.alive) signalGroup(t.inst.pgid, 'SIGCONT');
 }
 
+/**
+ * One untimed CREATE DATABASE, connection and DROP on each target first, so that the first timed run does not pay
+ * for a server's first database (files read, code loaded); a failure is kept in `t.setupError`.
+ */
+async function warmUp(targets) {
+  for (const t of targets) {
+    focusTarget(targets, t);
+    try {
+      await timeCreate(t, `bench_${tag()}_warm`);
+    } catch (error) {
+      t.setupError = error;
+    }
+  }
+}
+
 /** Creates databases on a target (remembered for clean-up on an external server). */
 async function create(target, specs) {
   target.created.push(...specs.map((s) => s.name));
@@ -469,7 +484,9 @@ async function caseCreate4(ctx) {
   const single = !ctx.selected('clone');
   const targets = await startTargets(ctx, ['pgdev', 'postgres'], metrics);
   try {
+    await warmUp(targets);
     await eachRun(ctx, targets, ctx.runs, single ? [...metrics, 'clone-empty', 'clone-empty-create'] : metrics, async (t, run) => {
+      if (t.setupError) throw t.setupError;
       const order = run % 2 === 0 ? ['four', 'one'] : ['one', 'four'];
       for (const what of order) {
         if (what === 'four') {
@@ -654,7 +671,9 @@ async function caseSuiteWorkers(ctx) {
   const tests = ctx.quick ? 100 : 300;
   const targets = await startTargets(ctx, ['pgdev', 'postgres'], metrics);
   try {
+    await warmUp(targets);
     await eachRun(ctx, targets, ctx.runs, metrics, async (t, run) => {
+      if (t.setupError) throw t.setupError;
       const layouts = [['own', 'shared', 'one'], ['shared', 'one', 'own'], ['one', 'own', 'shared']][run % 3];
       const rate = {};
       for (const layout of layouts) {
