@@ -7,6 +7,7 @@
 //   BENCH_PGDEV=internal     start pgdev through its internal API instead of bin/pgdev.js
 //   BENCH_FREEZE=0           do not SIGSTOP the subjects that are not being measured
 //   BENCH_POSTGRES_URL=postgres://…  also run the multi-database cases on this (real) PostgreSQL, column (d)
+//   BENCH_POSTGRES=0         without BENCH_POSTGRES_URL: do not start a throw-away PostgreSQL for column (d)
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +18,8 @@ import { median, percentile } from './lib/stats.js';
 import { detectPgdev, ensureBenchDeps, ensurePrismaDev, freePorts, Instance, makeSubjects, randomName, REPO, versions } from './lib/subjects.js';
 import * as tcp from './lib/tcp.js';
 import { findUniqueLatencies, loadPrismaClient, prepareSchema } from './lib/prisma-client.js';
-import { DB_CASES, dbMetrics, runDbCase } from './lib/db-cases.js';
+import { DB_CASES, dbMetrics, POSTGRES_CASES, runDbCase } from './lib/db-cases.js';
+import { installedPostgresBin, startPostgres } from './suites/servers.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
 const RUNS = Number(process.env.BENCH_RUNS ?? (QUICK ? 1 : 3));
@@ -35,6 +37,7 @@ const PRISMA_WARMUP = 100;
 const FREEZE = process.env.BENCH_FREEZE !== '0';
 const WORKER_TXNS = Number(process.env.BENCH_WORKER_TXNS ?? (QUICK ? 100 : 200));
 const POSTGRES_URL = process.env.BENCH_POSTGRES_URL;
+const OWN_POSTGRES = !POSTGRES_URL && process.env.BENCH_POSTGRES !== '0';
 const OUT_DIR = fileURLToPath(new URL('./out/', import.meta.url));
 
 const CASES = [
@@ -44,6 +47,8 @@ const CASES = [
 const only = process.env.BENCH_ONLY ? process.env.BENCH_ONLY.split(',').map((s) => s.trim()).filter(Boolean) : CASES;
 for (const id of only) if (!CASES.includes(id)) throw new Error(`unknown case "${id}" in BENCH_ONLY; known: ${CASES.join(', ')}`);
 const selected = (id) => only.includes(id);
+/** A row shows when its case runs, or one of the cases that also measure it (`alsoIn`). */
+const shown = (metric) => selected(metric.caseId) || (metric.alsoIn ?? []).some(selected);
 
 const log = (line) => process.stderr.write(`[bench ${((performance.now() - T0) / 1000).toFixed(0).padStart(4)}s] ${line}\n`);
 const T0 = performance.now();
@@ -90,7 +95,7 @@ const METRICS = [
   { id: 'peak-rss', caseId: 'peak-rss', label: 'peak RSS of the server, whole run', better: 'lower', fmt: 'mib' },
   { id: 'restore-migrate', caseId: 'restore', label: '10 tables x 1k rows: re-run migrations+seed', better: 'lower', fmt: 'ms', noRatio: true },
   { id: 'restore-data', caseId: 'restore', label: '10 tables x 1k rows: restore(label)', better: 'lower', fmt: 'ms', noRatio: true },
-  ...dbMetrics({ workerTxns: WORKER_TXNS }),
+  ...dbMetrics({ workerTxns: WORKER_TXNS, quick: QUICK }),
 ];
 
 const results = Object.fromEntries(METRICS.map((m) => [m.id, Object.fromEntries(COLUMNS.map((c) => [c.id, []]))]));
@@ -131,7 +136,7 @@ for (const s of subjects) if (s.unavailable) note(`${s.label}: unavailable: ${s.
 subjects = subjects.filter((s) => !s.unavailable);
 const activeColumns = new Set(subjects.map((s) => s.id));
 if (activeColumns.has('inproc')) activeColumns.add('inprocq');
-if (POSTGRES_URL && DB_CASES.some(selected)) activeColumns.add('postgres');
+if (POSTGRES_URL && POSTGRES_CASES.some(selected)) activeColumns.add('postgres');
 if (selected('ready-warm-inproc') && activeColumns.has('pgdev')) activeColumns.add('inproc'); // the case runs its own in-process PGlite
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'pgdev-bench-'));
@@ -559,7 +564,7 @@ function summarise(samples) {
 function buildRows() {
   const rows = [];
   for (const metric of METRICS) {
-    if (!selected(metric.caseId)) continue;
+    if (!shown(metric)) continue;
     const cells = {};
     for (const c of COLUMNS) cells[c.id] = activeColumns.has(c.id) ? summarise(results[metric.id][c.id]) : { text: '' };
     const skipped = metric.caseId === 'prisma-client' && prismaSkipped;
@@ -595,12 +600,12 @@ function renderTable(rows) {
   return [fmtRow(head), widths.map((w) => '─'.repeat(w)).join('─┼─'), ...body.map(fmtRow)].join('\n');
 }
 
-/** Issue 11's figures: each target, pgdev's figure (the median), and whether it is met. */
+/** The issues' figures (11 unless a target says `issue`): each target, pgdev's figure (the median), and whether it is met. */
 function renderTargets() {
   const lines = [];
   for (const metric of METRICS) {
     const target = metric.target;
-    if (!target || !selected(metric.caseId)) continue;
+    if (!target || !shown(metric)) continue;
     const a = summarise(results[metric.id][target.column]).value;
     const b = target.ratioTo ? summarise(results[metric.id][target.ratioTo]).value : undefined;
     const value = target.ratioTo ? (a !== undefined && b ? a / b : undefined) : a;
@@ -608,9 +613,11 @@ function renderTargets() {
     const wanted = `${target.op === '>=' ? '≥' : '≤'} ${target.ratioTo || metric.fmt === 'x2' ? `${target.value} ×` : fmtValue(target.value, metric.fmt)}`;
     const got = value === undefined ? 'no figure' : target.ratioTo ? `${value.toFixed(2)} ×` : fmtValue(value, metric.fmt);
     const met = value === undefined ? '-' : (target.op === '>=' ? value >= target.value : value <= target.value) ? 'met' : 'NOT MET';
-    lines.push(`- ${what}: ${got} (target ${wanted}): ${met}`);
+    lines.push({ issue: target.issue ?? 11, line: `${what}: ${got} (target ${wanted}): ${met}` });
   }
-  return lines.length ? `Targets (issue 11):\n${lines.join('\n')}` : '';
+  const issues = [...new Set(lines.map((l) => l.issue))];
+  const head = `Targets (issue${issues.length > 1 ? 's' : ''} ${issues.join(', ')})`;
+  return lines.length ? `${head}:\n${lines.map((l) => `- ${issues.length > 1 ? `[${l.issue}] ` : ''}${l.line}`).join('\n')}` : '';
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -644,8 +651,32 @@ const dbContext = {
   pgdevMode,
   newDir,
   postgresUrl: POSTGRES_URL,
+  selected,
   freezeLive: () => focus(undefined),
 };
+
+/**
+ * Column (d) without BENCH_POSTGRES_URL: a throw-away cluster of the installed PostgreSQL (bench/suites/servers.js,
+ * as `npm run suites -- --against postgres` starts it; never installed from here), stopped and removed at the end.
+ */
+let ownPostgres;
+async function startOwnPostgres() {
+  const bin = installedPostgresBin();
+  if (!bin) {
+    note('(d) PostgreSQL: not run (no server binaries in /usr/lib/postgresql/*/bin; or set BENCH_POSTGRES_URL)');
+    return;
+  }
+  try {
+    ownPostgres = await startPostgres(log, { bin });
+  } catch (error) {
+    note(`(d) PostgreSQL: could not start a throw-away cluster: ${String(error.message).split('\n')[0].slice(0, 240)}`);
+    return;
+  }
+  const { PGHOST, PGPORT } = ownPostgres.env;
+  dbContext.postgresUrl = `postgres://postgres:postgres@${PGHOST}:${PGPORT}/postgres?sslmode=disable`;
+  meta.versions.postgres = ownPostgres.version;
+  activeColumns.add('postgres');
+}
 
 let exitCode = 0;
 try {
@@ -662,6 +693,7 @@ try {
   }
   if (selected('peak-rss')) await runCase('peak-rss');
   if (selected('restore')) await runCase('restore');
+  if (OWN_POSTGRES && POSTGRES_CASES.some(selected)) await startOwnPostgres();
   for (const id of DB_CASES.filter(selected)) {
     const started = performance.now();
     log(`case ${id} ...`);
@@ -674,6 +706,7 @@ try {
 } finally {
   thawAll();
   await Promise.all([...live.values()].map((inst) => inst.stop().catch(() => undefined)));
+  await ownPostgres?.stop().catch(() => undefined);
   killAllGroups();
   fs.rmSync(tmpRoot, { recursive: true, force: true });
 }
@@ -685,7 +718,8 @@ const v = meta.versions;
 const header = [
   `pgdev bench — ${meta.date} — ${v.cpus} × ${v.cpu}, ${v.memGiB} GiB, Linux ${v.kernel}`,
   `pgdev ${pgdevMode.mode === 'cli' ? 'CLI (bin/pgdev.js)' : 'internal API (dist/, main database only)'} on Node ${v.node}; PGlite ${v.pglite}; ` +
-    `pglite-socket ${v.pgliteSocket ?? '-'}; @prisma/dev ${v.prismaDev ?? '-'} (PGlite ${v.prismaDevPglite ?? '-'}) on Node ${v.node22 ?? '-'}; ${v.pgbench ?? 'no pgbench'}`,
+    `pglite-socket ${v.pgliteSocket ?? '-'}; @prisma/dev ${v.prismaDev ?? '-'} (PGlite ${v.prismaDevPglite ?? '-'}) on Node ${v.node22 ?? '-'}; ${v.pgbench ?? 'no pgbench'}` +
+    (v.postgres ? `; (d) ${v.postgres}, a throw-away cluster` : POSTGRES_URL ? '; (d) BENCH_POSTGRES_URL' : ''),
   `${QUICK ? 'QUICK run: ' : ''}medians of ${RUNS} run(s) per load case (${READY_RUNS} for start-up, ${DETACH_RUNS} for -d); pgbench ${SECONDS} s each; ` +
     `ratios are pgdev ÷ reference (↑ higher is better, ↓ lower is better); clients connect with sslmode=disable.`,
   `load average at start ${meta.loadavgAtStart.map((x) => x.toFixed(1)).join(' ')}, at end ${meta.loadavgAtEnd.map((x) => x.toFixed(1)).join(' ')}` +

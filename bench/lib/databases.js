@@ -117,8 +117,8 @@ export const cloneCountSql = () =>
 
 export const WORKER_SEED = { authors: 100, posts: 500, comments: 2000 };
 
-export function workerSchemaSql() {
-  const { authors, posts, comments } = WORKER_SEED;
+/** The workers' three tables and their indexes, empty (case `suite-workers` creates them in each worker's setup). */
+export function workerTablesSql() {
   return [
     'CREATE TABLE authors (id serial PRIMARY KEY, email text NOT NULL UNIQUE, name text NOT NULL)',
     `CREATE TABLE posts (id serial PRIMARY KEY, author_id integer NOT NULL REFERENCES authors (id), title text NOT NULL,
@@ -127,6 +127,14 @@ export function workerSchemaSql() {
     `CREATE TABLE comments (id serial PRIMARY KEY, post_id integer NOT NULL REFERENCES posts (id),
        author_id integer NOT NULL REFERENCES authors (id), body text NOT NULL)`,
     'CREATE INDEX comments_post ON comments (post_id)',
+  ];
+}
+
+/** The tables, seeded (case `workers4`'s template). */
+export function workerSchemaSql() {
+  const { authors, posts, comments } = WORKER_SEED;
+  return [
+    ...workerTablesSql(),
     `INSERT INTO authors (email, name) SELECT 'seed' || g || '@example.com', 'Seed ' || g FROM generate_series(1, ${authors}) g`,
     `INSERT INTO posts (author_id, title) SELECT 1 + g % ${authors}, 'Post ' || g FROM generate_series(1, ${posts}) g`,
     `INSERT INTO comments (post_id, author_id, body) SELECT 1 + g % ${posts}, 1 + (g * 7) % ${authors}, 'Comment ' || g FROM generate_series(1, ${comments}) g`,

@@ -1,18 +1,22 @@
 /**
- * The multi-database cases of issue 11 ("databases for real"), run by bench/run.js; see bench/README.md.
+ * The multi-database cases of issue 11 ("databases for real"), and those of issues 18 (databases created at once, a
+ * test suite's workers) and 19 (cancel latency), run by bench/run.js; see bench/README.md.
  *
  * Each case starts its own servers on fresh data (not the long-lived servers of the load cases, which stay frozen
- * meanwhile): pgdev through its CLI, @prisma/dev where the case compares with it, and an external PostgreSQL when
- * BENCH_POSTGRES_URL is set (a real server's figures on the same machine, for scale; the bench does not start it).
+ * meanwhile): pgdev through its CLI, @prisma/dev where the case compares with it, and a real PostgreSQL (a real
+ * server's figures on the same machine, for scale): the one at BENCH_POSTGRES_URL, else a throw-away cluster that
+ * run.js starts once for all these cases.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import * as D from './databases.js';
+import { cancelRequest } from './pgwire.js';
 import { groupCpuSeconds, signalGroup, spawnGroup, stopGroup } from './proc.js';
 import { percentile } from './stats.js';
 import { Instance, randomName, REPO } from './subjects.js';
@@ -22,13 +26,18 @@ const SUBJECTS_DIR = fileURLToPath(new URL('../subjects/', import.meta.url));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const tag = () => crypto.randomBytes(3).toString('hex');
 
-export const DB_CASES = ['two-db-s4', 'sleep-isolation', 'clone', 'workers4', 'ready-warm-inproc', 'rss-databases'];
+export const DB_CASES = [
+  'two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4', 'suite-workers', 'cancel-latency', 'ready-warm-inproc', 'rss-databases',
+];
+/** The cases that also run on PostgreSQL, column (d). */
+export const POSTGRES_CASES = ['two-db-s4', 'sleep-isolation', 'clone', 'create4', 'workers4', 'suite-workers', 'cancel-latency'];
 
 /**
  * Table rows of these cases (same shape as run.js's METRICS). `target`: the issue's figure, checked in the
  * "Targets" list under the table: { column, op: '>=' | '<=', value, ratioTo? } (ratioTo: pgdev ÷ that column).
  */
-export function dbMetrics({ workerTxns }) {
+export function dbMetrics({ workerTxns, quick }) {
+  const suiteTests = quick ? 100 : 300;
   return [
     { id: 'two-db-one', caseId: 'two-db-s4', label: 'pgbench -S -c 4, one database alone (TPS)', better: 'higher', fmt: 'int' },
     { id: 'two-db-sum', caseId: 'two-db-s4', label: 'pgbench -S -c 4 on each of 2 databases at once, sum (TPS)', better: 'higher', fmt: 'int' },
@@ -43,12 +52,24 @@ export function dbMetrics({ workerTxns }) {
     { id: 'sleep-base-health-max', caseId: 'sleep-isolation', label: '  the same without the sleep, max', better: 'lower', fmt: 'msf' },
     { id: 'clone-tpl', caseId: 'clone', label: `CREATE DATABASE TEMPLATE (${D.CLONE_TABLES} tables, ${D.CLONE_ROWS / 1000}k rows) to SELECT 1`, better: 'lower', fmt: 'ms', target: { column: 'pgdev', op: '<=', value: 300 } },
     { id: 'clone-tpl-create', caseId: 'clone', label: '  of which CREATE DATABASE itself', better: 'lower', fmt: 'ms' },
-    { id: 'clone-empty', caseId: 'clone', label: 'CREATE DATABASE (empty) to SELECT 1', better: 'lower', fmt: 'ms' },
-    { id: 'clone-empty-create', caseId: 'clone', label: '  of which CREATE DATABASE itself', better: 'lower', fmt: 'ms' },
+    { id: 'clone-empty', caseId: 'clone', alsoIn: ['create4'], label: 'CREATE DATABASE (empty) to SELECT 1', better: 'lower', fmt: 'ms' },
+    { id: 'clone-empty-create', caseId: 'clone', alsoIn: ['create4'], label: '  of which CREATE DATABASE itself', better: 'lower', fmt: 'ms' },
+    { id: 'create4', caseId: 'create4', label: '4 x CREATE DATABASE at once, each to SELECT 1 (wall)', better: 'lower', fmt: 'ms', target: { column: 'pgdev', op: '<=', value: 1.5, ratioTo: 'postgres', issue: 18 } },
+    { id: 'create4-create', caseId: 'create4', label: '  of which the 4 CREATE DATABASE', better: 'lower', fmt: 'ms' },
     { id: 'workers4-own', caseId: 'workers4', label: `4 workers x ${workerTxns} txns, own database each (wall)`, better: 'lower', fmt: 'ms' },
     { id: 'workers4-shared', caseId: 'workers4', label: `4 workers x ${workerTxns} txns, one shared database (wall)`, better: 'lower', fmt: 'ms' },
     { id: 'workers4-ratio', caseId: 'workers4', label: '  own databases ÷ shared', better: 'lower', fmt: 'x2', noRatio: true },
     { id: 'workers4-vs-prisma', caseId: 'workers4', label: "  pgdev own ÷ @prisma/dev's best layout", better: 'lower', fmt: 'x2', noRatio: true },
+    { id: 'suite-own', caseId: 'suite-workers', label: `test suite, 4 workers x ${suiteTests} tests, own database each (tests/s)`, better: 'higher', fmt: 'int', target: { column: 'pgdev', op: '>=', value: 0.8, ratioTo: 'postgres', issue: 18 } },
+    { id: 'suite-shared', caseId: 'suite-workers', label: `test suite, 4 workers x ${suiteTests} tests, one shared database (tests/s)`, better: 'higher', fmt: 'int' },
+    { id: 'suite-ratio', caseId: 'suite-workers', label: '  own databases ÷ shared, in tests/s', better: 'higher', fmt: 'x2', noRatio: true, target: { column: 'pgdev', op: '>=', value: 1.3, issue: 18 } },
+    { id: 'suite-one', caseId: 'suite-workers', label: `test suite, 1 worker x ${4 * suiteTests} tests, own database (tests/s)`, better: 'higher', fmt: 'int' },
+    { id: 'cancel-sleep-p50', caseId: 'cancel-latency', label: 'cancel of pg_sleep(10): CancelRequest to 57014, p50', better: 'lower', fmt: 'msf' },
+    { id: 'cancel-sleep-p99', caseId: 'cancel-latency', label: 'cancel of pg_sleep(10): CancelRequest to 57014, p99', better: 'lower', fmt: 'msf', target: { column: 'pgdev', op: '<=', value: 100, issue: 19 } },
+    { id: 'cancel-cpu-p50', caseId: 'cancel-latency', label: 'cancel of count(*) over 100M rows: CancelRequest to 57014, p50', better: 'lower', fmt: 'msf' },
+    { id: 'cancel-cpu-p99', caseId: 'cancel-latency', label: 'cancel of count(*) over 100M rows: CancelRequest to 57014, p99', better: 'lower', fmt: 'msf', target: { column: 'pgdev', op: '<=', value: 100, issue: 19 } },
+    { id: 'timeout-over-p50', caseId: 'cancel-latency', label: 'statement_timeout = 300 on pg_sleep(10): overshoot, p50', better: 'lower', fmt: 'msf' },
+    { id: 'timeout-over-p99', caseId: 'cancel-latency', label: 'statement_timeout = 300 on pg_sleep(10): overshoot, p99', better: 'lower', fmt: 'msf' },
     { id: 'rwi', caseId: 'ready-warm-inproc', label: 'warm restart to ready; (a): PGlite.create on a copy of the same data', better: 'lower', fmt: 'ms', target: { column: 'pgdev', op: '<=', value: 1.1, ratioTo: 'inproc' } },
     { id: 'rss-main-shadow', caseId: 'rss-databases', label: 'RSS of the process tree, main + shadow used', better: 'lower', fmt: 'mib' },
     { id: 'pss-main-shadow', caseId: 'rss-databases', label: '  PSS of the process tree', better: 'lower', fmt: 'mib' },
@@ -60,7 +81,7 @@ export function dbMetrics({ workerTxns }) {
 
 /**
  * ctx: { record(metric, column, sample), recordError(metrics, column, error), note, log, quick, runs, readyRuns,
- *        seconds, subjects, pgdevMode, newDir(label), freezeLive(), postgresUrl }
+ *        seconds, subjects, pgdevMode, newDir(label), freezeLive(), postgresUrl, selected(caseId) }
  */
 export async function runDbCase(id, ctx) {
   ctx.freezeLive();
@@ -71,8 +92,14 @@ export async function runDbCase(id, ctx) {
       return caseSleepIsolation(ctx);
     case 'clone':
       return caseClone(ctx);
+    case 'create4':
+      return caseCreate4(ctx);
     case 'workers4':
       return caseWorkers4(ctx);
+    case 'suite-workers':
+      return caseSuiteWorkers(ctx);
+    case 'cancel-latency':
+      return caseCancelLatency(ctx);
     case 'ready-warm-inproc':
       return caseReadyWarmInproc(ctx);
     case 'rss-databases':
@@ -167,6 +194,21 @@ async function eachRun(ctx, targets, runs, metrics, fn) {
   }
   focusTarget(targets, undefined);
   for (const t of targets) if (t.inst?.alive) signalGroup(t.inst.pgid, 'SIGCONT');
+}
+
+/**
+ * One untimed CREATE DATABASE, connection and DROP on each target first, so that the first timed run does not pay
+ * for a server's first database (files read, code loaded); a failure is kept in `t.setupError`.
+ */
+async function warmUp(targets) {
+  for (const t of targets) {
+    focusTarget(targets, t);
+    try {
+      await timeCreate(t, `bench_${tag()}_warm`);
+    } catch (error) {
+      t.setupError = error;
+    }
+  }
 }
 
 /** Creates databases on a target (remembered for clean-up on an external server). */
@@ -432,6 +474,84 @@ async function timeCreate(t, name, template) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// create4: four databases created at once, each then connected to (issue 18)
+
+const CREATE_AT_ONCE = 4;
+
+async function caseCreate4(ctx) {
+  const metrics = ['create4', 'create4-create'];
+  // The plain CREATE DATABASE row is the clone case's; measured here too when that case does not run.
+  const single = !ctx.selected('clone');
+  const targets = await startTargets(ctx, ['pgdev', 'postgres'], metrics);
+  try {
+    await warmUp(targets);
+    await eachRun(ctx, targets, ctx.runs, single ? [...metrics, 'clone-empty', 'clone-empty-create'] : metrics, async (t, run) => {
+      if (t.setupError) throw t.setupError;
+      const order = run % 2 === 0 ? ['four', 'one'] : ['one', 'four'];
+      for (const what of order) {
+        if (what === 'four') {
+          const { ms, createMs } = await createAtOnce(t, CREATE_AT_ONCE);
+          ctx.record('create4', t.column, { value: ms });
+          ctx.record('create4-create', t.column, { value: createMs });
+          ctx.log(`create4 ${t.label}: ${CREATE_AT_ONCE} at once ${ms.toFixed(0)} ms (the last CREATE DATABASE returned after ${createMs.toFixed(0)} ms)`);
+        } else if (single) {
+          const { ms, createMs } = await timeCreate(t, `bench_${tag()}_empty`);
+          ctx.record('clone-empty', t.column, { value: ms });
+          ctx.record('clone-empty-create', t.column, { value: createMs });
+          ctx.log(`create4 ${t.label}: one alone ${ms.toFixed(0)} ms (CREATE DATABASE returned after ${createMs.toFixed(0)} ms)`);
+        }
+      }
+    });
+  } finally {
+    await stopTargets(targets);
+  }
+}
+
+/**
+ * `n` connections to the default database (open and warm) each send CREATE DATABASE at the same moment, then connect
+ * to their new database and run SELECT 1. Resolves ms from the sends to the last SELECT 1 answer (`ms`) and to the
+ * last CREATE DATABASE answer (`createMs`); then (untimed) checks each database is its own and drops them.
+ */
+async function createAtOnce(t, n) {
+  const names = Array.from({ length: n }, (_, i) => `bench_${tag()}_x${i}`);
+  const clients = [];
+  const open = async (url, what) => {
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 15_000 });
+    c.on('error', () => undefined);
+    clients.push(c);
+    await D.within(c.connect(), 30_000, what);
+    return c;
+  };
+  try {
+    const admins = [];
+    for (let i = 0; i < n; i++) admins.push(await open(t.adminUrl, 'a new connection to the default database'));
+    await Promise.all(admins.map((c) => D.within(c.query('SELECT 1'), 30_000, 'SELECT 1 on the default database')));
+    t.created.push(...names);
+    const created = [];
+    const answered = [];
+    const t0 = performance.now();
+    const fresh = await Promise.all(
+      names.map(async (name, i) => {
+        await D.within(admins[i].query(D.createDatabaseSql(name)), 60_000, `${D.createDatabaseSql(name)} (${n} at once)`);
+        created.push(performance.now() - t0);
+        const c = await open(D.urlFor(t.adminUrl, name), `connect to ${name}`);
+        await D.within(c.query('SELECT 1'), 30_000, `SELECT 1 on ${name}`);
+        answered.push(performance.now() - t0);
+        return c;
+      }),
+    );
+    for (const [i, c] of fresh.entries()) {
+      const current = (await c.query('SELECT current_database() AS d')).rows[0].d;
+      if (current !== names[i]) throw new D.NotOwnDatabase(names[i], current);
+    }
+    return { ms: Math.max(...answered), createMs: Math.max(...created) };
+  } finally {
+    await Promise.all(clients.map((c) => D.endClient(c)));
+    await drop(t, names);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // workers4: 4 workers with a database each (cloned from a seeded template) against 4 workers sharing one
 
 async function caseWorkers4(ctx) {
@@ -503,9 +623,13 @@ async function caseWorkers4(ctx) {
 /** 4 worker threads, each streaming `transactions` transactions on its URL; wall time (ms) from 'go' to the last done. */
 async function runWorkers(urls, transactions, timeoutMs = 240_000) {
   const runTag = tag();
-  const workers = urls.map(
-    (url, i) => new Worker(new URL('./txn-worker.js', import.meta.url), { workerData: { url, transactions, tag: `${runTag}-${i}` } }),
-  );
+  const data = urls.map((url, i) => ({ url, transactions, tag: `${runTag}-${i}` }));
+  return (await runWorkerThreads(data, `${urls.length} workers x ${transactions} transactions`, timeoutMs)).wall;
+}
+
+/** Worker threads of txn-worker.js, one per workerData: { wall: ms from 'go' to the last done, results: their messages }. */
+async function runWorkerThreads(data, what, timeoutMs) {
+  const workers = data.map((workerData) => new Worker(new URL('./txn-worker.js', import.meta.url), { workerData }));
   const next = (w) =>
     new Promise((resolve, reject) => {
       w.once('message', resolve);
@@ -516,7 +640,7 @@ async function runWorkers(urls, transactions, timeoutMs = 240_000) {
   try {
     return await Promise.race([
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new tcp.Hung(`4 workers x ${transactions} transactions`, timeoutMs)), timeoutMs);
+        timer = setTimeout(() => reject(new tcp.Hung(what, timeoutMs)), timeoutMs);
       }),
       (async () => {
         const connected = await Promise.all(workers.map(next));
@@ -529,12 +653,174 @@ async function runWorkers(urls, transactions, timeoutMs = 240_000) {
         const wall = performance.now() - t0;
         const failed = results.find((m) => m.error);
         if (failed) throw new Error(`worker: ${failed.error}`);
-        return wall;
+        return { wall, results };
       })(),
     ]);
   } finally {
     clearTimeout(timer);
     await Promise.all(workers.map((w) => w.terminate().catch(() => undefined)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// suite-workers: a test suite's load, 4 workers each in a database of its own (made in the worker's timed setup)
+// against 4 workers sharing one database (a schema each); and 1 worker running all the tests (issue 18)
+
+async function caseSuiteWorkers(ctx) {
+  const metrics = ['suite-own', 'suite-shared', 'suite-ratio', 'suite-one'];
+  const tests = ctx.quick ? 100 : 300;
+  const targets = await startTargets(ctx, ['pgdev', 'postgres'], metrics);
+  try {
+    await warmUp(targets);
+    await eachRun(ctx, targets, ctx.runs, metrics, async (t, run) => {
+      if (t.setupError) throw t.setupError;
+      const layouts = [['own', 'shared', 'one'], ['shared', 'one', 'own'], ['one', 'own', 'shared']][run % 3];
+      const rate = {};
+      for (const layout of layouts) {
+        rate[layout] = await suiteRun(ctx, t, layout, layout === 'one' ? 4 * tests : tests);
+        ctx.record(`suite-${layout}`, t.column, { value: rate[layout] });
+      }
+      ctx.record('suite-ratio', t.column, { value: rate.own / rate.shared });
+    });
+  } finally {
+    await stopTargets(targets);
+  }
+}
+
+/**
+ * One layout of suite-workers: 'own' (4 workers, each creating its database), 'shared' (4 workers in one database
+ * made beforehand, a schema each) or 'one' (1 worker, creating its database). Resolves tests/s, setup included; the
+ * databases are dropped after (untimed).
+ */
+async function suiteRun(ctx, t, layout, tests) {
+  const runTag = tag();
+  const workers = layout === 'one' ? 1 : 4;
+  let shared;
+  if (layout === 'shared') {
+    shared = `bench_${runTag}_suite`;
+    await create(t, [{ name: shared }]);
+  }
+  const data = Array.from({ length: workers }, (_, i) => {
+    const own = layout === 'shared' ? undefined : `bench_${runTag}_w${i}`;
+    if (own) t.created.push(own);
+    return {
+      mode: 'suite',
+      adminUrl: t.adminUrl,
+      url: D.urlFor(t.adminUrl, own ?? shared),
+      createDatabase: own,
+      schema: own ? undefined : `w${i}`,
+      tests,
+      tag: `${runTag}-${i}`,
+    };
+  });
+  try {
+    const { wall, results } = await runWorkerThreads(data, `${workers} worker(s) x ${tests} tests`, 240_000);
+    const rate = (workers * tests) / (wall / 1000);
+    const setup = Math.max(...results.map((r) => r.setupMs));
+    ctx.log(`suite-workers ${t.label}: ${layout} ${rate.toFixed(0)} tests/s (${(wall / 1000).toFixed(2)} s, of which the slowest worker's setup ${setup.toFixed(0)} ms)`);
+    return rate;
+  } finally {
+    await drop(t, shared ? [shared] : data.map((d) => d.createDatabase));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// cancel-latency: a CancelRequest to the 57014 error, for a sleeping and a CPU-bound statement; statement_timeout's
+// overshoot (issue 19)
+
+const CANCEL_AFTER_MS = 200;
+const STATEMENT_TIMEOUT_MS = 300;
+const SLEEP_SQL = 'SELECT pg_sleep(10)';
+const CPU_SQL = 'SELECT count(*) FROM generate_series(1, 100000000)';
+
+async function caseCancelLatency(ctx) {
+  const metrics = ['cancel-sleep-p50', 'cancel-sleep-p99', 'cancel-cpu-p50', 'cancel-cpu-p99', 'timeout-over-p50', 'timeout-over-p99'];
+  const runs = ctx.quick ? 8 : 20;
+  const targets = await startTargets(ctx, ['pgdev', 'postgres'], metrics);
+  try {
+    await eachRun(ctx, targets, runs, metrics, async (t) => {
+      t.samples ??= { sleep: [], cpu: [], timeout: [] };
+      const c = new pg.Client({ connectionString: t.adminUrl, connectionTimeoutMillis: 15_000 });
+      c.on('error', () => undefined);
+      try {
+        await D.within(c.connect(), 30_000, 'a new connection to the default database');
+        await D.within(c.query('SELECT 1'), 30_000, 'SELECT 1');
+        const sleep = await timeCancel(t, c, SLEEP_SQL);
+        const cpu = await timeCancel(t, c, CPU_SQL);
+        const over = await timeoutOvershoot(c);
+        t.samples.sleep.push(sleep);
+        t.samples.cpu.push(cpu);
+        t.samples.timeout.push(over);
+        ctx.log(`cancel-latency ${t.label}: pg_sleep ${sleep.toFixed(1)} ms, count(*) ${cpu.toFixed(1)} ms, statement_timeout overshoot ${over.toFixed(1)} ms`);
+      } finally {
+        await D.endClient(c);
+      }
+    });
+    for (const t of targets) {
+      if (!t.samples?.sleep.length) continue;
+      for (const [key, metric] of [['sleep', 'cancel-sleep'], ['cpu', 'cancel-cpu'], ['timeout', 'timeout-over']]) {
+        ctx.record(`${metric}-p50`, t.column, { value: percentile(t.samples[key], 50) });
+        ctx.record(`${metric}-p99`, t.column, { value: percentile(t.samples[key], 99) });
+      }
+    }
+  } finally {
+    await stopTargets(targets);
+  }
+}
+
+/**
+ * Sends `sql` on `c`, and CANCEL_AFTER_MS later a CancelRequest with c's pid and secret key on a new connection to
+ * the same server. Resolves ms from opening that connection to the 57014 error arriving on `c`.
+ */
+async function timeCancel(t, c, sql) {
+  const result = c.query(sql).then(
+    () => {
+      throw new Error(`${sql} was not cancelled: it ran to its end`);
+    },
+    (error) => {
+      if (error.code !== '57014') throw error;
+      return performance.now();
+    },
+  );
+  result.catch(() => undefined);
+  await sleep(CANCEL_AFTER_MS);
+  const { hostname, port } = new URL(t.adminUrl);
+  const sent = performance.now();
+  sendCancel(hostname, Number(port), c.processID, c.secretKey);
+  const at = await D.within(result, 30_000, `the 57014 error of ${sql} after a CancelRequest`);
+  if (at < sent) throw new Error(`${sql} failed before the CancelRequest was sent`);
+  return at - sent;
+}
+
+/** Writes a CancelRequest on a connection of its own; the server closes it (destroyed after 5 s regardless). */
+function sendCancel(host, port, pid, secretKey) {
+  const socket = net.connect({ host, port });
+  socket.on('error', () => undefined);
+  socket.on('connect', () => socket.write(cancelRequest(pid, secretKey)));
+  setTimeout(() => socket.destroy(), 5000).unref();
+}
+
+/** `SET statement_timeout` then pg_sleep(10): ms beyond the timeout from sending the statement to its 57014 error. */
+async function timeoutOvershoot(c) {
+  await c.query(`SET statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
+  try {
+    const t0 = performance.now();
+    const at = await D.within(
+      c.query(SLEEP_SQL).then(
+        () => {
+          throw new Error(`${SLEEP_SQL} ran to its end despite statement_timeout = ${STATEMENT_TIMEOUT_MS}`);
+        },
+        (error) => {
+          if (error.code !== '57014') throw error;
+          return performance.now();
+        },
+      ),
+      30_000,
+      `the 57014 error of ${SLEEP_SQL} with statement_timeout = ${STATEMENT_TIMEOUT_MS}`,
+    );
+    return at - t0 - STATEMENT_TIMEOUT_MS;
+  } finally {
+    await c.query('RESET statement_timeout');
   }
 }
 

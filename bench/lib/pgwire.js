@@ -1,4 +1,7 @@
-/** The few frontend messages in-process PGlite is fed directly, byte for byte what a TCP client would send. */
+/**
+ * The few frontend messages in-process PGlite is fed directly, byte for byte what a TCP client would send; and the
+ * CancelRequest a client sends on a connection of its own.
+ */
 const enc = new TextEncoder();
 
 function msg(type, body) {
@@ -36,6 +39,16 @@ export function extendedQuery(sql, params) {
   const execute = msg('E', Buffer.concat([cstr(''), Buffer.from([0, 0, 0, 0])]));
   const sync = msg('S', Buffer.alloc(0));
   return Buffer.concat([parse, bind, describe, execute, sync]);
+}
+
+/** A CancelRequest (16 bytes, no type byte): length, the code 80877102, the backend's pid and secret key (BackendKeyData). */
+export function cancelRequest(pid, secretKey) {
+  const out = Buffer.alloc(16);
+  out.writeInt32BE(16, 0);
+  out.writeInt32BE(80877102, 4);
+  out.writeInt32BE(pid | 0, 8);
+  out.writeInt32BE(secretKey | 0, 12);
+  return out;
 }
 
 /** The first ErrorResponse's message in a backend reply, or undefined. */

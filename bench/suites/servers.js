@@ -17,7 +17,11 @@ const HOST = '127.0.0.1';
 // Temporary folders still in use, removed however the runner exits (Ctrl-C included).
 const temporary = new Set();
 process.on('exit', () => {
-  for (const dir of temporary) fs.rmSync(dir, { recursive: true, force: true });
+  for (const dir of temporary) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {} // a server still writing there: the other exit handlers (killing the servers) must still run
+  }
 });
 
 export function temporaryDir(prefix) {
@@ -63,14 +67,17 @@ export async function startPgdev(log) {
   };
 }
 
+/** The newest installed /usr/lib/postgresql/<major>/bin (with initdb), or undefined. */
+export function installedPostgresBin() {
+  const root = '/usr/lib/postgresql';
+  const majors = fs.existsSync(root) ? fs.readdirSync(root).filter((m) => fs.existsSync(path.join(root, m, 'bin', 'initdb'))) : [];
+  majors.sort((a, b) => Number(b) - Number(a));
+  return majors.length ? path.join(root, majors[0], 'bin') : undefined;
+}
+
 /** The newest /usr/lib/postgresql/<major>/bin, installing Debian's `postgresql` first when there is none. */
 async function postgresBin(log) {
-  const find = () => {
-    const root = '/usr/lib/postgresql';
-    const majors = fs.existsSync(root) ? fs.readdirSync(root).filter((m) => fs.existsSync(path.join(root, m, 'bin', 'initdb'))) : [];
-    majors.sort((a, b) => Number(b) - Number(a));
-    return majors.length ? path.join(root, majors[0], 'bin') : undefined;
-  };
+  const find = installedPostgresBin;
   if (find()) return find();
   if (process.getuid?.() !== 0) throw new Error('PostgreSQL is not installed: run `sudo apt-get install postgresql`, or run this as root');
   log("postgres: installing Debian's postgresql (apt-get) ...");
@@ -87,10 +94,11 @@ async function postgresBin(log) {
 /**
  * A throw-away cluster: initdb into a temporary folder, trust on loopback, configured as postgres.js's CI configures
  * its server (prepared transactions, logical WAL), minus TLS. Postgres refuses to run as root, so as root it runs
- * as the `postgres` user that the Debian package creates.
+ * as the `postgres` user that the Debian package creates. `bin`: the binaries to use (default: the newest installed,
+ * installing them first if there are none).
  */
-export async function startPostgres(log) {
-  const bin = await postgresBin(log);
+export async function startPostgres(log, { bin } = {}) {
+  bin ??= await postgresBin(log);
   const asRoot = process.getuid?.() === 0;
   const dir = temporaryDir('pgdev-suites-pg-');
   const data = path.join(dir, 'data');
