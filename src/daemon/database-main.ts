@@ -57,11 +57,14 @@ if (thread) {
   process.on('SIGINT', () => undefined);
 }
 let openedAhead: Promise<import('./database-serve.js').OpenedAhead | undefined> | undefined;
+let given = false;
 channel.handle('openAhead', async ({ dataDir }) => {
+  if (given) return; // too late: it serves a database already
   openedAhead = openAhead(dataDir).catch(() => undefined);
   await openedAhead;
 });
 channel.handle('start', async (config) => {
+  given = true;
   started();
   return serve(config, channel, host, await openedAhead);
 });

@@ -52,6 +52,7 @@ export type DatabaseProcessEvents = {
  * which has loaded pgdev and waits to be given a database.
  */
 export interface Spare {
+  readonly kind: DatabaseHostKind;
   readonly channel: ServerChannel;
   /** Resolves once it waits for its database. */
   readonly ready: Promise<void>;
@@ -81,6 +82,7 @@ export function spawnSpare(kind: DatabaseHostKind = databaseHostKind()): Spare {
 
 /** A process of its own: its watcher thread takes interrupts over the interrupt line (`database-watcher.ts`). */
 class SpareProcess implements Spare {
+  readonly kind = 'process';
   readonly child: ChildProcess;
   readonly channel: ServerChannel;
   readonly exited: Promise<void>;
@@ -152,6 +154,7 @@ class SpareProcess implements Spare {
  * timeouts (`engine/interrupts.ts`).
  */
 class SpareThread implements Spare {
+  readonly kind = 'thread';
   readonly channel: ServerChannel;
   readonly exited: Promise<void>;
   readonly ready: Promise<void>;
@@ -298,6 +301,10 @@ export class SparePool {
   }
 }
 
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
 function removeAheadDir(dataDir: string | undefined): void {
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 }
@@ -334,6 +341,17 @@ export class DatabaseProcess {
 
   /** Gives `spare` (a process started ahead, or a new one) the database `config` and waits until it serves. */
   static async start(config: DatabaseConfig, events: DatabaseProcessEvents, idsPerProcess: number, spare: Spare): Promise<DatabaseProcess> {
+    try {
+      return await DatabaseProcess.#start(config, events, idsPerProcess, spare);
+    } catch (error) {
+      // A spare that had died waiting (killed with its server's other processes, say): once more with a new one.
+      const died = await Promise.race([spare.exited.then(() => true), delay(1_000).then(() => false)]);
+      if (!died) throw error;
+      return DatabaseProcess.#start(config, events, idsPerProcess, spawnSpare(spare.kind));
+    }
+  }
+
+  static async #start(config: DatabaseConfig, events: DatabaseProcessEvents, idsPerProcess: number, spare: Spare): Promise<DatabaseProcess> {
     const { channel } = spare;
     await Promise.race([spare.ready, spare.exited]);
     channel.handle('log', (line) => events.log(line));
