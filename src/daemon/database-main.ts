@@ -5,11 +5,17 @@
  * compiles on V8's background threads; a thread is given the server's compiled module), then it waits for the main
  * process to give it a database (`start`), and serves it (`database-serve.ts`).
  */
-import { Worker, isMainThread, workerData, type MessagePort } from 'node:worker_threads';
+import { Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { compiledPglite, useCompiledPglite, type CompiledPglite } from '../engine/wasm.js';
+import { rememberTimeoutTable } from '../engine/interrupts.js';
 
-/** What a database thread is started with (`workerData`). */
-export type DatabaseThreadData = { readonly pgdev: 'database-thread'; readonly compiled: CompiledPglite; readonly port: MessagePort };
+/** What a database thread is started with (`workerData`); PGlite's compiled module follows as its first message. */
+export type DatabaseThreadData = {
+  readonly pgdev: 'database-thread';
+  readonly port: MessagePort;
+  /** Where an earlier engine of the module had Postgres' timeout table (see `engine/interrupts.ts`); 0: unknown. */
+  readonly timeoutTable: number;
+};
 
 const thread = !isMainThread && (workerData as DatabaseThreadData | undefined)?.pgdev === 'database-thread' ? (workerData as DatabaseThreadData) : undefined;
 if (!thread && (process.env.PGDEV_DATABASE_PROCESS !== 'spare' || !process.send)) {
@@ -17,7 +23,9 @@ if (!thread && (process.env.PGDEV_DATABASE_PROCESS !== 'spare' || !process.send)
   process.exit(2);
 }
 
-if (thread) useCompiledPglite(thread.compiled);
+// A thread is sent the server's compiled module (its code is shared with every thread): wanted before it serves.
+const compiledModule = thread ? new Promise<CompiledPglite>((resolve) => parentPort!.once('message', resolve)) : undefined;
+if (thread) rememberTimeoutTable(thread.timeoutTable);
 else void compiledPglite();
 // In a process, first of all: the thread that stops it if its server goes, whatever the engine is doing then. A
 // thread needs none: it ends with its server's process, and the server's main thread interrupts its statements.
@@ -57,16 +65,17 @@ if (thread) {
   process.on('SIGINT', () => undefined);
 }
 let openedAhead: Promise<import('./database-serve.js').OpenedAhead | undefined> | undefined;
-let given = false;
+let givenDatabase = false;
 channel.handle('openAhead', async ({ dataDir }) => {
-  if (given) return; // too late: it serves a database already
+  if (givenDatabase) return; // too late: it serves a database already
   openedAhead = openAhead(dataDir).catch(() => undefined);
   await openedAhead;
 });
 channel.handle('start', async (config) => {
-  given = true;
+  givenDatabase = true;
   started();
   return serve(config, channel, host, await openedAhead);
 });
 await watching;
+if (compiledModule) useCompiledPglite(await compiledModule);
 channel.emit('spare');

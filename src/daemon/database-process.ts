@@ -148,6 +148,9 @@ class SpareProcess implements Spare {
   }
 }
 
+/** Where the threads' engines find Postgres' timeout table, once one has (see `findTimeoutTable`). */
+let knownTimeoutTable = 0;
+
 /**
  * A worker thread of the server's process, given PGlite's module as the server compiled it. The engine's memory is
  * shared, so this (the server's main thread, never busy with a statement) interrupts it directly and delivers its
@@ -158,7 +161,7 @@ class SpareThread implements Spare {
   readonly channel: ServerChannel;
   readonly exited: Promise<void>;
   readonly ready: Promise<void>;
-  #worker: Promise<Worker | undefined>;
+  #worker: Worker;
   #target: InterruptTarget | undefined;
   #stopWatchingTimeouts: (() => void) | undefined;
 
@@ -166,34 +169,31 @@ class SpareThread implements Spare {
     const { port1, port2 } = new MessageChannel();
     this.channel = new Channel<ServerOperations, HostOperations>(threadEndpoint(port1));
     this.channel.handle('engine', (target: InterruptTarget) => {
+      if (target.timeouts > 0) knownTimeoutTable = target.timeouts;
       this.#stopWatchingTimeouts?.();
       this.#target = target;
       this.#stopWatchingTimeouts = watchTimeouts(target);
     });
     // A host whose engine crashed leaves before it ends: from then on, connections wait for the next one.
     this.channel.handle('leaving', () => this.channel.close(new PgdevError(ErrorCode.StartFailed, 'its thread is ending after a crash')));
-    this.#worker = compiledPglite().then(
-      (compiled) => {
-        const workerData: DatabaseThreadData = { pgdev: 'database-thread', compiled, port: port2 };
-        return new Worker(ENTRY, { workerData, transferList: [port2], stdout: false, stderr: false });
-      },
-      () => undefined,
+    const workerData: DatabaseThreadData = { pgdev: 'database-thread', port: port2, timeoutTable: knownTimeoutTable };
+    // Started at once, so that the thread loads pgdev while PGlite compiles; it is sent the module when compiled.
+    this.#worker = new Worker(ENTRY, { workerData, transferList: [port2], stdout: false, stderr: false });
+    const worker = this.#worker;
+    compiledPglite().then(
+      (compiled) => worker.postMessage(compiled),
+      () => void worker.terminate(),
     );
     this.ready = new Promise<void>((resolve) => this.channel.handle('spare', () => resolve()));
-    this.exited = this.#worker.then(
-      (worker) =>
-        new Promise<void>((resolve) => {
-          const ended = (why: string) => {
-            this.#stopWatchingTimeouts?.();
-            this.channel.close(new PgdevError(ErrorCode.StartFailed, why));
-            port1.close();
-            resolve();
-          };
-          if (!worker) return ended('PGlite could not be compiled');
-          worker.once('error', (error) => this.channel.close(error));
-          worker.once('exit', (code) => ended(`its thread ended (code ${code})`));
-        }),
-    );
+    this.exited = new Promise<void>((resolve) => {
+      worker.once('error', (error) => this.channel.close(error));
+      worker.once('exit', (code) => {
+        this.#stopWatchingTimeouts?.();
+        this.channel.close(new PgdevError(ErrorCode.StartFailed, `its thread ended (code ${code})`));
+        port1.close();
+        resolve();
+      });
+    });
   }
 
   interrupt(kind: InterruptKind, processId?: number): Promise<boolean> {
@@ -201,7 +201,7 @@ class SpareThread implements Spare {
   }
 
   kill(): void {
-    void this.#worker.then((worker) => worker?.terminate());
+    void this.#worker.terminate();
   }
 
   discard(): Promise<void> {
@@ -231,6 +231,8 @@ export class SparePool {
   /** How many warm spares are wanted: 0 until created databases are in use. */
   #size = 0;
   #takes: number[] = [];
+  /** Databases being opened now, on spares taken from here. */
+  #opening = 0;
   #refillTimer: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -240,15 +242,28 @@ export class SparePool {
     this.#aheadDir = aheadDir;
   }
 
-  /** A spare to give a database to: a warm one if there is one. */
-  take(): Spare {
+  /**
+   * A spare to give a database to: a warm one if there is one. The caller calls `done` once the database serves (or
+   * failed to): spares are warmed again only when no database is opening, so as not to slow those down.
+   */
+  take(): { spare: Spare; done: () => void } {
     const now = Date.now();
     this.#takes = [...this.#takes.filter((time) => now - time < BURST_MS), now];
     if (this.#size > 0) this.#size = Math.min(MAX_WARM, Math.max(this.#size, this.#takes.length));
-    const taken = this.#warm.shift()?.spare ?? this.#cold ?? spawnSpare(this.#kind);
-    if (taken === this.#cold) this.#cold = undefined;
-    this.#scheduleRefill(REFILL_DELAY_MS);
-    return taken;
+    const spare = this.#warm.shift()?.spare ?? this.#cold ?? spawnSpare(this.#kind);
+    if (spare === this.#cold) this.#cold = undefined;
+    this.#opening++;
+    clearTimeout(this.#refillTimer);
+    let done = false;
+    return {
+      spare,
+      done: () => {
+        if (done) return;
+        done = true;
+        this.#opening--;
+        this.#scheduleRefill(REFILL_DELAY_MS);
+      },
+    };
   }
 
   /** Starts one spare now (for the next open), without keeping one from then on. */
@@ -269,7 +284,7 @@ export class SparePool {
   }
 
   #scheduleRefill(delayMs: number): void {
-    if (this.#size === 0 || this.#closed) return;
+    if (this.#size === 0 || this.#closed || this.#opening > 0) return;
     clearTimeout(this.#refillTimer);
     this.#refillTimer = setTimeout(() => this.#refill(), delayMs).unref();
   }

@@ -478,6 +478,7 @@ export class DatabaseSet {
       if (!database.isDefault) options.spares.keepWarm();
       const listedVersion = this.#version;
       const rolesVersion = this.#roles.current?.version;
+      const taken = options.spares.take();
       const process = await DatabaseProcess.start(
         {
           server: options.server,
@@ -502,8 +503,8 @@ export class DatabaseSet {
           log: options.log,
         },
         IDS_PER_PROCESS,
-        options.spares.take(),
-      );
+        taken.spare,
+      ).finally(taken.done);
       database.fromFile = undefined;
       // A database created or dropped while this one was opening: its list is stale.
       if (this.#version !== listedVersion) await process.request('others', this.#catalogFor(database));

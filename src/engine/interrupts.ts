@@ -230,26 +230,44 @@ class TimeoutTable {
 }
 
 /**
+ * Where the table was found last: the same module puts its static data at the same address in every instance, so
+ * the next engine (of this thread, or of a thread given it with {@link rememberTimeoutTable}) is looked at there
+ * first instead of scanning (a cold thread's scan took about 100 ms).
+ */
+let knownTimeoutTable = 0;
+
+/** The table's address as another thread found it (see {@link knownTimeoutTable}); checked before it is used. */
+export function rememberTimeoutTable(address: number): void {
+  knownTimeoutTable = address;
+}
+
+/**
  * Finds Postgres' `all_timeouts` table (static, not exported) in the engine's memory, once it has started: the only
  * run of {@link TIMEOUT_COUNT} entries whose first word counts 0, 1, 2, ..., with handlers registered for the
  * statement and lock timeouts and none for the standby ones. Returns 0 if there is no such run (another Postgres).
  */
 export function findTimeoutTable(memory: WebAssembly.Memory, below: number): number {
   const words = new Int32Array(memory.buffer, 0, Math.min(below, memory.buffer.byteLength) >> 2);
-  const stride = TIMEOUT_STRIDE >> 2;
-  const last = words.length - TIMEOUT_COUNT * stride;
+  if (knownTimeoutTable > 0 && knownTimeoutTable < below && isTimeoutTable(words, knownTimeoutTable >> 2)) return knownTimeoutTable;
+  const last = words.length - TIMEOUT_COUNT * (TIMEOUT_STRIDE >> 2);
   let found = 0;
   for (let start = 0; start < last; start += 2) {
-    if (words[start + stride] !== 1 || words[start] !== 0) continue;
-    let entry = 2;
-    while (entry < TIMEOUT_COUNT && words[start + entry * stride] === entry) entry++;
-    if (entry < TIMEOUT_COUNT) continue;
-    const handler = (id: number) => words[start + id * stride + (TIMEOUT_HANDLER >> 2)];
-    if (handler(Timeout.Statement) === 0 || handler(Timeout.Lock) === 0 || handler(Timeout.User) !== 0) continue;
+    if (!isTimeoutTable(words, start)) continue;
     if (found !== 0) return 0; // two candidates: trust neither
     found = start * 4;
   }
+  knownTimeoutTable = found;
   return found;
+}
+
+function isTimeoutTable(words: Int32Array, start: number): boolean {
+  const stride = TIMEOUT_STRIDE >> 2;
+  if (words[start + stride] !== 1 || words[start] !== 0) return false;
+  let entry = 2;
+  while (entry < TIMEOUT_COUNT && words[start + entry * stride] === entry) entry++;
+  if (entry < TIMEOUT_COUNT) return false;
+  const handler = (id: number) => words[start + id * stride + (TIMEOUT_HANDLER >> 2)];
+  return handler(Timeout.Statement) !== 0 && handler(Timeout.Lock) !== 0 && handler(Timeout.User) === 0;
 }
 
 /** A latch wait is only trusted to be one after this many clock reads in a row from the same place. */
