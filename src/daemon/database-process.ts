@@ -210,7 +210,7 @@ class SpareThread implements Spare {
   }
 }
 
-/** At most this many spares are kept warm, each with a new database's engine open (about 90 MiB each). */
+/** At most this many spares are kept warm, each with a new database's engine open (about 100 MiB each). */
 const MAX_WARM = 4;
 /** Opens this close together count as one burst: a test runner's workers, each creating its database at once. */
 const BURST_MS = 2_000;
