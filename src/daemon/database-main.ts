@@ -8,6 +8,7 @@
 import { Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { compiledPglite, useCompiledPglite, type CompiledPglite } from '../engine/wasm.js';
 import { rememberTimeoutTable } from '../engine/interrupts.js';
+import { useSharedBusyPoll, type SharedBusyPoll } from '../engine/busy-poll.js';
 
 /** What a database thread is started with (`workerData`); PGlite's compiled module follows as its first message. */
 export type DatabaseThreadData = {
@@ -15,6 +16,8 @@ export type DatabaseThreadData = {
   readonly port: MessagePort;
   /** Where an earlier engine of the module had Postgres' timeout table (see `engine/interrupts.ts`); 0: unknown. */
   readonly timeoutTable: number;
+  /** The server's busy poller (`engine/busy-poll.ts`), which this thread's engine touches. */
+  readonly busyPoll: SharedBusyPoll;
 };
 
 const thread = !isMainThread && (workerData as DatabaseThreadData | undefined)?.pgdev === 'database-thread' ? (workerData as DatabaseThreadData) : undefined;
@@ -25,7 +28,10 @@ if (!thread && (process.env.PGDEV_DATABASE_PROCESS !== 'spare' || !process.send)
 
 // A thread is sent the server's compiled module (its code is shared with every thread): wanted before it serves.
 const compiledModule = thread ? new Promise<CompiledPglite>((resolve) => parentPort!.once('message', resolve)) : undefined;
-if (thread) rememberTimeoutTable(thread.timeoutTable);
+if (thread) {
+  rememberTimeoutTable(thread.timeoutTable);
+  useSharedBusyPoll(thread.busyPoll);
+}
 else void compiledPglite();
 // In a process, first of all: the thread that stops it if its server goes, whatever the engine is doing then. A
 // thread needs none: it ends with its server's process, and the server's main thread interrupts its statements.

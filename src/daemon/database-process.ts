@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { InterruptKind, interrupt, watchTimeouts, type InterruptTarget } from '../engine/interrupts.js';
 import { compiledPglite } from '../engine/wasm.js';
+import { processBusyPoll } from '../engine/busy-poll.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, PgdevError } from '../errors.js';
@@ -176,7 +177,7 @@ class SpareThread implements Spare {
     });
     // A host whose engine crashed leaves before it ends: from then on, connections wait for the next one.
     this.channel.handle('leaving', () => this.channel.close(new PgdevError(ErrorCode.StartFailed, 'its thread is ending after a crash')));
-    const workerData: DatabaseThreadData = { pgdev: 'database-thread', port: port2, timeoutTable: knownTimeoutTable };
+    const workerData: DatabaseThreadData = { pgdev: 'database-thread', port: port2, timeoutTable: knownTimeoutTable, busyPoll: processBusyPoll().share() };
     // Started at once, so that the thread loads pgdev while PGlite compiles; it is sent the module when compiled.
     this.#worker = new Worker(ENTRY, { workerData, transferList: [port2], stdout: false, stderr: false });
     const worker = this.#worker;
@@ -410,12 +411,14 @@ export class DatabaseProcess {
   }
 
   /**
-   * A CancelRequest already checked by the caller (`cancel-key.ts`): to the watcher thread, which stops the
-   * statement if that connection's is running, and to the process, which ends the connection's wait if it waits.
+   * A CancelRequest already checked by the caller (`cancel-key.ts`): it stops the connection's statement if one runs;
+   * otherwise the host ends the connection's wait for the engine, or cancels the statement it is about to start.
+   * One or the other, never both: a cancel stops one statement.
    */
   cancel(processId: number, secretKey: number): void {
-    void this.interrupt(InterruptKind.Cancel, processId);
-    this.#channel.request('cancel', { processId, secretKey }).catch(() => undefined);
+    void this.interrupt(InterruptKind.Cancel, processId).then((stopped) => {
+      if (!stopped) this.#channel.request('cancel', { processId, secretKey }).catch(() => undefined);
+    });
   }
 
   /**

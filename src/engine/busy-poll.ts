@@ -42,6 +42,8 @@ for (;;) {
 export type BusyPoll = {
   /** Marks an answer just given: the CPU is kept awake for the window from now. */
   touch(): void;
+  /** What another thread of the process needs to touch this poller ({@link useSharedBusyPoll}); starts its spinner. */
+  share(): SharedBusyPoll;
   /** Whether the worker is spinning right now (for tests). */
   readonly spinning: boolean;
   /** Stops the worker for good. */
@@ -62,12 +64,12 @@ export function busyPollMicros(env: NodeJS.ProcessEnv = process.env): number {
   return Number.isFinite(micros) && micros > 0 ? Math.min(micros, 100_000) : 0;
 }
 
+/** A poller's state, which every thread of the process can touch: one spinner is enough for all their engines. */
+export type SharedBusyPoll = { readonly buffer: SharedArrayBuffer; readonly micros: number };
+
 export function createBusyPoll(options: BusyPollOptions = {}): BusyPoll {
   const micros = options.micros ?? busyPollMicros();
   const buffer = new SharedArrayBuffer(16);
-  const state = new Int32Array(buffer, 0, 1);
-  const deadline = new BigInt64Array(buffer, 8, 1);
-  const windowNs = BigInt(Math.round(micros * 1000));
   let worker: Worker | undefined;
   let stopped = micros <= 0;
 
@@ -84,15 +86,19 @@ export function createBusyPoll(options: BusyPollOptions = {}): BusyPoll {
     worker.on('error', () => (stopped = true)); // busy polling is an optimisation: without it, answers still flow
   };
 
+  const toucher = touchOnly({ buffer, micros });
   return {
     touch() {
       if (stopped) return;
       if (!worker) start();
-      Atomics.store(deadline, 0, process.hrtime.bigint() + windowNs);
-      if (Atomics.compareExchange(state, 0, SLEEPING, SPINNING) === SLEEPING) Atomics.notify(state, 0);
+      toucher.touch();
+    },
+    share() {
+      if (!stopped && !worker) start();
+      return { buffer, micros: stopped ? 0 : micros };
     },
     get spinning() {
-      return Atomics.load(state, 0) === SPINNING;
+      return toucher.spinning;
     },
     async stop() {
       stopped = true;
@@ -102,10 +108,33 @@ export function createBusyPoll(options: BusyPollOptions = {}): BusyPoll {
   };
 }
 
+/** Touches a poller whose spinner another thread runs. */
+function touchOnly({ buffer, micros }: SharedBusyPoll): Pick<BusyPoll, 'touch' | 'spinning'> {
+  const state = new Int32Array(buffer, 0, 1);
+  const deadline = new BigInt64Array(buffer, 8, 1);
+  const windowNs = BigInt(Math.round(micros * 1000));
+  return {
+    touch() {
+      if (micros <= 0) return;
+      Atomics.store(deadline, 0, process.hrtime.bigint() + windowNs);
+      if (Atomics.compareExchange(state, 0, SLEEPING, SPINNING) === SLEEPING) Atomics.notify(state, 0);
+    },
+    get spinning() {
+      return Atomics.load(state, 0) === SPINNING;
+    },
+  };
+}
+
 let shared: BusyPoll | undefined;
 
-/** The process's one busy poller, shared by every engine (main, shadow, HTTP): one CPU kept awake is enough. */
+/** The process's one busy poller, shared by every engine (main, shadow, HTTP, database threads): one CPU kept awake is enough. */
 export function processBusyPoll(): BusyPoll {
   shared ??= createBusyPoll();
   return shared;
+}
+
+/** In a database thread: its engines touch the poller of the server's main thread instead of starting their own. */
+export function useSharedBusyPoll(poll: SharedBusyPoll): void {
+  const toucher = touchOnly(poll);
+  shared = { ...toucher, get spinning() { return toucher.spinning; }, share: () => poll, stop: () => Promise.resolve() };
 }

@@ -394,9 +394,9 @@ export class Session {
   cancel(): void {
     this.#debug('cancel request');
     if (this.#waiting) return this.#waiting.abort(new CancelledError('canceling statement due to user request'));
-    // A statement already received (pipelined) and not started: Postgres would be running it by now, so it is the
-    // one cancelled. Between statements with nothing queued, a cancel cancels nothing, as on Postgres.
-    if (this.#inbox.some((message) => message[0] === Frontend.Query || message[0] === Frontend.Execute)) this.engineSession.cancelNext = true;
+    // A statement already received (pipelined, or being handled) and not started: Postgres would be running it by
+    // now, so it is the one cancelled. Idle, with nothing received, a cancel cancels nothing, as on Postgres.
+    if (this.#draining || this.#inbox.some((message) => message[0] === Frontend.Query || message[0] === Frontend.Execute)) this.engineSession.cancelNext = true;
   }
 
   /** Notes what a statement may change (savepoints, settings, temporary objects, LISTEN); true if anything. */
