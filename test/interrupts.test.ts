@@ -5,7 +5,9 @@
  * while the database's engine (the server's main thread delivers them) and its other connections carry on. A sleeping
  * statement costs no CPU. Clients: postgres.js (its query.cancel() sends a CancelRequest) and pg.
  */
+import { createRequire } from 'node:module';
 import net from 'node:net';
+import type { Writable } from 'node:stream';
 import pg from 'pg';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +16,9 @@ import { useTemporaryDataHome } from './support/data-home.js';
 import { failure, rows } from './support/databases.js';
 
 useTemporaryDataHome('pgdev-interrupts-');
+
+/** pg-copy-streams' COPY FROM STDIN (the package has no types). */
+const { from: copyFrom } = createRequire(import.meta.url)('pg-copy-streams') as { from(sql: string): Writable & pg.Submittable };
 
 const CPU_BOUND = 'SELECT count(*) FROM generate_series(1, 300000000)';
 
@@ -133,6 +138,31 @@ describe('interrupts reach a running statement', { timeout: 120_000 }, () => {
       }
     } finally {
       await sql.end();
+    }
+  });
+
+  it('a cancel request during COPY FROM STDIN ends it with 57014 and loads nothing; the connection carries on', async () => {
+    const client = new pg.Client({ connectionString: server.databaseUrl });
+    await client.connect();
+    try {
+      await client.query('CREATE TABLE copied (v int)');
+      const stream = client.query(copyFrom('COPY copied FROM STDIN'));
+      const outcome = new Promise<Error & { code?: string }>((resolve) => {
+        stream.on('error', resolve);
+        stream.on('finish', () => resolve(new Error('the COPY finished')));
+      });
+      stream.write('1\n2\n3\n');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const keys = client as unknown as { processID: number; secretKey: number };
+      await sendCancelRequest(server.ports.database, keys.processID, keys.secretKey);
+      expect(await outcome).toMatchObject({ code: '57014', message: 'canceling statement due to user request' });
+      expect((await client.query('SELECT count(*)::int AS n FROM copied')).rows).toEqual([{ n: 0 }]);
+      // The next COPY on the same connection works.
+      const again = client.query(copyFrom('COPY copied FROM STDIN'));
+      await new Promise<void>((resolve, reject) => again.on('finish', resolve).on('error', reject).end('4\n5\n'));
+      expect((await client.query('SELECT count(*)::int AS n FROM copied')).rows).toEqual([{ n: 2 }]);
+    } finally {
+      await client.end();
     }
   });
 

@@ -24,6 +24,7 @@ export class CopyIn {
   readonly #sql: string;
   #chunks: Buffer[] = [];
   #size = 0;
+  #cancelled = false;
 
   constructor(sql: string) {
     this.#sql = sql;
@@ -43,6 +44,15 @@ export class CopyIn {
     return type === Frontend.CopyDone || type === Frontend.CopyFail;
   }
 
+  /**
+   * A cancel request while the client sends the data: Postgres ends the COPY at once with 57014, and drops what the
+   * client sends of it afterwards. Returns the CopyFail that ends it here ({@link finish} answers it as the cancel).
+   */
+  cancel(): Buffer {
+    this.#cancelled = true;
+    return message(Frontend.CopyFail, 'canceled');
+  }
+
   /** A CopyData message. */
   data(msg: Buffer): void {
     this.#size += msg.length - 5;
@@ -57,7 +67,8 @@ export class CopyIn {
     if (msg[0] === Frontend.CopyFail) {
       if (inTransaction) lease.exec(query("SELECT 'COPY from stdin failed'::int"));
       const reason = decode(msg.subarray(5, msg.length - 1));
-      return backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: `COPY from stdin failed: ${reason}` });
+      const text = this.#cancelled ? 'canceling statement due to user request' : `COPY from stdin failed: ${reason}`;
+      return backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: text });
     }
     if (this.#size > MAX_COPY_BYTES) {
       return backendError({ severity: 'ERROR', code: SqlState.ProgramLimitExceeded, message: `COPY data larger than ${MAX_COPY_BYTES} bytes` });

@@ -394,6 +394,12 @@ export class Session {
   cancel(): void {
     this.#debug('cancel request');
     if (this.#waiting) return this.#waiting.abort(new CancelledError('canceling statement due to user request'));
+    if (this.#phase === SessionPhase.Copy && this.#copy) {
+      // Receiving COPY data: it ends now, as on Postgres (the rest the client sends of it is dropped).
+      this.#inbox.unshift(this.#copy.cancel());
+      void this.#drain();
+      return;
+    }
     // A statement already received (pipelined, or being handled) and not started: Postgres would be running it by
     // now, so it is the one cancelled. Idle, with nothing received, a cancel cancels nothing, as on Postgres.
     if (this.#draining || this.#inbox.some((message) => message[0] === Frontend.Query || message[0] === Frontend.Execute)) this.engineSession.cancelNext = true;
