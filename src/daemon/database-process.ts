@@ -217,6 +217,11 @@ const MAX_WARM = 4;
 const BURST_MS = 2_000;
 /** Spares are warmed this long after the last take, so that warming them does not slow down the opens in progress. */
 const REFILL_DELAY_MS = 300;
+/**
+ * A spare of a persistent server opens its engine ahead only where the disk has this much room: the copy it writes
+ * (tens of MB) must never be what fills a nearly full disk under the user's databases.
+ */
+const MIN_FREE_BYTES_TO_OPEN_AHEAD = 1024 ** 3;
 
 /**
  * Spares started ahead of need. One starts with the server (the default database's host). Once databases other
@@ -292,8 +297,9 @@ export class SparePool {
 
   #refill(): void {
     while (!this.#closed && this.#warm.length < this.#size) {
-      const spare = spawnSpare(this.#kind);
       const dataDir = this.#aheadDir?.();
+      if (dataDir !== undefined && freeBytes(path.dirname(dataDir)) < MIN_FREE_BYTES_TO_OPEN_AHEAD) return;
+      const spare = spawnSpare(this.#kind);
       const entry = { spare, dataDir };
       this.#warm.push(entry);
       void spare.ready.then(() => spare.channel.request('openAhead', dataDir === undefined ? {} : { dataDir })).catch(() => undefined);
@@ -314,6 +320,16 @@ export class SparePool {
     this.#cold = undefined;
     await Promise.all([cold?.discard(), ...warm.map(({ spare }) => spare.discard())]);
     for (const { dataDir } of warm) removeAheadDir(dataDir);
+  }
+}
+
+/** Bytes free for this user on the file system of `dir` (0 if it cannot be told). */
+function freeBytes(dir: string): number {
+  try {
+    const { bavail, bsize } = fs.statfsSync(dir);
+    return bavail * bsize;
+  } catch {
+    return 0;
   }
 }
 
