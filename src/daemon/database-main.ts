@@ -31,8 +31,9 @@ const compiledModule = thread ? new Promise<CompiledPglite>((resolve) => parentP
 if (thread) {
   rememberTimeoutTable(thread.timeoutTable);
   useSharedBusyPoll(thread.busyPoll);
+} else {
+  void compiledPglite();
 }
-else void compiledPglite();
 // In a process, first of all: the thread that stops it if its server goes, whatever the engine is doing then. A
 // thread needs none: it ends with its server's process, and the server's main thread interrupts its statements.
 const watcher = thread ? undefined : new Worker(new URL('./database-watcher.js', import.meta.url));

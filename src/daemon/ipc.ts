@@ -32,13 +32,6 @@ export function processEndpoint(endpoint: Pick<ChildProcess, 'send' | 'on'> | No
   };
 }
 
-/**
- * A `MessagePort` to or from a worker thread. Threads share the process's file descriptors, so a socket travels as
- * its descriptor and the receiving thread opens its own `net.Socket` on it: then it reads and writes the connection
- * directly, at no cost per query. The sender's socket must then never be closed (closing it would close the
- * descriptor under the receiver, or whichever connection reuses its number later): it stops reading and is kept
- * as it is, a few hundred bytes per connection, until the process exits.
- */
 const handedToThreads = new WeakSet<net.Socket>();
 
 /**
@@ -50,6 +43,13 @@ export function wasHandedToThread(socket: net.Socket): boolean {
   return handedToThreads.has(socket);
 }
 
+/**
+ * A `MessagePort` to or from a worker thread. Threads share the process's file descriptors, so a socket travels as
+ * its descriptor and the receiving thread opens its own `net.Socket` on it: then it reads and writes the connection
+ * directly, at no cost per query. The sender's socket must then never be closed (closing it would close the
+ * descriptor under the receiver, or whichever connection reuses its number later): it stops reading and is kept
+ * as it is, about 4.5 KB per connection (measured), until the process exits.
+ */
 export function threadEndpoint(port: Pick<MessagePort, 'postMessage' | 'on'>): Endpoint {
   return {
     send: (message, socket, sent) => {

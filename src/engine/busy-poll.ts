@@ -136,5 +136,12 @@ export function processBusyPoll(): BusyPoll {
 /** In a database thread: its engines touch the poller of the server's main thread instead of starting their own. */
 export function useSharedBusyPoll(poll: SharedBusyPoll): void {
   const toucher = touchOnly(poll);
-  shared = { ...toucher, get spinning() { return toucher.spinning; }, share: () => poll, stop: () => Promise.resolve() };
+  shared = {
+    touch: () => toucher.touch(),
+    share: () => poll,
+    get spinning() {
+      return toucher.spinning;
+    },
+    stop: () => Promise.resolve(), // the spinner is the main thread's
+  };
 }

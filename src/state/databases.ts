@@ -30,8 +30,13 @@ export function databasesFile(paths: ServerPaths): string {
   return path.join(paths.root, 'databases.json');
 }
 
+/** The folder of every database of a server's main port (and of what pgdev keeps beside them). */
+function databasesRoot(paths: ServerPaths): string {
+  return path.join(paths.root, 'databases');
+}
+
 export function databaseDir(paths: ServerPaths, id: number): string {
-  return path.join(paths.root, 'databases', String(id));
+  return path.join(databasesRoot(paths), String(id));
 }
 
 export function readDatabases(paths: ServerPaths): DatabasesFile {
@@ -52,7 +57,7 @@ let aheadCount = 0;
 
 /** A staging folder, beside the databases' own, for an engine opened ahead of need (`daemon/database-process.ts`). */
 export function aheadDir(paths: ServerPaths): string {
-  return path.join(paths.root, 'databases', `ahead-${process.pid}-${++aheadCount}`);
+  return path.join(databasesRoot(paths), `ahead-${process.pid}-${++aheadCount}`);
 }
 
 /**
@@ -62,7 +67,7 @@ export function aheadDir(paths: ServerPaths): string {
  * the names removed.
  */
 export function removeLeftoverDatabaseFolders(paths: ServerPaths, records: readonly DatabaseRecord[]): string[] {
-  const root = path.join(paths.root, 'databases');
+  const root = databasesRoot(paths);
   const kept = new Set([DEFAULT_DATABASE_ID, ...records.map((record) => record.id)].map(String));
   let names: string[];
   try {
@@ -73,10 +78,10 @@ export function removeLeftoverDatabaseFolders(paths: ServerPaths, records: reado
   const removed: string[] = [];
   for (const name of names) {
     const match = DATABASE_FOLDER.exec(name);
-    // A copy cut short, a lock file half taken and an engine opened ahead are always leftovers; a folder or lock,
+    // An engine opened ahead, a copy cut short and a lock file half taken are always leftovers; a folder or lock,
     // only of an unlisted id.
-    const always = match?.[2] === '.copying' || match?.[3] !== undefined || AHEAD_FOLDER.test(name);
-    if (!AHEAD_FOLDER.test(name) && (!match || (!always && kept.has(match[1]!)))) continue;
+    const leftover = AHEAD_FOLDER.test(name) || (match !== null && (match[2] === '.copying' || match[3] !== undefined || !kept.has(match[1]!)));
+    if (!leftover) continue;
     fs.rmSync(path.join(root, name), { recursive: true, force: true });
     removed.push(name);
   }
