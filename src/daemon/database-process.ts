@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { InterruptKind, interrupt, watchTimeouts, type InterruptTarget } from '../engine/interrupts.js';
+import { InterruptKind, interrupt, rememberTimeoutTable, rememberedTimeoutTable, watchTimeouts, type InterruptTarget } from '../engine/interrupts.js';
 import { compiledPglite } from '../engine/wasm.js';
 import { processBusyPoll } from '../engine/busy-poll.js';
 import path from 'node:path';
@@ -149,9 +149,6 @@ class SpareProcess implements Spare {
   }
 }
 
-/** Where the threads' engines find Postgres' timeout table, once one has (see `findTimeoutTable`). */
-let knownTimeoutTable = 0;
-
 /**
  * A worker thread of the server's process, given PGlite's module as the server compiled it. The engine's memory is
  * shared, so this (the server's main thread, never busy with a statement) interrupts it directly and delivers its
@@ -170,14 +167,14 @@ class SpareThread implements Spare {
     const { port1, port2 } = new MessageChannel();
     this.channel = new Channel<ServerOperations, HostOperations>(threadEndpoint(port1));
     this.channel.handle('engine', (target: InterruptTarget) => {
-      if (target.timeouts > 0) knownTimeoutTable = target.timeouts;
+      rememberTimeoutTable(target.timeouts);
       this.#stopWatchingTimeouts?.();
       this.#target = target;
       this.#stopWatchingTimeouts = watchTimeouts(target);
     });
     // A host whose engine crashed leaves before it ends: from then on, connections wait for the next one.
     this.channel.handle('leaving', () => this.channel.close(new PgdevError(ErrorCode.StartFailed, 'its thread is ending after a crash')));
-    const workerData: DatabaseThreadData = { pgdev: 'database-thread', port: port2, timeoutTable: knownTimeoutTable, busyPoll: processBusyPoll().share() };
+    const workerData: DatabaseThreadData = { pgdev: 'database-thread', port: port2, timeoutTable: rememberedTimeoutTable(), busyPoll: processBusyPoll().share() };
     // Started at once, so that the thread loads pgdev while PGlite compiles; it is sent the module when compiled.
     this.#worker = new Worker(ENTRY, { workerData, transferList: [port2], stdout: false, stderr: false });
     const worker = this.#worker;

@@ -69,8 +69,6 @@ export class EngineSession {
   readonly id = nextSessionId++;
   /** Session-level settings (name -> value) that differ from the engine's defaults. */
   settings = new Map<string, string>();
-  /** A cancel request came while this session's next statement was already received but not started: it is cancelled as it starts. */
-  cancelNext = false;
   /** Temporary relations this session created (name -> relkind), dropped when it closes. */
   readonly tempRelations = new Map<string, string>();
   /** Whether those relations are renamed out of sight because another session holds the engine. */
@@ -240,6 +238,14 @@ export class Engine {
     mount.opts.root = path.resolve(dataDir);
   }
 
+  /**
+   * Whether `session`'s next statement is cancelled as it begins: a cancel request came while that statement was
+   * received but not started (Postgres would be running it by then).
+   */
+  cancelNext(session: EngineSession, cancelled: boolean): void {
+    this.#interrupts.cancelNext(session.id, cancelled);
+  }
+
   /** Whether the engine is closed, or unusable after a PANIC. */
   get closed(): boolean {
     return this.#closed || this.pglite.panic !== undefined;
@@ -325,8 +331,7 @@ export class Engine {
       pglite: this.pglite,
       exec: (messages) => {
         if (released) throw new Error('lease already released');
-        this.#interrupts.begin(session.id, session.cancelNext);
-        session.cancelNext = false;
+        this.#interrupts.begin(session.id);
         try {
           return this.pglite.execRaw(messages);
         } finally {
@@ -345,8 +350,7 @@ export class Engine {
       },
       copyFrom: async (sql, data) => {
         this.unnamedStatementOwner = undefined;
-        this.#interrupts.begin(session.id, session.cancelNext);
-        session.cancelNext = false;
+        this.#interrupts.begin(session.id);
         try {
           const result = await this.pglite.query(sql, [], { blob: new Blob([data as Uint8Array<ArrayBuffer>]) });
           return result.affectedRows ?? 0;

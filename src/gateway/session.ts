@@ -270,7 +270,7 @@ export class Session {
       else this.#fail(error);
     } finally {
       this.#draining = false;
-      this.engineSession.cancelNext = false;
+      this.#host.engine.cancelNext(this.engineSession, false);
     }
   }
 
@@ -393,16 +393,17 @@ export class Session {
   /** Handles a CancelRequest aimed at this session: a query still waiting for the engine is dropped. */
   cancel(): void {
     this.#debug('cancel request');
+    // A statement already received (pipelined, or being handled) and not started: Postgres would be running it by
+    // now, so it is the one cancelled. Idle, with nothing received, a cancel cancels nothing, as on Postgres; nor
+    // does it once it has ended a wait or a COPY.
+    const startingNext = !this.#waiting && this.#phase !== SessionPhase.Copy && (this.#draining || this.#inbox.some((message) => message[0] === Frontend.Query || message[0] === Frontend.Execute));
+    this.#host.engine.cancelNext(this.engineSession, startingNext);
     if (this.#waiting) return this.#waiting.abort(new CancelledError('canceling statement due to user request'));
     if (this.#phase === SessionPhase.Copy && this.#copy) {
       // Receiving COPY data: it ends now, as on Postgres (the rest the client sends of it is dropped).
       this.#inbox.unshift(this.#copy.cancel());
       void this.#drain();
-      return;
     }
-    // A statement already received (pipelined, or being handled) and not started: Postgres would be running it by
-    // now, so it is the one cancelled. Idle, with nothing received, a cancel cancels nothing, as on Postgres.
-    if (this.#draining || this.#inbox.some((message) => message[0] === Frontend.Query || message[0] === Frontend.Execute)) this.engineSession.cancelNext = true;
   }
 
   /** Notes what a statement may change (savepoints, settings, temporary objects, LISTEN); true if anything. */
