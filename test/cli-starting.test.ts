@@ -19,8 +19,9 @@ async function startingServer(home: DataHome, name: string) {
   const { args } = await serverPorts();
   const detach = runCli(['-n', name, '-d', ...args], { env: home.env });
   const ownerFile = path.join(home.serverDir(name), 'server.lock.pid');
-  await waitFor(() => fs.existsSync(ownerFile), 30_000, 'the server to take its lock');
-  const pid = Number(fs.readFileSync(ownerFile, 'utf8'));
+  const ownerPid = () => (fs.existsSync(ownerFile) ? Number(fs.readFileSync(ownerFile, 'utf8')) : 0);
+  await waitFor(() => ownerPid() > 0, 30_000, 'the server to take its lock');
+  const pid = ownerPid();
   return { detach, pid };
 }
 

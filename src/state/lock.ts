@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { ErrorCode, PgdevError } from '../errors.js';
-import { isPidAlive } from './files.js';
+import { isPidAlive, writeFileAtomic } from './files.js';
 
 const STALE_MS = 10_000;
 
@@ -46,7 +46,8 @@ export async function acquireLock(dir: string, onCompromised: (error: Error) => 
     }
     throw cause;
   }
-  fs.writeFileSync(ownerFile(dir), String(process.pid));
+  // Atomic: a reader must never see the file created but still empty (pid 0 would name its own process group).
+  writeFileAtomic(ownerFile(dir), String(process.pid));
   let released = false;
   return {
     async release() {
