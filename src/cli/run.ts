@@ -84,6 +84,22 @@ export async function run(options: RunOptions): Promise<void> {
   stopWatching();
   stopKeys();
   process.stdout.write(`${detachedChild ? `${stamp()} ` : ''}pgdev server ${server.name} stopped (${reason}).\n`);
+  exitIfStuck();
+}
+
+/** How long a stopped server's process may take to end on its own. */
+const EXIT_GRACE_MS = 3_000;
+
+/**
+ * Everything is closed and the lock released, so nothing left may keep the process alive; a thread or handle that
+ * does would leave a stopped server's pid running. The timer is unref'd: it fires only if something else is left.
+ */
+function exitIfStuck(): void {
+  setTimeout(() => {
+    const left = process.getActiveResourcesInfo().filter((resource) => resource !== 'Timeout');
+    process.stderr.write(`pgdev: warning: still running ${EXIT_GRACE_MS / 1000} s after the server stopped (${left.join(', ') || 'no handles'}); exiting\n`);
+    process.exit(0);
+  }, EXIT_GRACE_MS).unref();
 }
 
 /** How often a foreground server checks that its parent process is still there. */
