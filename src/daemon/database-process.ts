@@ -26,7 +26,8 @@ import type { InterruptAnswer, InterruptRequest } from './database-watcher.js';
 /**
  * The entry, bundled into one file by the build (as the CLI is: about 50 ms less to load), found from the package
  * root: this module runs from `src/daemon` under vitest, `dist/daemon`, or the CLI bundle in `dist/cli`, two levels
- * down in each case. A process needs JavaScript, so it is always `dist/`.
+ * down in each case. A thread or process needs JavaScript, so it is always `dist/` (under vitest too: its global
+ * setup bundles it from `src/` first).
  */
 const ENTRY = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'daemon', 'database-main.bundle.js');
 

@@ -4,7 +4,8 @@
  * test, explicit free ports, and a teardown that kills (by pid) every process a test started, including detached
  * servers, then deletes the temporary folders. Call {@link cleanupCli} from `afterEach`.
  *
- * The CLI under test is `bin/pgdev.js`, which runs `dist/`: run `npm run build` before these tests.
+ * The CLI under test is `bin/pgdev.js`, which runs `dist/cli/main.bundle.js`, bundled from `src/` by the test run's
+ * global setup (`bundle-from-src.ts`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
