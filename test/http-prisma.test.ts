@@ -20,7 +20,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EngineSession } from '../src/engine/engine.js';
 import { encodeApiKey } from '../src/http/api-key.js';
 import { startServer } from '../src/index.js';
-import { createHttpApp, type HttpContext } from '../src/http/app.js';
+import { createHttpApp } from '../src/http/app.js';
+import type { HttpContext } from '../src/http/context.js';
 import { shutdownPrismaExecutor, unservableMessage } from '../src/http/prisma.js';
 import { startTestGateway, type TestGateway } from './support/gateway-server.js';
 

@@ -5,7 +5,7 @@
  * or one without LOGIN, is refused with 28000 as Postgres refuses it. A role with a SCRAM password must give it
  * (pg-gateway runs the exchange against the stored verifier); any other role is trusted with any password.
  *
- * Roles are the server's (`daemon/roles.ts`): a transaction that may have changed them has its database's roles
+ * Roles are the server's (`daemon/server/roles.ts`): a transaction that may have changed them has its database's roles
  * published when it ends ({@link publishRoleChanges}), before its client is answered.
  * @see https://www.postgresql.org/docs/current/sasl-authentication.html
  */
@@ -14,7 +14,6 @@ import { ENGINE_SUPERUSER, quoteIdent, quoteLiteral, type Engine, type Lease } f
 import { Backend, eachMessage, startupParameters } from '../engine/protocol.js';
 import { mayChangeRoles } from '../engine/role-catalog.js';
 import { SqlError, SqlState, backendError, type BackendErrorFields } from './backend-error.js';
-import type { SessionHost } from './session.js';
 
 export { mayChangeRoles };
 
@@ -87,7 +86,7 @@ function parseScramVerifier(verifier: string): ScramSha256Data | undefined {
  * the roles are shared with the server's other databases. A change the server refuses (a dropped role that another
  * database still uses) has been undone by then; its statement's answer becomes the error.
  */
-export async function publishRoleChanges(host: Pick<SessionHost, 'publishRoles'>, lease: Lease, output: Uint8Array): Promise<Uint8Array> {
+export async function publishRoleChanges(host: { publishRoles?(lease: Lease): Promise<void> }, lease: Lease, output: Uint8Array): Promise<Uint8Array> {
   if (!host.publishRoles) return output;
   try {
     await lease.asSuperuser(() => {

@@ -5,43 +5,12 @@
  * loopback one is refused, and no CORS header is ever sent, so a web page cannot reach the database.
  */
 import { Hono } from 'hono';
-import type { Engine } from '../engine/engine.js';
-import type { SessionReport } from '../gateway/backends.js';
-import type { ServerUrls } from '../state/files.js';
+import type { HttpContext } from './context.js';
 import { createDataRoutes } from './data.js';
 import { createPrismaRoutes } from './prisma.js';
 import { apiKeyAuth, bearerToken, isAuthorised } from './api-key.js';
 import { errorBody, HttpError, onHttpError } from './errors.js';
 import { createSqlRoutes } from './sql.js';
-
-type BaseContext = {
-  readonly name: string;
-  readonly version: string;
-  readonly urls: ServerUrls;
-  /** The random per-server secret every authorised request must carry in its api_key. */
-  readonly secret: string;
-  /** Whether the default database answers; the others are opened on demand. */
-  isReady(): boolean;
-  /** Every wire connection of every database (`GET /sessions`, `pgdev sessions`). */
-  sessions?(): Array<SessionReport & { database: string }> | Promise<Array<SessionReport & { database: string }>>;
-};
-
-/** The HTTP routes of one database process: its engine answers `/sql`, `/dump` and `/load`. */
-export type EngineHttpContext = BaseContext & {
-  readonly engine: Engine;
-  /** The engine behind a database name; rejects with E_UNKNOWN_DATABASE. */
-  database(name?: string): Promise<Engine>;
-};
-
-/** The main process's HTTP routes: `/sql`, `/dump` and `/load` are passed on to the database's process. */
-export type ForwardingHttpContext = BaseContext & {
-  /** Answers an authorised request for a database with that database's process (see forward.ts). */
-  forward(request: Request): Promise<Response>;
-  /** The main port's databases and their sizes on disk (`GET /databases`, `pgdev ls`). */
-  databases(): Array<{ name: string; sizeBytes: number }>;
-};
-
-export type HttpContext = EngineHttpContext | ForwardingHttpContext;
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 

@@ -14,7 +14,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { dumpDatabase } from '../engine/dump.js';
 import { decodeScript, loadScript } from '../engine/load.js';
 import { isPgdevError, type ErrorCode } from '../errors.js';
-import type { EngineHttpContext } from './app.js';
+import type { EngineHttpContext } from './context.js';
 import { apiKeyAuth } from './api-key.js';
 import { HttpError } from './errors.js';
 import { MAX_LOAD_BYTES } from './body-limit.js';

@@ -10,7 +10,7 @@
  */
 import http from 'node:http';
 import { Readable, Transform, pipeline } from 'node:stream';
-import { LOOPBACK } from '../daemon/ports.js';
+import { LOOPBACK } from '../daemon/server/ports.js';
 import { BODY_LIMITS, declaresMoreThan, readBodyWithin, tooLarge } from './body-limit.js';
 
 /** Reads the body of a `/sql` request within its limit: the bytes, or the 413 answer to give instead. */

@@ -5,7 +5,8 @@ import type { Hono } from 'hono';
 import { Engine } from '../engine/engine.js';
 import { unreachableRegistry, useStandInRegistry, type StandInRegistry } from '../../test/support/npm-registry.js';
 import { encodeApiKey } from './api-key.js';
-import { createHttpApp, type HttpContext } from './app.js';
+import { createHttpApp } from './app.js';
+import type { HttpContext } from './context.js';
 import { BUNDLED_EXECUTOR_VERSION, EXECUTOR_PACKAGE } from './executors.js';
 import { shutdownPrismaExecutor, unservableMessage } from './prisma.js';
 

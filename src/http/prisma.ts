@@ -15,7 +15,7 @@ import { Hono, type Context } from 'hono';
 import type { Server } from '@prisma/query-plan-executor';
 import { isPgdevError } from '../errors.js';
 import { apiKeyAuth } from './api-key.js';
-import type { HttpContext } from './app.js';
+import type { HttpContext } from './context.js';
 import {
   BUNDLED_EXECUTOR_VERSION,
   executorCacheDir,

@@ -8,7 +8,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { StartupCode } from '../engine/protocol.js';
 import { SqlState, backendError } from '../gateway/backend-error.js';
-import type { HttpContext } from './app.js';
+import type { HttpContext } from './context.js';
 
 export type HttpEndpoint = {
   readonly port: number;

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Hono } from 'hono';
 import { Engine, EngineSession } from '../engine/engine.js';
 import { encodeApiKey } from './api-key.js';
-import { createHttpApp, type HttpContext } from './app.js';
+import { createHttpApp } from './app.js';
+import type { HttpContext } from './context.js';
 import { MAX_SQL_BODY_BYTES, isTransactionControl } from './sql.js';
 
 const secret = 'test-secret-0123456789abcdef';

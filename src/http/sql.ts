@@ -20,7 +20,7 @@ import { dropRelations, mayChangeSettings, mayCreateTempRelations, tempRelations
 import { TransactionStatus } from '../engine/protocol.js';
 import { apiKeyAuth } from './api-key.js';
 import { MAX_SQL_BODY_BYTES } from './body-limit.js';
-import type { EngineHttpContext } from './app.js';
+import type { EngineHttpContext } from './context.js';
 import { HttpError } from './errors.js';
 import { SqlState } from '../engine/sql-state.js';
 import { parseDatabaseCommand } from '../gateway/database-commands.js';
