@@ -11,9 +11,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 export const BUNDLES = [
   { entry: 'src/cli/main.ts', outfile: 'dist/cli/main.bundle.js' },
-  { entry: 'src/daemon/database-main.ts', outfile: 'dist/daemon/database-main.bundle.js' },
+  { entry: 'src/daemon/host/main.ts', outfile: 'dist/daemon/host/main.bundle.js' },
   // Not bundled into the host: it is a thread of its own, loaded by path.
-  { entry: 'src/daemon/database-watcher.ts', outfile: 'dist/daemon/database-watcher.js' },
+  { entry: 'src/daemon/host/watcher.ts', outfile: 'dist/daemon/host/watcher.js' },
 ];
 
 /** Packages loaded from node_modules at run time: large, with files of their own (WebAssembly, engines). */

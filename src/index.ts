@@ -9,11 +9,11 @@
  * await server.close();
  * ```
  */
-import { readRunning } from './daemon/registry.js';
+import { readRunning } from './daemon/client/registry.js';
 import type { ServerUrls } from './state/files.js';
 
-export { startServer } from './daemon/server.js';
-export type { PgdevServer, StartServerOptions } from './daemon/server.js';
+export { startServer } from './daemon/server/server.js';
+export type { PgdevServer, StartServerOptions } from './daemon/server/server.js';
 export type { Persistence } from './engine/engine.js';
 export { ErrorCode, PgdevError, isPgdevError } from './errors.js';
 export type { ServerUrls, Ports } from './state/files.js';

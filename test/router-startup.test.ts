@@ -7,7 +7,7 @@
  */
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_MAX_STARTING } from '../src/daemon/router.js';
+import { DEFAULT_MAX_STARTING } from '../src/daemon/server/router.js';
 import { startTarget, withClient, within, type DbTarget } from './support/databases.js';
 import { useTemporaryDataHome } from './support/data-home.js';
 import { errorFields, parseMessages } from './support/wire.js';

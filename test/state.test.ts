@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pgdevCommand } from '../src/command-name.js';
-import { describeServer } from '../src/daemon/registry.js';
+import { describeServer } from '../src/daemon/client/registry.js';
 import pg from 'pg';
 import { Engine } from '../src/engine/engine.js';
 import { startServer } from '../src/index.js';

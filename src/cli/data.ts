@@ -4,9 +4,9 @@
  */
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { dumpServer, loadServer } from '../daemon/data.js';
-import { readAll } from '../daemon/request.js';
-import { serverNames } from '../daemon/registry.js';
+import { dumpServer, loadServer } from '../daemon/client/data.js';
+import { readAll } from '../daemon/client/request.js';
+import { serverNames } from '../daemon/client/registry.js';
 import { diskFullError, isDiskFull } from '../engine/load.js';
 import { pgdevCommand } from '../command-name.js';
 import { ErrorCode, PgdevError } from '../errors.js';

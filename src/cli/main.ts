@@ -4,7 +4,7 @@
  * never loads PGlite or the HTTP stack); this file only wires options.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { PGDEV_VERSION } from '../daemon/version.js';
+import { PGDEV_VERSION } from '../package-root.js';
 import { compiledPglite } from '../engine/wasm.js';
 import { pgdevCommand } from '../command-name.js';
 import { ErrorCode, PgdevError } from '../errors.js';

@@ -4,10 +4,10 @@
  */
 import fs from 'node:fs';
 import { createInterface } from 'node:readline/promises';
-import { settledRecord, spawnDetached, stopProcess } from '../daemon/detach.js';
-import { cutShortSince, describeServer, notRunning, readRunning, resolveNames, serverNames, type ServerListing } from '../daemon/registry.js';
-import { DEFAULT_DATABASE, isDefaultDatabaseName } from '../daemon/databases.js';
-import { readJson, requestServer } from '../daemon/request.js';
+import { settledRecord, spawnDetached, stopProcess } from '../daemon/client/detach.js';
+import { cutShortSince, describeServer, notRunning, readRunning, resolveNames, serverNames, type ServerListing } from '../daemon/client/registry.js';
+import { DEFAULT_DATABASE, isDefaultDatabaseName } from '../state/database-names.js';
+import { readJson, requestServer } from '../daemon/client/request.js';
 import { ErrorCode, PgdevError } from '../errors.js';
 import { ensureCertificate } from '../state/certificate.js';
 import type { ServerRecord } from '../state/files.js';

@@ -3,9 +3,9 @@
  * `pgdev [options]`: runs a named server in the foreground (keys q/h/t on a TTY; Ctrl-C, SIGTERM and its parent
  * process exiting shut it down cleanly), or with `-d` starts it in the background and returns once it is ready.
  */
-import { reportToParent, spawnDetached } from '../daemon/detach.js';
-import { PORT_FLAGS } from '../daemon/ports.js';
-import { startServer, type PgdevServer } from '../daemon/server.js';
+import { reportToParent, spawnDetached } from '../daemon/client/detach.js';
+import { PORT_FLAGS } from '../daemon/server/ports.js';
+import { startServer, type PgdevServer } from '../daemon/server/server.js';
 import { isPgdevError } from '../errors.js';
 import { validateName } from '../state/paths.js';
 import { httpUrlLine, portRange, reportError, urlLines } from './output.js';

@@ -3,8 +3,8 @@
  * `pgdev sessions`: the connections of a running server, from the same data as `pg_stat_activity`, with who holds
  * each database (a single-session engine runs one transaction at a time) and who waits, and for how long.
  */
-import { notRunning, readRunning, serverNames, unknownServer } from '../daemon/registry.js';
-import { readJson, requestServer } from '../daemon/request.js';
+import { notRunning, readRunning, serverNames, unknownServer } from '../daemon/client/registry.js';
+import { readJson, requestServer } from '../daemon/client/request.js';
 import { ErrorCode } from '../errors.js';
 import { statementSummary, type SessionReport } from '../gateway/backends.js';
 import { table } from './output.js';

@@ -228,7 +228,7 @@ export class Engine {
 
   /**
    * Points a persistent engine at its data directory's new path, after the caller renamed the directory: an engine
-   * opened ahead of need on a staging directory becomes a database's so (see `daemon/database-serve.ts`). Files
+   * opened ahead of need on a staging directory becomes a database's so (see `daemon/host/serve.ts`). Files
    * already open stay open (a rename keeps them); every later path is resolved under `dataDir`.
    */
   relocate(dataDir: string): void {

@@ -9,7 +9,7 @@
  * It also notices a PANIC (a failed WAL write on a full disk, for one). Postgres' backend exits after a PANIC and the
  * postmaster restarts every process from the WAL; PGlite instead answers the PANIC and then spins for ever on the next
  * call. So after a PANIC this instance refuses every call, and tells {@link RawPGlite.onCrash}'s listener, whose
- * process must start over (see database-serve.ts).
+ * process must start over (see host/serve.ts).
  */
 import { PGlite, type PGliteOptions } from '@electric-sql/pglite';
 import { Backend, eachMessage, readError, type ErrorFields } from './protocol.js';

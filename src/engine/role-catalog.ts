@@ -2,11 +2,11 @@
  * @module
  * The roles of one engine, as rows: on Postgres roles live in shared catalogs (`pg_authid`, `pg_auth_members`,
  * `pg_db_role_setting`), one set for every database of the server, but each pgdev database is an engine of its own
- * with its own copy of them. The server keeps one copy (`daemon/roles.ts`) and writes it into every engine with the
+ * with its own copy of them. The server keeps one copy (`daemon/server/roles.ts`) and writes it into every engine with the
  * rows as they are, oids included, so that `pg_roles` reads the same everywhere and the owners and grants each
  * database records point at the same roles.
  *
- * Written with `allow_system_table_mods`, as `pg_database`'s rows are (`daemon/database-serve.ts`). The engine's own
+ * Written with `allow_system_table_mods`, as `pg_database`'s rows are (`daemon/host/serve.ts`). The engine's own
  * superuser (oid 10) is updated in place, never deleted: the session runs as it while the rows are replaced.
  */
 import { quoteLiteral, type Lease } from './engine.js';

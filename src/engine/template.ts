@@ -17,8 +17,9 @@ import { packageVersion } from '../package-version.js';
 import { backendCatalogSql } from './backend-catalog.js';
 import { cloneOrCopyFile, copyDirectory, type CopyFile } from './copy-directory.js';
 import { stateRoot } from '../state/paths.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 
-const BUNDLED = fileURLToPath(new URL('../../template', import.meta.url));
+const BUNDLED = path.join(PACKAGE_ROOT, 'template');
 
 /**
  * Settings baked into the template. Changing them needs a new TEMPLATE_VERSION, so templates are rebuilt.

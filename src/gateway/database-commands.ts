@@ -1,7 +1,7 @@
 /**
  * @module
  * Recognises `CREATE DATABASE`, `DROP DATABASE` and `ALTER DATABASE` in a statement. The engine never runs them:
- * each database is its own engine, so the session hands them to the server (see `src/daemon/databases.ts`).
+ * each database is its own engine, so the session hands them to the server (see `src/daemon/server/databases.ts`).
  * They are always top-level single statements, so a small tokenizer is enough.
  * @see https://www.postgresql.org/docs/current/sql-createdatabase.html
  */

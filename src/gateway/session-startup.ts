@@ -53,7 +53,7 @@ export class SessionStartup {
       host.end('cancel request handled');
       return false;
     }
-    // TLS is the router's (daemon/router.ts): a connection that reaches a session directly stays in plain text.
+    // TLS is the router's (daemon/server/router.ts): a connection that reaches a session directly stays in plain text.
     if ((code === StartupCode.GssEncRequest || code === StartupCode.SslRequest) && packet.length === 8) {
       host.write(Buffer.from('N'));
       return false;

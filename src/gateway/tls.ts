@@ -1,6 +1,6 @@
 /**
  * @module
- * TLS for the database ports (`daemon/router.ts`): a client's SSLRequest is answered 'S' when the server has a
+ * TLS for the database ports (`daemon/server/router.ts`): a client's SSLRequest is answered 'S' when the server has a
  * certificate, and the connection goes on inside TLS (node:tls on the same socket); without one it is answered 'N'
  * and goes on in plain text. Loading the certificate waits for the first client that asks, so plain-text clients never pay for it.
  * A client may also skip the SSLRequest and open with its TLS ClientHello (direct SSL negotiation, Postgres 17+,

@@ -55,7 +55,7 @@ const AHEAD_FOLDER = /^ahead-\d+-\d+$/;
 
 let aheadCount = 0;
 
-/** A staging folder, beside the databases' own, for an engine opened ahead of need (`daemon/database-process.ts`). */
+/** A staging folder, beside the databases' own, for an engine opened ahead of need (`daemon/server/database-hosts.ts`). */
 export function aheadDir(paths: ServerPaths): string {
   return path.join(databasesRoot(paths), `ahead-${process.pid}-${++aheadCount}`);
 }
@@ -123,7 +123,7 @@ export function folderSize(dir: string): number {
   return total;
 }
 
-/** The main port's roles (`daemon/roles.ts`): a version, and the shared role catalogs as one JSON text. */
+/** The main port's roles (`daemon/server/roles.ts`): a version, and the shared role catalogs as one JSON text. */
 export type RolesFile = { readonly version: number; readonly roles: { readonly version: number; readonly catalog: string } };
 
 export function rolesFile(paths: ServerPaths): string {

@@ -36,7 +36,7 @@ export type ServerPaths = {
   readonly configFile: string;
   readonly serverFile: string;
   readonly logFile: string;
-  /** What the last shutdown had to cut short (`daemon/server.ts`), read by `pgdev stop`. */
+  /** What the last shutdown had to cut short (`daemon/server/server.ts`), read by `pgdev stop`. */
   readonly stopFile: string;
   readonly lockTarget: string;
   readonly tlsKeyFile: string;

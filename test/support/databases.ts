@@ -136,7 +136,7 @@ export function within<T>(promise: Promise<T>, ms: number, what: string): Promis
   ]);
 }
 
-/** Pids of this process's children running a database (`database-main.js`): one per open database. Linux only. */
+/** Pids of this process's children running a database (`daemon/host/main.bundle.js`): one per open database. Linux only. */
 export function databaseProcesses(): number[] {
   const pids: number[] = [];
   for (const entry of fs.readdirSync('/proc')) {
@@ -144,7 +144,7 @@ export function databaseProcesses(): number[] {
     try {
       const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid && fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('database-main')) pids.push(Number(entry));
+      if (ppid === process.pid && fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('host/main.bundle')) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }

@@ -12,43 +12,25 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type net from 'node:net';
-import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
-import { SqlError, SqlState } from '../gateway/backend-error.js';
-import { cancelSecretKey } from '../gateway/cancel-key.js';
-import type { DatabaseCommand } from '../gateway/database-commands.js';
-import type { SessionReport } from '../gateway/backends.js';
-import type { ServerUrls } from '../state/files.js';
-import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../state/databases.js';
-import { InterruptKind } from '../engine/interrupts.js';
-import { dataLockFile } from '../state/data-lock.js';
-import { copyDirectory } from '../engine/copy-directory.js';
-import { DatabaseProcess, type SparePool } from './database-process.js';
-import type { DatabaseListing } from './host-protocol.js';
+import { ErrorCode, isPgdevError } from '../../errors.js';
+import { SqlError, SqlState } from '../../gateway/backend-error.js';
+import { cancelSecretKey } from '../../gateway/cancel-key.js';
+import type { DatabaseCommand } from '../../gateway/database-commands.js';
+import type { SessionReport } from '../../gateway/backends.js';
+import type { ServerUrls } from '../../state/files.js';
+import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../../state/databases.js';
+import { InterruptKind } from '../../engine/interrupts.js';
+import { dataLockFile } from '../../state/data-lock.js';
+import { copyDirectory } from '../../engine/copy-directory.js';
+import { DatabaseProcess, type SparePool } from './database-hosts.js';
+import type { DatabaseListing } from '../boundary/protocol.js';
 import { ServerRoles, type RoleDependents, type RoleState, type ServerRolesOptions } from './roles.js';
 import type { Destination } from './router.js';
-import { wasHandedToThread } from './ipc.js';
+import {
+  DEFAULT_DATABASE, EMPTY_TEMPLATE, checkCreateOptions, checkDatabaseName, isDefaultDatabaseName,
+} from '../../state/database-names.js';
+import { wasHandedToThread } from '../boundary/channel.js';
 
-/** The database a command uses when none is named. */
-export const DEFAULT_DATABASE = 'postgres';
-/** What the HTTP endpoint and the CLI call the shadow port's default database. */
-export const SHADOW_DATABASE = 'shadow';
-
-/** The error for a database name the HTTP endpoint or the CLI does not know, listing those it does. */
-export function unknownDatabase(name: string, mainNames: readonly string[]): PgdevError {
-  const known = [`${DEFAULT_DATABASE} (also called template1)`, ...mainNames.filter((other) => other !== DEFAULT_DATABASE), SHADOW_DATABASE];
-  const list = `${known.slice(0, -1).join(', ')} and ${known.at(-1)}`;
-  return new PgdevError(ErrorCode.UnknownDatabase, `unknown database "${name}"; this server has ${list}`);
-}
-/** Names that reach the default database. */
-const DEFAULT_NAMES = new Set([DEFAULT_DATABASE, 'template1']);
-
-/** Whether a name reaches the default database (`postgres` or `template1`). */
-export function isDefaultDatabaseName(name: string): boolean {
-  return DEFAULT_NAMES.has(name);
-}
-const EMPTY_TEMPLATE = 'template0';
-/** Postgres' NAMEDATALEN - 1. */
-const MAX_NAME_BYTES = 63;
 /** Session ids per process: each database process of a server hands out its own range (cancel requests use them). */
 const IDS_PER_PROCESS = 1_000_000;
 export const DEFAULT_MAX_DATABASES = 100;
@@ -245,7 +227,7 @@ export class DatabaseSet {
   /** `from`: the database of the session that asked, whose `pg_database` must list the new one before this returns. */
   async create(name: string, options: { template?: string; owner?: string; from?: string } = {}): Promise<void> {
     const { opening } = await this.#catalogChange(async () => {
-      checkName(name);
+      checkDatabaseName(name);
       if (this.has(name) || name === EMPTY_TEMPLATE) throw new SqlError(State.DuplicateDatabase, `database "${name}" already exists`);
       if (this.#databases.size >= this.#options.maxDatabases) {
         throw new SqlError(State.ConfigurationLimitExceeded, `too many databases: this server's limit is ${this.#options.maxDatabases}`, {
@@ -307,7 +289,7 @@ export class DatabaseSet {
       if (!database) throw new SqlError(State.InvalidCatalogName, `database "${name}" does not exist`);
       if (database === this.#find(from ?? '')) throw new SqlError(SqlState.FeatureNotSupported, 'current database cannot be renamed');
       if (database.isDefault) throw new SqlError(SqlState.FeatureNotSupported, `the default database "${name}" cannot be renamed`);
-      checkName(newName);
+      checkDatabaseName(newName);
       if (this.has(newName) || newName === EMPTY_TEMPLATE) throw new SqlError(State.DuplicateDatabase, `database "${newName}" already exists`);
       const process = await this.#openedProcess(database);
       const connections = process ? await othersGone(process) : 0;
@@ -315,7 +297,7 @@ export class DatabaseSet {
       const oldName = database.name;
       // An open database is renamed in place (an in-memory one lives only in its process); a closed one on its
       // next open (engineName keeps the name its engine has). The new name is recorded first: a server killed
-      // before the engine's rename is recorded finds its engine under either name (see database-serve.ts).
+      // before the engine's rename is recorded finds its engine under either name (see host/serve.ts).
       this.#setName(database, newName);
       if (process) {
         try {
@@ -629,20 +611,6 @@ function inUse(name: string, connections: number): SqlError {
   });
 }
 
-function checkName(name: string): void {
-  if (name.length === 0) throw new SqlError(State.InvalidName, 'zero-length delimited identifier');
-  if (Buffer.byteLength(name) > MAX_NAME_BYTES) {
-    throw new SqlError(State.InvalidName, `database name "${name}" is too long: at most ${MAX_NAME_BYTES} bytes`);
-  }
-}
-
-/** Options Postgres takes that pgdev cannot honour are accepted (see the README); an encoding other than UTF8 is not. */
-function checkCreateOptions(options: Readonly<Record<string, string>>): void {
-  const encoding = options.encoding;
-  if (encoding !== undefined && !/^(?:utf-?8|unicode|6|default)$/i.test(encoding)) {
-    throw new SqlError(State.InvalidParameterValue, `encoding "${encoding}" is not supported: pgdev databases are UTF8`);
-  }
-}
 
 /**
  * The error a failed copy of `template` answers: what failed, on which file, and what to do; branched on the errno

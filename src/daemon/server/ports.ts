@@ -5,10 +5,10 @@
  * since the project's `.env` points at it); a new server takes the defaults, else the next free block of three.
  */
 import net from 'node:net';
-import { pgdevCommand } from '../command-name.js';
-import { ErrorCode, PgdevError } from '../errors.js';
-import type { Ports } from '../state/files.js';
-import { serverOnPort } from './registry.js';
+import { pgdevCommand } from '../../command-name.js';
+import { ErrorCode, PgdevError } from '../../errors.js';
+import type { Ports } from '../../state/files.js';
+import { serverOnPort } from '../client/registry.js';
 
 export const DEFAULT_PORTS: Ports = { http: 51213, database: 51214, shadowDatabase: 51215 };
 export const LOOPBACK = '127.0.0.1';

@@ -9,8 +9,8 @@
  * Each change carries the version it was made on: a database whose engine had not yet taken the last change
  * (it was held by a transaction) has its own change refused with 40001, and its engine put back.
  */
-import { SqlError, SqlState } from '../gateway/backend-error.js';
-import { roleRows, type RoleCatalog } from '../engine/role-catalog.js';
+import { SqlError, SqlState } from '../../gateway/backend-error.js';
+import { roleRows, type RoleCatalog } from '../../engine/role-catalog.js';
 
 export type RoleState = { readonly version: number; readonly catalog: RoleCatalog };
 

@@ -6,14 +6,15 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
-import { isPidAlive, type ServerRecord } from '../state/files.js';
-import { lockOwnerPid } from '../state/lock.js';
-import { dataDirError, serverPaths } from '../state/paths.js';
+import path from 'node:path';
+import { PACKAGE_ROOT } from '../../package-root.js';
+import { ErrorCode, PgdevError, isPgdevError } from '../../errors.js';
+import { isPidAlive, type ServerRecord } from '../../state/files.js';
+import { lockOwnerPid } from '../../state/lock.js';
+import { dataDirError, serverPaths } from '../../state/paths.js';
 import { readRunning } from './registry.js';
 
-const BIN = fileURLToPath(new URL('../../bin/pgdev.js', import.meta.url));
+const BIN = path.join(PACKAGE_ROOT, 'bin', 'pgdev.js');
 
 /** What the detached child sends its parent: progress lines, then once ready with its record, or the reason it failed. */
 export type DetachedReport = { ready: ServerRecord } | { error: string; code?: string } | { progress: string };

@@ -16,20 +16,15 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import { parentPort } from 'node:worker_threads';
-import { InterruptKind, interrupt, watchTimeouts, type InterruptTarget } from '../engine/interrupts.js';
-import { onJsonLines } from './json-lines.js';
+import { InterruptKind, interrupt, watchTimeouts, type InterruptTarget } from '../../engine/interrupts.js';
+import { onJsonLines } from '../boundary/json-lines.js';
+import type { InterruptAnswer, InterruptRequest, WatcherMessage } from '../boundary/protocol.js';
 
 /** The child's file descriptor of the interrupt line: stdio index 4 of `fork` (after stdin/out/err and IPC). */
 export const INTERRUPT_LINE_FD = 4;
 /** How long an orphaned database process may take to close by itself before the watcher kills it. */
 export const ORPHAN_GRACE_MS = 500;
 
-/** What the main process asks of the watcher; without `processId`, whichever connection's statement runs. */
-export type InterruptRequest = { readonly id: number; readonly kind: InterruptKind; readonly processId?: number };
-/** The watcher's answer: whether a statement was running and was interrupted. */
-export type InterruptAnswer = { readonly id: number; readonly interrupted: boolean };
-/** What the process's main thread tells its watcher: the engine it now runs (after every open, reset or restore). */
-export type WatcherMessage = { readonly target: InterruptTarget };
 
 if (parentPort) {
   const line = new net.Socket({ fd: INTERRUPT_LINE_FD, readable: true, writable: true });

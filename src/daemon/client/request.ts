@@ -5,8 +5,8 @@
  */
 import http from 'node:http';
 import type { Readable } from 'node:stream';
-import { ErrorCode, PgdevError } from '../errors.js';
-import type { ServerRecord } from '../state/files.js';
+import { ErrorCode, PgdevError } from '../../errors.js';
+import type { ServerRecord } from '../../state/files.js';
 
 /**
  * A request to a running server's HTTP endpoint with its api_key. A 2xx answer is returned as a stream; an error

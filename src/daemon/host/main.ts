@@ -1,24 +1,15 @@
 /**
  * @module
  * The entry of a database's host: a process of its own (`fork`), or a worker thread of the server (the default; see
- * `database-process.ts`). It starts as a spare: pgdev's modules load (and in a process, PGlite's WebAssembly
+ * `server/database-hosts.ts`). It starts as a spare: pgdev's modules load (and in a process, PGlite's WebAssembly
  * compiles on V8's background threads; a thread is given the server's compiled module), then it waits for the main
- * process to give it a database (`start`), and serves it (`database-serve.ts`).
+ * process to give it a database (`start`), and serves it (`host/serve.ts`).
  */
-import { Worker, isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { compiledPglite, useCompiledPglite, type CompiledPglite } from '../engine/wasm.js';
-import { rememberTimeoutTable } from '../engine/interrupts.js';
-import { useSharedBusyPoll, type SharedBusyPoll } from '../engine/busy-poll.js';
-
-/** What a database thread is started with (`workerData`); PGlite's compiled module follows as its first message. */
-export type DatabaseThreadData = {
-  readonly pgdev: 'database-thread';
-  readonly port: MessagePort;
-  /** Where an earlier engine of the module had Postgres' timeout table (see `engine/interrupts.ts`); 0: unknown. */
-  readonly timeoutTable: number;
-  /** The server's busy poller (`engine/busy-poll.ts`), which this thread's engine touches. */
-  readonly busyPoll: SharedBusyPoll;
-};
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { compiledPglite, useCompiledPglite, type CompiledPglite } from '../../engine/wasm.js';
+import { rememberTimeoutTable } from '../../engine/interrupts.js';
+import { useSharedBusyPoll } from '../../engine/busy-poll.js';
+import type { DatabaseThreadData, WatcherMessage } from '../boundary/protocol.js';
 
 const thread = !isMainThread && (workerData as DatabaseThreadData | undefined)?.pgdev === 'database-thread' ? (workerData as DatabaseThreadData) : undefined;
 if (!thread && (process.env.PGDEV_DATABASE_PROCESS !== 'spare' || !process.send)) {
@@ -36,13 +27,13 @@ if (thread) {
 }
 // In a process, first of all: the thread that stops it if its server goes, whatever the engine is doing then. A
 // thread needs none: it ends with its server's process, and the server's main thread interrupts its statements.
-const watcher = thread ? undefined : new Worker(new URL('./database-watcher.js', import.meta.url));
+const watcher = thread ? undefined : new Worker(new URL('./watcher.js', import.meta.url));
 watcher?.unref();
 const watching = watcher ? new Promise((resolve) => watcher.once('message', resolve)) : Promise.resolve();
-const { Channel, processEndpoint, threadEndpoint } = await import('./ipc.js');
-const { serve, openAhead } = await import('./database-serve.js');
-type HostSide = import('./database-serve.js').DatabaseHostSide;
-type HostChannel = import('./host-protocol.js').HostChannel;
+const { Channel, processEndpoint, threadEndpoint } = await import('../boundary/channel.js');
+const { serve, openAhead } = await import('./serve.js');
+type HostSide = import('./serve.js').DatabaseHostSide;
+type HostChannel = import('../boundary/protocol.js').HostChannel;
 const channel: HostChannel = new Channel(thread ? threadEndpoint(thread.port) : processEndpoint(process));
 
 let host: HostSide;
@@ -63,7 +54,7 @@ if (thread) {
   process.once('disconnect', exitUnused);
   started = () => process.off('disconnect', exitUnused);
   host = {
-    engineOpened: (target) => watcher!.postMessage({ target } satisfies import('./database-watcher.js').WatcherMessage),
+    engineOpened: (target) => watcher!.postMessage({ target } satisfies WatcherMessage),
     leave: () => process.disconnect(),
     exit: (code) => process.exit(code),
     onServerGone: (stop) => void process.on('disconnect', stop),
@@ -71,7 +62,7 @@ if (thread) {
   // Ctrl-C in a terminal reaches the whole process group: the main process decides when this one closes.
   process.on('SIGINT', () => undefined);
 }
-let openedAhead: Promise<import('./database-serve.js').OpenedAhead | undefined> | undefined;
+let openedAhead: Promise<import('./serve.js').OpenedAhead | undefined> | undefined;
 let givenDatabase = false;
 channel.handle('openAhead', async ({ dataDir }) => {
   if (givenDatabase) return; // too late: it serves a database already

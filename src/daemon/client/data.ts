@@ -7,16 +7,16 @@
  */
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
-import { Engine } from '../engine/engine.js';
-import { dumpDatabase, type DumpOptions } from '../engine/dump.js';
-import { decodeScript, loadScript, type LoadResult } from '../engine/load.js';
-import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
-import type { ServerRecord } from '../state/files.js';
-import { acquireLock } from '../state/lock.js';
-import { databaseDir, readDatabases, upgradeStateFolder } from '../state/databases.js';
-import { serverPaths } from '../state/paths.js';
-import { DEFAULT_DATABASE, SHADOW_DATABASE, isDefaultDatabaseName, unknownDatabase } from './databases.js';
-import { pgdevCommand } from '../command-name.js';
+import { Engine } from '../../engine/engine.js';
+import { dumpDatabase, type DumpOptions } from '../../engine/dump.js';
+import { decodeScript, loadScript, type LoadResult } from '../../engine/load.js';
+import { ErrorCode, PgdevError, isPgdevError } from '../../errors.js';
+import type { ServerRecord } from '../../state/files.js';
+import { acquireLock } from '../../state/lock.js';
+import { databaseDir, readDatabases, upgradeStateFolder } from '../../state/databases.js';
+import { serverPaths } from '../../state/paths.js';
+import { DEFAULT_DATABASE, SHADOW_DATABASE, isDefaultDatabaseName, unknownDatabase } from '../../state/database-names.js';
+import { pgdevCommand } from '../../command-name.js';
 import { readRunning, serverNames, unknownServer } from './registry.js';
 import { readJson, requestServer } from './request.js';
 

@@ -1,6 +1,6 @@
 /**
  * @module
- * The main process's handle on one database's host (`database-main.ts`, `database-serve.ts`), a worker thread or a
+ * The main process's handle on one database's host (`host/main.ts`, `host/serve.ts`), a worker thread or a
  * process: starts it, hands it connections, asks it things over its channel, and closes it. A host that ends on its
  * own (a crash) is reported through `exited`.
  */
@@ -9,27 +9,25 @@ import fs from 'node:fs';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { MessageChannel, Worker } from 'node:worker_threads';
-import { InterruptKind, interrupt, rememberTimeoutTable, rememberedTimeoutTable, watchTimeouts, type InterruptTarget } from '../engine/interrupts.js';
-import { compiledPglite } from '../engine/wasm.js';
-import { processBusyPoll } from '../engine/busy-poll.js';
+import { InterruptKind, interrupt, rememberTimeoutTable, rememberedTimeoutTable, watchTimeouts, type InterruptTarget } from '../../engine/interrupts.js';
+import { compiledPglite } from '../../engine/wasm.js';
+import { processBusyPoll } from '../../engine/busy-poll.js';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { ErrorCode, PgdevError } from '../errors.js';
-import type { DatabaseCommand } from '../gateway/database-commands.js';
-import { Channel, processEndpoint, threadEndpoint } from './ipc.js';
-import { onJsonLines } from './json-lines.js';
-import type { DatabaseThreadData } from './database-main.js';
-import type { DatabaseConfig, DatabaseReady, DatabaseSession, HostOperations, ServerChannel, ServerOperations } from './host-protocol.js';
-import type { InterruptAnswer, InterruptRequest } from './database-watcher.js';
+import { PACKAGE_ROOT } from '../../package-root.js';
+import { ErrorCode, PgdevError } from '../../errors.js';
+import type { DatabaseCommand } from '../../gateway/database-commands.js';
+import { Channel, processEndpoint, threadEndpoint } from '../boundary/channel.js';
+import { onJsonLines } from '../boundary/json-lines.js';
+import type {
+  DatabaseConfig, DatabaseReady, DatabaseSession, DatabaseThreadData, HostOperations, InterruptAnswer, InterruptRequest, ServerChannel, ServerOperations,
+} from '../boundary/protocol.js';
 
 
 /**
- * The entry, bundled into one file by the build (as the CLI is: about 50 ms less to load), found from the package
- * root: this module runs from `src/daemon` under vitest, `dist/daemon`, or the CLI bundle in `dist/cli`, two levels
- * down in each case. A thread or process needs JavaScript, so it is always `dist/` (under vitest too: its global
- * setup bundles it from `src/` first).
+ * A database host's program, bundled into one file by the build (as the CLI is: about 50 ms less to load). A thread
+ * or process needs JavaScript, so it is always `dist/` (under vitest too: its global setup bundles it from `src/`).
  */
-const ENTRY = path.join(fileURLToPath(new URL('../..', import.meta.url)), 'dist', 'daemon', 'database-main.bundle.js');
+const ENTRY = path.join(PACKAGE_ROOT, 'dist', 'daemon', 'host', 'main.bundle.js');
 
 /** How long a closing database process has to take the request before it is taken to be running a statement. */
 const BUSY_CLOSE_MS = 2_000;
@@ -50,7 +48,7 @@ export type DatabaseProcessEvents = {
  * Where a database runs (the "host"): a worker thread of the server's process (the default: threads share PGlite's
  * compiled code, so a database costs its engine's memory and start only) or a process of its own
  * (`PGDEV_DATABASE_HOST=process`: a crash of the engine cannot take the server with it). Both run the same code
- * (`database-main.ts`, `database-serve.ts`) behind the same {@link Channel}; a spare is one started ahead of need,
+ * (`host/main.ts`, `host/serve.ts`) behind the same {@link Channel}; a spare is one started ahead of need,
  * which has loaded pgdev and waits to be given a database.
  */
 export interface Spare {
@@ -82,7 +80,7 @@ export function spawnSpare(kind: DatabaseHostKind = databaseHostKind()): Spare {
   return kind === 'process' ? new SpareProcess() : new SpareThread();
 }
 
-/** A process of its own: its watcher thread takes interrupts over the interrupt line (`database-watcher.ts`). */
+/** A process of its own: its watcher thread takes interrupts over the interrupt line (`host/watcher.ts`). */
 class SpareProcess implements Spare {
   readonly kind = 'process';
   readonly child: ChildProcess;
@@ -447,7 +445,7 @@ export class DatabaseProcess {
     return this.#channel.request('sessions');
   }
 
-  /** Asks the host (see `host-protocol.ts`; `start`, `adopt` and `close` are this class's own). */
+  /** Asks the host (see `boundary/protocol.ts`; `start`, `adopt` and `close` are this class's own). */
   request<K extends Exclude<keyof HostOperations, 'start' | 'adopt' | 'close'>>(op: K, ...[payload]: Parameters<HostOperations[K]>): Promise<Awaited<ReturnType<HostOperations[K]>>> {
     return this.#channel.request(op, payload as never) as Promise<Awaited<ReturnType<HostOperations[K]>>>;
   }

@@ -4,12 +4,14 @@
  * ask of the other, with its payload and answer, checked by the compiler on both sides of a {@link Channel}.
  * An operation answered with `void` may also be sent as an event (`emit`), which expects no answer.
  */
-import type { InterruptTarget } from '../engine/interrupts.js';
-import type { RoleCatalog } from '../engine/role-catalog.js';
-import type { SessionReport } from '../gateway/backends.js';
-import type { DatabaseCommand } from '../gateway/database-commands.js';
-import type { ServerUrls } from '../state/files.js';
-import type { Channel } from './ipc.js';
+import type { MessagePort } from 'node:worker_threads';
+import type { SharedBusyPoll } from '../../engine/busy-poll.js';
+import type { InterruptKind, InterruptTarget } from '../../engine/interrupts.js';
+import type { RoleCatalog } from '../../engine/role-catalog.js';
+import type { SessionReport } from '../../gateway/backends.js';
+import type { DatabaseCommand } from '../../gateway/database-commands.js';
+import type { ServerUrls } from '../../state/files.js';
+import type { Channel } from './channel.js';
 
 /** What the server tells a host when it gives it a database (the `start` request). */
 export type DatabaseConfig = {
@@ -43,7 +45,7 @@ export type DatabaseConfig = {
 
 export type DatabaseListing = { readonly oid: number; readonly name: string; readonly owner?: number };
 
-/** The port's roles at one version (see `daemon/roles.ts`). */
+/** The port's roles at one version (see `daemon/server/roles.ts`). */
 export type RoleVersion = { readonly version: number; readonly catalog: RoleCatalog };
 
 /** What a host reports once it serves; `roles`: its engine's own, when it was given none. */
@@ -112,3 +114,20 @@ export type ServerOperations = {
 export type ServerChannel = Channel<ServerOperations, HostOperations>;
 /** A host's side of its channel to the server. */
 export type HostChannel = Channel<HostOperations, ServerOperations>;
+
+/** What a database thread is started with (`workerData`); PGlite's compiled module follows as its first message. */
+export type DatabaseThreadData = {
+  readonly pgdev: 'database-thread';
+  readonly port: MessagePort;
+  /** Where an earlier engine of the module had Postgres' timeout table (see `engine/interrupts.ts`); 0: unknown. */
+  readonly timeoutTable: number;
+  /** The server's busy poller (`engine/busy-poll.ts`), which this thread's engine touches. */
+  readonly busyPoll: SharedBusyPoll;
+};
+
+/** What the main process asks of the watcher; without `processId`, whichever connection's statement runs. */
+export type InterruptRequest = { readonly id: number; readonly kind: InterruptKind; readonly processId?: number };
+/** The watcher's answer: whether a statement was running and was interrupted. */
+export type InterruptAnswer = { readonly id: number; readonly interrupted: boolean };
+/** What the process's main thread tells its watcher: the engine it now runs (after every open, reset or restore). */
+export type WatcherMessage = { readonly target: InterruptTarget };

@@ -6,13 +6,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import picomatch from 'picomatch';
-import { ErrorCode, PgdevError } from '../errors.js';
-import { isPidAlive, readVersioned, type ServerConfig, type ServerRecord, type StopRecord } from '../state/files.js';
-import { databaseDir, folderSize, readDatabases, type DatabaseRecord } from '../state/databases.js';
-import { isLocked, lockOwnerPid } from '../state/lock.js';
-import { serverPaths, stateRoot, type ServerPaths } from '../state/paths.js';
-import { pgdevCommand } from '../command-name.js';
-import { DEFAULT_DATABASE } from './databases.js';
+import { ErrorCode, PgdevError } from '../../errors.js';
+import { isPidAlive, readVersioned, type ServerConfig, type ServerRecord, type StopRecord } from '../../state/files.js';
+import { databaseDir, folderSize, readDatabases, type DatabaseRecord } from '../../state/databases.js';
+import { isLocked, lockOwnerPid } from '../../state/lock.js';
+import { serverPaths, stateRoot, type ServerPaths } from '../../state/paths.js';
+import { pgdevCommand } from '../../command-name.js';
+import { DEFAULT_DATABASE } from '../../state/database-names.js';
 import { readJson, requestServer } from './request.js';
 
 export type ServerStatus = 'running' | 'stopped';
@@ -168,7 +168,7 @@ export function resolveNames(patterns: string[], options: { suggestCreate?: bool
   return found;
 }
 
-/** The databases a server's shutdown since `since` stopped in the middle of a statement (see `daemon/server.ts`). */
+/** The databases a server's shutdown since `since` stopped in the middle of a statement (see `daemon/server/server.ts`). */
 export function cutShortSince(name: string, since: Date): readonly string[] {
   const record = readVersioned<StopRecord>(serverPaths(name).stopFile);
   return record && new Date(record.stoppedAt) >= since ? record.cutShort : [];

@@ -4,7 +4,7 @@
  * SQLSTATE Postgres gives that file error; never a command line. Each errno code is made as Node's fs reports it.
  */
 import { describe, expect, it } from 'vitest';
-import { SqlError } from '../gateway/backend-error.js';
+import { SqlError } from '../../gateway/backend-error.js';
 import { copyError } from './databases.js';
 
 const file = '/home/me/.local/share/pgdev/servers/default/databases/16385.copying/base/5/1259';

@@ -6,27 +6,28 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import type { Persistence } from '../engine/engine.js';
-import { TemplateWork, templateWork } from '../engine/template.js';
-import { ErrorCode, PgdevError, isPgdevError } from '../errors.js';
-import { SqlError } from '../gateway/backend-error.js';
-import { encodeApiKey } from '../http/api-key.js';
-import { forwardRequest, readSqlBody, sqlBodyDatabase } from '../http/forward.js';
-import { startHttp } from '../http/server.js';
+import type { Persistence } from '../../engine/engine.js';
+import { TemplateWork, templateWork } from '../../engine/template.js';
+import { ErrorCode, PgdevError, isPgdevError } from '../../errors.js';
+import { SqlError } from '../../gateway/backend-error.js';
+import { encodeApiKey } from '../../http/api-key.js';
+import { forwardRequest, readSqlBody, sqlBodyDatabase } from '../../http/forward.js';
+import { startHttp } from '../../http/server.js';
 import {
   STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls, type StopRecord,
-} from '../state/files.js';
-import { ensureCertificate, type Certificate } from '../state/certificate.js';
-import { acquireLock, type HeldLock } from '../state/lock.js';
-import { aheadDir, databaseDir, readDatabases, readRoles, removeLeftoverDatabaseFolders, upgradeStateFolder, writeDatabases, writeRoles } from '../state/databases.js';
-import { dataDirError, serverPaths, type ServerPaths } from '../state/paths.js';
-import { SparePool, databaseHostKind, type DatabaseHostKind, type DatabaseProcess } from './database-process.js';
-import { DEFAULT_DATABASE, DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet, SHADOW_DATABASE, unknownDatabase } from './databases.js';
+} from '../../state/files.js';
+import { ensureCertificate, type Certificate } from '../../state/certificate.js';
+import { acquireLock, type HeldLock } from '../../state/lock.js';
+import { aheadDir, databaseDir, readDatabases, readRoles, removeLeftoverDatabaseFolders, upgradeStateFolder, writeDatabases, writeRoles } from '../../state/databases.js';
+import { dataDirError, serverPaths, type ServerPaths } from '../../state/paths.js';
+import { SparePool, databaseHostKind, type DatabaseHostKind, type DatabaseProcess } from './database-hosts.js';
+import { DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet } from './databases.js';
+import { DEFAULT_DATABASE, SHADOW_DATABASE, unknownDatabase } from '../../state/database-names.js';
 import { createRouter } from './router.js';
 import { LOOPBACK, PORT_OPTIONS, choosePorts, portInUse, type PortNames, type RequestedPorts } from './ports.js';
-import { readRunning } from './registry.js';
-import { PGDEV_VERSION } from './version.js';
-import { pgdevCommand } from '../command-name.js';
+import { readRunning } from '../client/registry.js';
+import { PGDEV_VERSION } from '../../package-root.js';
+import { pgdevCommand } from '../../command-name.js';
 
 export type StartServerOptions = {
   /** Server name; default `default`. Letters, digits, `-`, `_` and `.`. */

@@ -22,11 +22,11 @@
  */
 import net from 'node:net';
 import type tls from 'node:tls';
-import { StartupCode, startupParameters } from '../engine/protocol.js';
-import { backendError, SqlState, type BackendErrorFields } from '../gateway/backend-error.js';
-import { EarlyTerminate, FrameReader, FramingError } from '../gateway/framing.js';
-import { acceptDirectTls, acceptTls, createTlsServer, POSTGRES_ALPN, TLS_HANDSHAKE_RECORD, type TlsCertificate } from '../gateway/tls.js';
-import { wasHandedToThread } from './ipc.js';
+import { StartupCode, startupParameters } from '../../engine/protocol.js';
+import { backendError, SqlState, type BackendErrorFields } from '../../gateway/backend-error.js';
+import { EarlyTerminate, FrameReader, FramingError } from '../../gateway/framing.js';
+import { acceptDirectTls, acceptTls, createTlsServer, POSTGRES_ALPN, TLS_HANDSHAKE_RECORD, type TlsCertificate } from '../../gateway/tls.js';
+import { wasHandedToThread } from '../boundary/channel.js';
 
 /** Where a connection goes once its database is known. */
 export type Destination = {

@@ -1,8 +1,8 @@
 /**
  * @module
- * A database process (started through `database-main.ts`): one database of a server, in a process of its own so that a long statement in
+ * A database process (started through `host/main.ts`): one database of a server, in a process of its own so that a long statement in
  * it never holds up the others (PGlite blocks the thread it runs on). The main process forks it (see
- * `database-process.ts`), hands it the connections that name its database, and asks it over IPC for the rest:
+ * `server/database-hosts.ts`), hands it the connections that name its database, and asks it over IPC for the rest:
  * cancel requests, the list of sessions, reset, snapshot and restore, clones, and closing.
  *
  * It runs today's engine, gateway sessions and HTTP routes unchanged; its own loopback ports serve the connections
@@ -10,17 +10,17 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { ENGINE_SUPERUSER, Engine, EngineSession, quoteLiteral, setSessionIdBase, type Lease } from '../engine/engine.js';
-import { applyRoleCatalog, readRoleCatalog, roleDependents } from '../engine/role-catalog.js';
-import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../engine/snapshot.js';
-import { createGateway, type Gateway } from '../gateway/gateway.js';
-import { startHttp } from '../http/server.js';
-import type { DatabaseCommand } from '../gateway/database-commands.js';
-import { holdDataDir } from '../state/data-lock.js';
-import type { InterruptTarget } from '../engine/interrupts.js';
-import type { DatabaseConfig, DatabaseListing, DatabaseReady, HostChannel } from './host-protocol.js';
-import { LOOPBACK } from './ports.js';
-import { PGDEV_VERSION } from './version.js';
+import { ENGINE_SUPERUSER, Engine, EngineSession, quoteLiteral, setSessionIdBase, type Lease } from '../../engine/engine.js';
+import { applyRoleCatalog, readRoleCatalog, roleDependents } from '../../engine/role-catalog.js';
+import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../../engine/snapshot.js';
+import { createGateway, type Gateway } from '../../gateway/gateway.js';
+import { startHttp } from '../../http/server.js';
+import type { DatabaseCommand } from '../../gateway/database-commands.js';
+import { holdDataDir } from '../../state/data-lock.js';
+import type { InterruptTarget } from '../../engine/interrupts.js';
+import type { DatabaseConfig, DatabaseListing, DatabaseReady, HostChannel } from '../boundary/protocol.js';
+import { LOOPBACK } from '../server/ports.js';
+import { PGDEV_VERSION } from '../../package-root.js';
 
 /** The oid of the engine's own superuser, owner of a database that names no other. */
 const SUPERUSER_OID = 10;
@@ -75,7 +75,7 @@ export async function serve(config: DatabaseConfig, channel: HostChannel, host: 
   setSessionIdBase(config.sessionIdBase);
   let others = config.others;
   let owner = config.owner;
-  /** The port's roles as this engine has them: changes are made on this version (see daemon/roles.ts). */
+  /** The port's roles as this engine has them: changes are made on this version (see daemon/server/roles.ts). */
   let roles = config.roles;
   /** The newest roles the main process sent, which an engine opened from now on (reset, restore) starts with. */
   let latestRoles = config.roles;

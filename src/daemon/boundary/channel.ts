@@ -8,8 +8,8 @@
 import type { ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
-import { ErrorCode, PgdevError } from '../errors.js';
-import { SqlError } from '../gateway/backend-error.js';
+import { ErrorCode, PgdevError } from '../../errors.js';
+import { SqlError } from '../../gateway/backend-error.js';
 
 /** One side's way of sending to the other, and of hearing from it. */
 export type Endpoint = {
@@ -90,7 +90,7 @@ type Handler = (payload: any, socket?: net.Socket) => unknown;
 
 /**
  * One side of the boundary: it answers `Local`'s operations and asks the other side for `Remote`'s (see
- * `host-protocol.ts`), so that the compiler checks every name, payload and answer on both sides.
+ * `boundary/protocol.ts`), so that the compiler checks every name, payload and answer on both sides.
  */
 export class Channel<Local extends Operations, Remote extends Operations> {
   #endpoint: Endpoint;
