@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import { serve, type ServerType } from '@hono/node-server';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engineRequests } from '../src/engine/requests.js';
 import { EngineSession } from '../src/engine/engine.js';
 import { encodeApiKey } from '../src/http/api-key.js';
 import { startServer } from '../src/index.js';
@@ -135,8 +136,7 @@ beforeAll(async () => {
     version: '0.0.0-test',
     secret,
     urls: { databaseUrl, shadowDatabaseUrl, prismaPostgresUrl: '', httpUrl: '' },
-    engine: gateway.engine,
-    database: async () => gateway.engine,
+    database: async () => engineRequests(() => gateway.engine),
     isReady: () => true,
   };
   const app = createHttpApp(context);

@@ -52,14 +52,10 @@ export function createHttpApp(context: HttpContext): Hono {
   const withApiKey = apiKeyAuth(context.secret);
   app.get('/sessions', withApiKey, async (c) => c.json({ sessions: (await context.sessions?.()) ?? [] }));
 
-  if ('forward' in context) {
-    const forward = context.forward;
-    app.on(['GET', 'POST'], ['/sql', '/dump', '/load'], withApiKey, (c) => forward(c.req.raw));
-    app.get('/databases', withApiKey, (c) => c.json({ databases: context.databases() }));
-  } else {
-    app.route('/', createSqlRoutes(context));
-    app.route('/', createDataRoutes(context));
-  }
+  app.route('/', createSqlRoutes(context));
+  app.route('/', createDataRoutes(context));
+  const databases = context.databases;
+  if (databases) app.get('/databases', withApiKey, (c) => c.json({ databases: databases() }));
   app.route('/', createPrismaRoutes(context));
 
   app.notFound((c) => c.json(errorBody(`no route ${c.req.method} ${c.req.path}`), 404));

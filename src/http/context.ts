@@ -1,13 +1,14 @@
 /**
  * @module
- * What the HTTP routes are given: the server's name, URLs and secret, and either a database's engine (a database's
- * host answers `/sql`, `/dump` and `/load` itself) or a way to pass those on to the database's host (the server).
+ * What the HTTP routes are given: the server's name, URLs and secret, and its databases. A route that needs a
+ * database (`/sql`, `/dump`, `/load`) asks it through {@link DatabaseRequests}: over the channel to the database's
+ * host in the server, on an engine in this thread in unit tests.
  */
-import type { Engine } from '../engine/engine.js';
+import type { DatabaseRequests } from '../engine/requests.js';
 import type { SessionReport } from '../gateway/backends.js';
 import type { ServerUrls } from '../state/files.js';
 
-export type BaseContext = {
+export type HttpContext = {
   readonly name: string;
   readonly version: string;
   readonly urls: ServerUrls;
@@ -15,23 +16,10 @@ export type BaseContext = {
   readonly secret: string;
   /** Whether the default database answers; the others are opened on demand. */
   isReady(): boolean;
+  /** A database by the name a request gives (absent: the default one); rejects with E_UNKNOWN_DATABASE. */
+  database(name?: string): Promise<DatabaseRequests>;
   /** Every wire connection of every database (`GET /sessions`, `pgdev sessions`). */
   sessions?(): Array<SessionReport & { database: string }> | Promise<Array<SessionReport & { database: string }>>;
-};
-
-/** The HTTP routes of one database process: its engine answers `/sql`, `/dump` and `/load`. */
-export type EngineHttpContext = BaseContext & {
-  readonly engine: Engine;
-  /** The engine behind a database name; rejects with E_UNKNOWN_DATABASE. */
-  database(name?: string): Promise<Engine>;
-};
-
-/** The main process's HTTP routes: `/sql`, `/dump` and `/load` are passed on to the database's process. */
-export type ForwardingHttpContext = BaseContext & {
-  /** Answers an authorised request for a database with that database's process (see forward.ts). */
-  forward(request: Request): Promise<Response>;
   /** The main port's databases and their sizes on disk (`GET /databases`, `pgdev ls`). */
-  databases(): Array<{ name: string; sizeBytes: number }>;
+  databases?(): Array<{ name: string; sizeBytes: number }>;
 };
-
-export type HttpContext = EngineHttpContext | ForwardingHttpContext;

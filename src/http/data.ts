@@ -11,10 +11,9 @@
  */
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { dumpDatabase } from '../engine/dump.js';
-import { decodeScript, loadScript } from '../engine/load.js';
+import { decodeScript } from '../engine/load.js';
 import { isPgdevError, type ErrorCode } from '../errors.js';
-import type { EngineHttpContext } from './context.js';
+import type { HttpContext } from './context.js';
 import { apiKeyAuth } from './api-key.js';
 import { HttpError } from './errors.js';
 import { MAX_LOAD_BYTES } from './body-limit.js';
@@ -35,16 +34,16 @@ function flag(value: string | undefined): boolean {
   return value !== undefined && value !== '0' && value !== 'false';
 }
 
-export function createDataRoutes(context: EngineHttpContext): Hono {
+export function createDataRoutes(context: HttpContext): Hono {
   const app = new Hono();
   app.use('/dump', apiKeyAuth(context.secret));
   app.use('/load', apiKeyAuth(context.secret));
 
   app.get('/dump', async (c) => {
     try {
-      const engine = await context.database(c.req.query('database'));
+      const database = await context.database(c.req.query('database'));
       const target = c.req.query('targetVersion');
-      const { sql, heldMs } = await dumpDatabase(engine, {
+      const { sql, heldMs } = await database.dump({
         schemaOnly: flag(c.req.query('schemaOnly')),
         dataOnly: flag(c.req.query('dataOnly')),
         targetVersion: target === undefined ? undefined : Number.parseInt(target, 10),
@@ -73,10 +72,10 @@ export function createDataRoutes(context: EngineHttpContext): Hono {
   app.post('/load', loadLimit, async (c) => {
     try {
       const database = c.req.query('database');
-      const engine = await context.database(database);
+      const requests = await context.database(database);
       const source = c.req.query('source') ?? 'the script';
       const text = decodeScript(new Uint8Array(await c.req.arrayBuffer()), source);
-      const result = await loadScript(engine, text, { source, database: database ?? 'postgres', signal: c.req.raw.signal });
+      const result = await requests.load(text, { source, database: database ?? 'postgres', signal: c.req.raw.signal });
       return c.json(result);
     } catch (error) {
       throw httpError(error);

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engineRequests } from '../engine/requests.js';
 import type { Hono } from 'hono';
 import { Engine } from '../engine/engine.js';
 import { unreachableRegistry, useStandInRegistry, type StandInRegistry } from '../../test/support/npm-registry.js';
@@ -36,8 +37,7 @@ beforeAll(async () => {
     version: '0.0.0-test',
     secret,
     urls: { databaseUrl, shadowDatabaseUrl: databaseUrl, prismaPostgresUrl: `prisma+postgres://localhost:51213/?api_key=${apiKey}`, httpUrl: 'http://localhost:51213' },
-    engine,
-    database: async () => engine,
+    database: async () => engineRequests(() => engine),
     isReady: () => true,
   };
   app = createHttpApp(context);

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { engineRequests } from '../engine/requests.js';
 import type { Hono } from 'hono';
 import { Engine, EngineSession } from '../engine/engine.js';
 import { encodeApiKey } from './api-key.js';
@@ -21,8 +22,7 @@ beforeAll(async () => {
     version: '0.0.0-test',
     secret,
     urls: { databaseUrl, shadowDatabaseUrl, prismaPostgresUrl: `prisma+postgres://localhost:51213/?api_key=${apiKey}`, httpUrl: 'http://localhost:51213' },
-    engine,
-    database: async () => engine,
+    database: async () => engineRequests(() => engine),
     isReady: () => true,
   };
   app = createHttpApp(context);

@@ -6,17 +6,17 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { SharedBusyPoll } from '../../engine/busy-poll.js';
+import type { DumpOptions, DumpResult } from '../../engine/dump.js';
 import type { InterruptKind, InterruptTarget } from '../../engine/interrupts.js';
+import type { LoadResult } from '../../engine/load.js';
+import type { SqlOutcome, SqlRequest } from '../../engine/sql-request.js';
 import type { RoleCatalog } from '../../engine/role-catalog.js';
 import type { SessionReport } from '../../gateway/backends.js';
 import type { DatabaseCommand } from '../../gateway/database-commands.js';
-import type { ServerUrls } from '../../state/files.js';
 import type { Channel } from './channel.js';
 
 /** What the server tells a host when it gives it a database (the `start` request). */
 export type DatabaseConfig = {
-  /** The server's name, for logs and the HTTP context. */
-  readonly server: string;
   /** The database's name: what `current_database()` answers. */
   readonly name: string;
   /**
@@ -36,7 +36,6 @@ export type DatabaseConfig = {
   readonly roles?: RoleVersion;
   readonly sessionIdBase: number;
   readonly secret: string;
-  readonly urls: ServerUrls;
   readonly debug: boolean;
   readonly idleInTransactionTimeoutMs?: number;
   /** Reports `idle` after this long without a connection; 0: never. */
@@ -49,7 +48,7 @@ export type DatabaseListing = { readonly oid: number; readonly name: string; rea
 export type RoleVersion = { readonly version: number; readonly catalog: RoleCatalog };
 
 /** What a host reports once it serves; `roles`: its engine's own, when it was given none. */
-export type DatabaseReady = { readonly wirePort: number; readonly httpPort: number; readonly roles?: RoleCatalog };
+export type DatabaseReady = { readonly wirePort: number; readonly roles?: RoleCatalog };
 
 /** A connection's session as `pg_stat_activity` and `pgdev sessions` show it, with its database. */
 export type DatabaseSession = SessionReport & { readonly database: string };
@@ -67,6 +66,14 @@ export type HostOperations = {
   /** A CancelRequest the server checked: ends that connection's wait for the engine, if it waits. */
   cancel(key: { processId: number; secretKey: number }): void;
   sessions(): DatabaseSession[];
+  /** A `POST /sql` the server's HTTP endpoint read and checked; `id` names it for {@link HostOperations.abort}. */
+  sql(call: { id: number; request: SqlRequest }): SqlOutcome;
+  /** `GET /dump`. */
+  dump(options: DumpOptions): DumpResult;
+  /** `POST /load`: the script, read and decoded by the server. */
+  load(call: { id: number; script: string; source: string; database: string }): LoadResult;
+  /** The client of `sql` or `load` call `id` went away: a wait for the engine ends, a load is rolled back. */
+  abort(id: number): void;
   /** Ends every connection with 57P01 (`DROP DATABASE ... WITH (FORCE)`). */
   terminateAll(): void;
   /** The port's list of databases changed: the engine's `pg_database` follows. */

@@ -1,12 +1,11 @@
 /**
  * @module
- * A database process (started through `host/main.ts`): one database of a server, in a process of its own so that a long statement in
- * it never holds up the others (PGlite blocks the thread it runs on). The main process forks it (see
- * `server/database-hosts.ts`), hands it the connections that name its database, and asks it over IPC for the rest:
- * cancel requests, the list of sessions, reset, snapshot and restore, clones, and closing.
- *
- * It runs today's engine, gateway sessions and HTTP routes unchanged; its own loopback ports serve the connections
- * the main process relays (TLS) and the HTTP requests it forwards (`/sql`, `/dump`, `/load`).
+ * One database of a server, served by its host (started through `host/main.ts`: a worker thread of the server, or a
+ * process of its own), so that a long statement in it never holds up the others (PGlite blocks the thread it runs
+ * on). The server hands it the connections that name its database (see `server/database-hosts.ts`), and asks it over
+ * their channel for the rest (`boundary/protocol.ts`): cancel requests, the list of sessions, the HTTP endpoint's
+ * `/sql`, `/dump` and `/load`, reset, snapshot and restore, clones, and closing. Its own loopback port serves the
+ * connections the server relays (TLS).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,13 +13,12 @@ import { ENGINE_SUPERUSER, Engine, EngineSession, quoteLiteral, setSessionIdBase
 import { applyRoleCatalog, readRoleCatalog, roleDependents } from '../../engine/role-catalog.js';
 import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../../engine/snapshot.js';
 import { createGateway, type Gateway } from '../../gateway/gateway.js';
-import { startHttp } from '../../http/server.js';
+import { engineRequests } from '../../engine/requests.js';
 import type { DatabaseCommand } from '../../gateway/database-commands.js';
 import { holdDataDir } from '../../state/data-lock.js';
 import type { InterruptTarget } from '../../engine/interrupts.js';
 import type { DatabaseConfig, DatabaseListing, DatabaseReady, HostChannel } from '../boundary/protocol.js';
 import { LOOPBACK } from '../server/ports.js';
-import { PGDEV_VERSION } from '../../package-root.js';
 
 /** The oid of the engine's own superuser, owner of a database that names no other. */
 const SUPERUSER_OID = 10;
@@ -138,19 +136,18 @@ export async function serve(config: DatabaseConfig, channel: HostChannel, host: 
       }
     },
   });
-  const context = {
-    name: config.server,
-    version: PGDEV_VERSION,
-    urls: config.urls,
-    secret: config.secret,
-    get engine() {
-      return engine;
-    },
-    database: async () => engine,
-    sessions: () => gateway.sessions().map((session) => ({ database: name, ...session })),
-    isReady: () => !engine.closed,
+  const requests = engineRequests(() => engine);
+  /** The HTTP calls running now, by id: each is aborted if its client goes away. */
+  const calls = new Map<number, AbortController>();
+  const abortable = async <T>(id: number, call: (signal: AbortSignal) => Promise<T>): Promise<T> => {
+    const controller = new AbortController();
+    calls.set(id, controller);
+    try {
+      return await call(controller.signal);
+    } finally {
+      calls.delete(id);
+    }
   };
-  const http = await startHttp(context, LOOPBACK, 0);
 
   // Idle: no connection for idleCloseMs. The main process decides (it may have handed a connection over meanwhile).
   let idleSince = Date.now();
@@ -191,7 +188,6 @@ export async function serve(config: DatabaseConfig, channel: HostChannel, host: 
     (closing ??= (async () => {
       held?.release();
       await gateway.close();
-      await http.close();
       await engine.close();
       dataLock?.release();
     })());
@@ -210,7 +206,11 @@ export async function serve(config: DatabaseConfig, channel: HostChannel, host: 
     if (socket) gateway.adopt(socket, Buffer.from(payload.head, 'base64'));
   });
   channel.handle('cancel', ({ processId, secretKey }) => gateway.cancel(processId, secretKey));
-  channel.handle('sessions', () => context.sessions());
+  channel.handle('sessions', () => gateway.sessions().map((session) => ({ database: name, ...session })));
+  channel.handle('sql', ({ id, request }) => abortable(id, (signal) => requests.sql(request, signal)));
+  channel.handle('dump', (options) => requests.dump(options));
+  channel.handle('load', ({ id, script, ...options }) => abortable(id, (signal) => requests.load(script, { ...options, signal })));
+  channel.handle('abort', (id) => calls.get(id)?.abort());
   channel.handle('terminateAll', async () => gateway.terminateAll('terminating connection due to administrator command'));
   channel.handle('others', async (listing) => {
     others = listing.others;
@@ -278,7 +278,7 @@ export async function serve(config: DatabaseConfig, channel: HostChannel, host: 
 
   debugLog(`${name}: database host serves (engine open ${openMs} ms, ready ${Math.round(performance.now() - opening)} ms)`);
   const initialRoles = roles ? undefined : await engine.exclusive(readRoleCatalog);
-  return { wirePort: gateway.port, httpPort: http.port, ...(initialRoles === undefined ? {} : { roles: initialRoles }) };
+  return { wirePort: gateway.port, ...(initialRoles === undefined ? {} : { roles: initialRoles }) };
 }
 
 /**

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { InterruptKind, interrupt, rememberTimeoutTable, rememberedTimeoutTable, watchTimeouts, type InterruptTarget } from '../../engine/interrupts.js';
 import { compiledPglite } from '../../engine/wasm.js';
+import type { DatabaseRequests } from '../../engine/requests.js';
 import { processBusyPoll } from '../../engine/busy-poll.js';
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../../package-root.js';
@@ -337,9 +338,11 @@ function removeAheadDir(dataDir: string | undefined): void {
   if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
 }
 
+/** Ids of the HTTP calls to hosts, unique in the server. */
+let nextCallId = 1;
+
 export class DatabaseProcess {
   readonly wirePort: number;
-  readonly httpPort: number;
   /** The first and last session ids this process hands out: cancel requests are routed by them. */
   readonly sessionIds: readonly [number, number];
   /** The roles its engine had when it opened, when it was given none (the first database of a port). */
@@ -361,7 +364,6 @@ export class DatabaseProcess {
     this.#host = host;
     this.#channel = host.channel;
     this.wirePort = ready.wirePort;
-    this.httpPort = ready.httpPort;
     this.initialRoles = ready.roles;
     this.sessionIds = sessionIds;
     this.exited = host.exited;
@@ -443,6 +445,25 @@ export class DatabaseProcess {
 
   sessions(): Promise<DatabaseSession[]> {
     return this.#channel.request('sessions');
+  }
+
+  /** What the HTTP endpoint asks of this database, answered by its host (see `engine/requests.ts`). */
+  readonly requests: DatabaseRequests = {
+    sql: (request, signal) => this.#abortable(signal, (id) => this.#channel.request('sql', { id, request })),
+    dump: (options) => this.#channel.request('dump', options),
+    load: (script, { source, database, signal }) => this.#abortable(signal, (id) => this.#channel.request('load', { id, script, source, database })),
+  };
+
+  /** Runs call `id`, telling the host to abort it if `signal` fires (the HTTP client went away). */
+  async #abortable<T>(signal: AbortSignal | undefined, call: (id: number) => Promise<T>): Promise<T> {
+    const id = nextCallId++;
+    const abort = () => this.#channel.emit('abort', id);
+    signal?.addEventListener('abort', abort, { once: true });
+    try {
+      return await call(id);
+    } finally {
+      signal?.removeEventListener('abort', abort);
+    }
   }
 
   /** Asks the host (see `boundary/protocol.ts`; `start`, `adopt` and `close` are this class's own). */

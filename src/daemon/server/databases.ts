@@ -17,7 +17,6 @@ import { SqlError, SqlState } from '../../gateway/backend-error.js';
 import { cancelSecretKey } from '../../gateway/cancel-key.js';
 import type { DatabaseCommand } from '../../gateway/database-commands.js';
 import type { SessionReport } from '../../gateway/backends.js';
-import type { ServerUrls } from '../../state/files.js';
 import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../../state/databases.js';
 import { InterruptKind } from '../../engine/interrupts.js';
 import { dataLockFile } from '../../state/data-lock.js';
@@ -58,8 +57,6 @@ type Database = Omit<DatabaseRecord, 'name'> & {
 };
 
 export type DatabaseSetOptions = {
-  /** For logs and the HTTP context. */
-  readonly server: string;
   /** `main` or `shadow`: which port's databases. */
   readonly endpoint: string;
   /** Where each database's folder is (`databases/<id>`); absent: every database is in memory. */
@@ -69,7 +66,6 @@ export type DatabaseSetOptions = {
   /** Writes the list after each change (persistent servers). */
   readonly save?: (nextId: number, records: readonly DatabaseRecord[]) => void;
   readonly secret: string;
-  urls(): ServerUrls;
   readonly debug: boolean;
   readonly idleInTransactionTimeoutMs?: number;
   /** 0: never; the default database never closes. In-memory databases never close either (their data would go). */
@@ -463,7 +459,6 @@ export class DatabaseSet {
       const taken = options.spares.take();
       const process = await DatabaseProcess.start(
         {
-          server: options.server,
           name: database.name,
           engineName: database.engineName,
           dataDir: options.dataDir?.(database.id),
@@ -473,7 +468,6 @@ export class DatabaseSet {
           roles: this.#roles.current,
           sessionIdBase: options.nextSessionIdBase(),
           secret: options.secret,
-          urls: options.urls(),
           debug: options.debug,
           idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
           idleCloseMs: options.scratch || (persistent && !database.isDefault) ? options.idleCloseMs : 0,

@@ -11,7 +11,6 @@ import { TemplateWork, templateWork } from '../../engine/template.js';
 import { ErrorCode, PgdevError, isPgdevError } from '../../errors.js';
 import { SqlError } from '../../gateway/backend-error.js';
 import { encodeApiKey } from '../../http/api-key.js';
-import { forwardRequest, readSqlBody, sqlBodyDatabase } from '../../http/forward.js';
 import { startHttp } from '../../http/server.js';
 import {
   STATE_VERSION, readVersioned, writeJsonAtomic, type Ports, type ServerConfig, type ServerRecord, type ServerUrls, type StopRecord,
@@ -20,7 +19,7 @@ import { ensureCertificate, type Certificate } from '../../state/certificate.js'
 import { acquireLock, type HeldLock } from '../../state/lock.js';
 import { aheadDir, databaseDir, readDatabases, readRoles, removeLeftoverDatabaseFolders, upgradeStateFolder, writeDatabases, writeRoles } from '../../state/databases.js';
 import { dataDirError, serverPaths, type ServerPaths } from '../../state/paths.js';
-import { SparePool, databaseHostKind, type DatabaseHostKind, type DatabaseProcess } from './database-hosts.js';
+import { SparePool, databaseHostKind, type DatabaseHostKind } from './database-hosts.js';
 import { DEFAULT_IDLE_CLOSE_MS, DEFAULT_MAX_DATABASES, DatabaseSet } from './databases.js';
 import { DEFAULT_DATABASE, SHADOW_DATABASE, unknownDatabase } from '../../state/database-names.js';
 import { createRouter } from './router.js';
@@ -188,9 +187,7 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     let urls: ServerUrls = serverUrls(name, wanted, config.secret);
     let processesStarted = 0;
     const setOptions = {
-      server: name,
       secret: config.secret,
-      urls: () => urls,
       debug,
       idleInTransactionTimeoutMs: options.idleInTransactionTimeoutMs,
       idleCloseMs: options.idleCloseMs ?? config.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS,
@@ -267,21 +264,8 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
       ...(await main.sessions()),
       ...(await shadow.sessions()).map((session) => ({ ...session, database: session.database === DEFAULT_DATABASE ? SHADOW_DATABASE : `${SHADOW_DATABASE}/${session.database}` })),
     ];
-    const forward = async (request: Request) => {
-      const path = new URL(request.url).pathname;
-      const body = path === '/sql' ? await readSqlBody(request) : undefined;
-      if (body instanceof Response) return body;
-      const databaseName = body ? sqlBodyDatabase(body) : new URL(request.url).searchParams.get('database') ?? undefined;
-      let process: DatabaseProcess;
-      try {
-        process = await processFor(databaseName);
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        return Response.json({ error: { code: ErrorCode.UnknownDatabase, message } }, { status: 404 });
-      }
-      return forwardRequest(request, process.httpPort, body);
-    };
-    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, forward, sessions, databases: () => main.list(), isReady: () => main.defaultIsOpen };
+    const database = async (databaseName?: string) => (await processFor(databaseName)).requests;
+    const context = { name, version: PGDEV_VERSION, urls, secret: config.secret, database, sessions, databases: () => main.list(), isReady: () => main.defaultIsOpen };
     const http = await listen('http', () => startHttp(context, LOOPBACK, wanted.http));
     cleanups.push(() => http.close());
     const ports: Ports = { http: http.port, database: mainRouter.port, shadowDatabase: shadowRouter.port };
