@@ -44,12 +44,34 @@ const SESSIONS_WAIT_MS = 2_000;
 /** The SQLSTATEs of the one table (engine/sql-state.ts), under the name this file uses. */
 const State = SqlState;
 
+/**
+ * Where a database is in its life, one state at a time. `closed`: no host (it opens on its next connection);
+ * `opening`: a host is being given it (connections wait for `opened`); `open`: its host serves it; `closing`: its
+ * host is ending (idle, dropped, or the server stopping), and serves no new work. Only this file changes it.
+ */
+type Lifecycle =
+  | { readonly state: 'closed' }
+  | { readonly state: 'opening'; readonly opened: Promise<DatabaseProcess> }
+  | { readonly state: 'open' | 'closing'; readonly process: DatabaseProcess };
+
+const CLOSED: Lifecycle = { state: 'closed' };
+
+/** The database's host if it serves (open), else undefined. */
+function serving(database: Database): DatabaseProcess | undefined {
+  return database.life.state === 'open' ? database.life.process : undefined;
+}
+
+/** Marks the database closing if `process` is still its host; answers the process. */
+function markClosing(database: Database, process: DatabaseProcess): DatabaseProcess {
+  if ('process' in database.life && database.life.process === process) database.life = { state: 'closing', process };
+  return process;
+}
+
 type Database = Omit<DatabaseRecord, 'name'> & {
   /** ALTER DATABASE ... RENAME changes it. */
   name: string;
   readonly isDefault: boolean;
-  process?: DatabaseProcess;
-  opening?: Promise<DatabaseProcess>;
+  life: Lifecycle;
   /** A tarball to open an in-memory clone from (deleted by the process that reads it). */
   fromFile?: string;
   /** Work that must not overlap on this database (open, close, copy), chained. */
@@ -109,7 +131,7 @@ export class DatabaseSet {
   }
 
   #add(record: DatabaseRecord, isDefault: boolean): Database {
-    const database: Database = { ...record, isDefault, queue: Promise.resolve() };
+    const database: Database = { ...record, isDefault, life: CLOSED, queue: Promise.resolve() };
     this.#databases.set(record.name, database);
     return database;
   }
@@ -134,8 +156,7 @@ export class DatabaseSet {
 
   /** Whether the default database's process runs (`/health`). */
   get defaultIsOpen(): boolean {
-    const process = this.#default.process;
-    return process !== undefined && !process.closing;
+    return serving(this.#default) !== undefined;
   }
 
   /** The process of the default database, started if need be (the server's `ready` waits for it). */
@@ -181,13 +202,13 @@ export class DatabaseSet {
   cancel(processId: number, secretKey: number): void {
     if (secretKey !== cancelSecretKey(this.#options.secret, processId)) return; // not a connection of this server's
     for (const database of this.#databases.values()) {
-      const process = database.process;
+      const process = serving(database);
       if (process && processId >= process.sessionIds[0] && processId <= process.sessionIds[1]) process.cancel(processId, secretKey);
     }
   }
 
   async sessions(): Promise<Array<SessionReport & { database: string }>> {
-    const open = [...this.#databases.values()].flatMap((database) => (database.process && !database.process.closing ? [database.process] : []));
+    const open = [...this.#databases.values()].flatMap((database) => serving(database) ?? []);
     // A database running a statement answers only once it ends: its connections are left out rather than waited for.
     const reports = await Promise.all(open.map((process) => Promise.race([process.sessions().catch(() => []), delay(SESSIONS_WAIT_MS, [])])));
     return reports.flat();
@@ -198,7 +219,7 @@ export class DatabaseSet {
     return [...this.#databases.values()].map((database) => ({
       name: database.name,
       sizeBytes: this.#options.dataDir ? folderSize(this.#options.dataDir(database.id)) : 0,
-      open: database.process !== undefined && !database.process.closing,
+      open: serving(database) !== undefined,
     }));
   }
 
@@ -351,8 +372,8 @@ export class DatabaseSet {
 
   #broadcastRoles(origin: Database, state: RoleState): void {
     for (const database of this.#databases.values()) {
-      const process = database.process;
-      if (database === origin || !process || process.closing) continue;
+      const process = serving(database);
+      if (database === origin || !process) continue;
       process.request('roles', state).catch((error: unknown) => {
         this.#options.log(`pgdev: could not give database "${database.name}" the new roles: ${String(error)}`);
       });
@@ -395,7 +416,7 @@ export class DatabaseSet {
         // in time has its process stopped instead, as the database is going away (its clients see their connection end).
         await process.interrupt(InterruptKind.Terminate);
         const ended = await Promise.race([process.request('terminateAll').then(() => true, () => true), delay(FORCE_GRACE_MS, false)]);
-        if (!ended) await process.kill();
+        if (!ended) await markClosing(database, process).kill();
       }
     }
     await this.#closeProcess(database);
@@ -403,14 +424,14 @@ export class DatabaseSet {
 
   /** The database's process if it runs (or is starting), else undefined. */
   async #openedProcess(database: Database): Promise<DatabaseProcess | undefined> {
-    const process = await (database.opening ?? Promise.resolve(database.process)).catch(() => undefined);
-    return process && !process.closing ? process : undefined;
+    if (database.life.state === 'opening') await database.life.opened.catch(() => undefined);
+    return serving(database);
   }
 
   /** Copies a template's data for a new database: to `databases/<id>` on disk, or to a tarball for an in-memory one. */
   #copy(template: Database, id: number): Promise<string | undefined> {
     return this.#serialised(template, async () => {
-      const process = template.process;
+      const process = serving(template);
       if (!this.#options.dataDir) {
         // In memory, the data lives only in the template's process; one never opened is still the empty template.
         if (!process) return undefined;
@@ -448,8 +469,11 @@ export class DatabaseSet {
   }
 
   #open(database: Database): Promise<DatabaseProcess> {
-    if (database.process && !database.process.closing) return Promise.resolve(database.process);
-    database.opening ??= this.#serialised(database, async () => {
+    const { life } = database;
+    if (life.state === 'open') return Promise.resolve(life.process);
+    if (life.state === 'opening') return life.opened;
+    // Closed or closing: the open waits in the database's queue for the close to end.
+    const opened = this.#serialised(database, async () => {
       if (this.#closed) throw new SqlError(SqlState.AdminShutdown, 'the server is shutting down');
       const options = this.#options;
       const persistent = options.dataDir !== undefined;
@@ -491,39 +515,40 @@ export class DatabaseSet {
         database.engineName = database.name;
         this.#save();
       }
-      database.process = process;
+      database.life = { state: 'open', process };
       void process.exited.then(() => {
-        if (database.process === process) database.process = undefined;
+        if ('process' in database.life && database.life.process === process) database.life = CLOSED;
         if (process.closing || this.#closed) return;
         options.log(`pgdev: the process of database "${database.name}" (${options.endpoint} port) exited unexpectedly`);
         // The default database is what the printed URLs reach: it comes back at once (from its last committed state).
         if (database.isDefault && persistent) void this.#open(database).catch(() => undefined);
       });
       return process;
-    }).finally(() => {
-      database.opening = undefined;
     });
-    return database.opening;
+    database.life = { state: 'opening', opened };
+    opened.catch(() => {
+      if (database.life.state === 'opening' && database.life.opened === opened) database.life = CLOSED;
+    });
+    return opened;
   }
 
   #closeIdle(database: Database): Promise<void> {
     return this.#serialised(database, async () => {
-      const process = database.process;
-      if (!process || process.closing) return;
-      if (process.connections > 0) return;
+      const process = serving(database);
+      if (!process || process.connections > 0) return;
       if (await process.request('hasSnapshots').catch(() => true)) return;
+      if (serving(database) !== process || process.connections > 0) return;
       const which = this.#options.scratch ? `shadow database "${database.name}"` : `database "${database.name}"`;
       this.#options.log(`pgdev: ${which} closed after ${Math.round(this.#options.idleCloseMs / 1000)} s without connections`);
-      await process.close();
+      await markClosing(database, process).close();
     });
   }
 
   /** Resolves to whether the process had to be stopped in the middle of a statement. */
   #closeProcess(database: Database): Promise<boolean> {
     return this.#serialised(database, async () => {
-      const process = database.process;
-      database.process = undefined;
-      return (await process?.close()) ?? false;
+      const process = 'process' in database.life ? database.life.process : undefined;
+      return process ? markClosing(database, process).close() : false;
     });
   }
 
@@ -545,8 +570,8 @@ export class DatabaseSet {
     const asker = from === undefined ? undefined : this.#find(from);
     let waitFor: Promise<unknown> = Promise.resolve();
     for (const database of this.#databases.values()) {
-      const process = database.process;
-      if (!process || process.closing) continue;
+      const process = serving(database);
+      if (!process) continue;
       const update = process.request('others', this.#catalogFor(database)).catch((error: unknown) => {
         this.#options.log(`pgdev: could not update the databases list of "${database.name}": ${String(error)}`);
       });
