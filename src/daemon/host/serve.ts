@@ -17,7 +17,8 @@ import { engineRequests } from '../../engine/requests.js';
 import type { DatabaseCommand } from '../../gateway/database-commands.js';
 import { holdDataDir } from '../../state/data-lock.js';
 import type { InterruptTarget } from '../../engine/interrupts.js';
-import type { DatabaseConfig, DatabaseListing, DatabaseReady, HostChannel } from '../boundary/protocol.js';
+import type net from 'node:net';
+import type { DatabaseConfig, DatabaseListing, DatabaseReady, HostChannel, HostOperations, RoleVersion } from '../boundary/protocol.js';
 import { LOOPBACK } from '../server/ports.js';
 
 /** The oid of the engine's own superuser, owner of a database that names no other. */
@@ -67,218 +68,318 @@ async function takeOpenedAhead(warm: OpenedAhead | undefined, target: string | n
 }
 
 /** `warm`: an engine this host opened ahead (see {@link openAhead}), used if the database is a new one. */
-export async function serve(config: DatabaseConfig, channel: HostChannel, host: DatabaseHostSide, warm?: OpenedAhead): Promise<DatabaseReady> {
-  const log = (line: string) => channel.emit('log', line);
-  const debugLog = (line: string) => config.debug && log(line);
-  setSessionIdBase(config.sessionIdBase);
-  let others = config.others;
-  let owner = config.owner;
+export async function serve(config: DatabaseConfig, channel: HostChannel, side: DatabaseHostSide, warm?: OpenedAhead): Promise<DatabaseReady> {
+  const host = await DatabaseHost.open(config, channel, side, warm);
+  return host.ready();
+}
+
+type DataLock = Awaited<ReturnType<typeof holdDataDir>>;
+
+/** What the server asks of a host once it serves a database (`openAhead` and `start` are the spare's, in main.ts). */
+type OpenDatabaseOperations = Omit<HostOperations, 'openAhead' | 'start'>;
+
+/**
+ * One database served by this host: its engine (replaced by a reset or a restore), its gateway, and the answer to each
+ * of the server's requests ({@link OpenDatabaseOperations}, bound to the channel by {@link DatabaseHost.open}).
+ */
+class DatabaseHost {
+  readonly #config: DatabaseConfig;
+  readonly #channel: HostChannel;
+  readonly #side: DatabaseHostSide;
+  #engine: Engine;
+  #gateway!: Gateway;
+  readonly #dataLock: DataLock | undefined;
+  /** The database's name: ALTER DATABASE ... RENAME changes it while the host runs. */
+  #name: string;
+  #others: ReadonlyArray<DatabaseListing>;
+  #owner: number | undefined;
   /** The port's roles as this engine has them: changes are made on this version (see daemon/server/roles.ts). */
-  let roles = config.roles;
-  /** The newest roles the main process sent, which an engine opened from now on (reset, restore) starts with. */
-  let latestRoles = config.roles;
-  /** The database's name: ALTER DATABASE ... RENAME changes it while the process runs. */
-  let name = config.name;
-
-  /** Opens the engine and makes its catalog say who it is: its own name and the endpoint's other databases. */
-  const open = async (engineName: string, from?: Blob): Promise<Engine> =>
-    prepare(await Engine.open({ label: name, dataDir: config.dataDir, from, database: engineName, log: debugLog }));
-  const prepare = async (engine: Engine): Promise<Engine> => {
-    engine.onCrash((error) => exitAfterCrash(error.message));
-    host.engineOpened(engine.interruptTarget);
-    const wanted = latestRoles;
-    if (wanted) {
-      await engine.exclusive((lease) => applyRoleCatalog(lease, wanted.catalog));
-      roles = wanted;
-    }
-    await updateCatalog(engine, name, owner, others);
-    return engine;
-  };
-  const fromFile = config.fromFile ? new Blob([await fs.promises.readFile(config.fromFile)]) : undefined;
-  if (config.fromFile) await fs.promises.rm(config.fromFile, { force: true });
-  const opening = performance.now();
-  // Only this process may write its folder from now on (see state/data-lock.ts): taken before the first look at it.
-  const dataLock = config.dataDir ? await holdDataDir(config.dataDir, (line) => log(`pgdev: database "${name}": ${line}`)) : undefined;
-  // A database never opened (or whose folder went missing) starts from the template, whose database is `postgres`.
-  const fresh = !fromFile && (!config.dataDir || !fs.existsSync(path.join(config.dataDir, 'PG_VERSION')));
-  let engine: Engine;
-  try {
-    const ahead = await takeOpenedAhead(warm, fresh ? config.dataDir ?? null : undefined);
-    if (ahead) ahead.label = name;
-    engine = ahead
-      ? await prepare(ahead)
-      : await openUnderEitherName(fresh ? ['postgres'] : [config.engineName, config.name], (engineName) => open(engineName, fromFile));
-  } catch (error) {
-    dataLock?.release();
-    throw error;
-  }
-  const openMs = Math.round(performance.now() - opening);
-
-  const gateway: Gateway = await createGateway({
-    engine,
-    host: LOOPBACK,
-    port: 0,
-    debug: config.debug,
-    log,
-    idleInTransactionTimeoutMs: config.idleInTransactionTimeoutMs,
-    cancelSecret: config.secret,
-    onConnections: (count) => channel.emit('connections', count),
-    databaseCommand: (command: DatabaseCommand, session) => channel.request('databaseCommand', { command: ownedBy(command, session.engineSession.role), from: name }),
-    publishRoles: async (lease: Lease) => {
-      const catalog = readRoleCatalog(lease);
-      if (catalog === roles?.catalog) return;
-      try {
-        roles = { version: await channel.request('publishRoles', { base: roles?.version ?? 0, catalog }), catalog };
-      } catch (error) {
-        // Refused: the engine's roles go back to the port's (a newer change is on its way here if there is one).
-        if (roles) applyRoleCatalog(lease, roles.catalog);
-        throw error;
-      }
-    },
-  });
-  const requests = engineRequests(() => engine);
+  #roles: RoleVersion | undefined;
+  /** The newest roles the server sent, which an engine opened from now on (reset, restore) starts with. */
+  #latestRoles: RoleVersion | undefined;
+  readonly #requests = engineRequests(() => this.#engine);
   /** The HTTP calls running now, by id: each is aborted if its client goes away. */
-  const calls = new Map<number, AbortController>();
-  const abortable = async <T>(id: number, call: (signal: AbortSignal) => Promise<T>): Promise<T> => {
-    const controller = new AbortController();
-    calls.set(id, controller);
-    try {
-      return await call(controller.signal);
-    } finally {
-      calls.delete(id);
-    }
-  };
+  readonly #calls = new Map<number, AbortController>();
+  readonly #snapshots = new Map<string, { data: DataSnapshot; full: Blob }>();
+  #held: { release: () => void } | undefined;
+  #closing: Promise<void> | undefined;
+  #idleSince = Date.now();
+  readonly #openedAt = performance.now();
 
-  // Idle: no connection for idleCloseMs. The main process decides (it may have handed a connection over meanwhile).
-  let idleSince = Date.now();
-  if (config.idleCloseMs > 0) {
-    setInterval(() => {
-      if (gateway.connections > 0) idleSince = Date.now();
-      else if (Date.now() - idleSince >= config.idleCloseMs) {
-        idleSince = Date.now();
-        channel.emit('idle');
-      }
-    }, Math.min(config.idleCloseMs, 1000)).unref();
+  private constructor(config: DatabaseConfig, channel: HostChannel, side: DatabaseHostSide, dataLock: DataLock | undefined) {
+    this.#config = config;
+    this.#channel = channel;
+    this.#side = side;
+    this.#dataLock = dataLock;
+    this.#name = config.name;
+    this.#others = config.others;
+    this.#owner = config.owner;
+    this.#roles = config.roles;
+    this.#latestRoles = config.roles;
+    this.#engine = undefined as unknown as Engine; // set by open() before anything can use it
   }
 
-  /** Puts a different engine behind the connections (reset, restore): see `Gateway.suspend`. */
-  const replace = async (next: () => Promise<Engine>, reason: string) => {
-    const previous = engine;
-    // Clients inside a transaction are disconnected first (one idle in a transaction holds the engine, and dump()
-    // below would wait for it); idle ones wait, and carry on with the new engine.
-    const resume = await gateway.suspend(reason);
+  static async open(config: DatabaseConfig, channel: HostChannel, side: DatabaseHostSide, warm?: OpenedAhead): Promise<DatabaseHost> {
+    setSessionIdBase(config.sessionIdBase);
+    const log = (line: string) => channel.emit('log', line);
+    const fromFile = config.fromFile ? new Blob([await fs.promises.readFile(config.fromFile)]) : undefined;
+    if (config.fromFile) await fs.promises.rm(config.fromFile, { force: true });
+    // Only this host may write its folder from now on (see state/data-lock.ts): taken before the first look at it.
+    const dataLock = config.dataDir ? await holdDataDir(config.dataDir, (line) => log(`pgdev: database "${config.name}": ${line}`)) : undefined;
+    const host = new DatabaseHost(config, channel, side, dataLock);
+    // A database never opened (or whose folder went missing) starts from the template, whose database is `postgres`.
+    const fresh = !fromFile && (!config.dataDir || !fs.existsSync(path.join(config.dataDir, 'PG_VERSION')));
     try {
-      const fallback = await previous.dump().catch(() => undefined);
-      await previous.close();
-      try {
-        engine = await next();
-      } catch (error) {
-        engine = await open(name, fallback); // never leave the database without an engine
-        throw error;
-      }
-    } finally {
-      await resume(engine);
-    }
-  };
-
-  const snapshots = new Map<string, { data: DataSnapshot; full: Blob }>();
-  let held: { release: () => void } | undefined;
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= (async () => {
-      held?.release();
-      await gateway.close();
-      await engine.close();
+      const ahead = await takeOpenedAhead(warm, fresh ? config.dataDir ?? null : undefined);
+      if (ahead) ahead.label = config.name;
+      host.#engine = ahead
+        ? await host.#prepare(ahead)
+        : await openUnderEitherName(fresh ? ['postgres'] : [config.engineName, config.name], (engineName) => host.#open(engineName, fromFile));
+    } catch (error) {
       dataLock?.release();
-    })());
+      throw error;
+    }
+    host.#debugLog(`${config.name}: engine open in ${Math.round(performance.now() - host.#openedAt)} ms`);
+    host.#gateway = await host.#createGateway();
+    host.#watchIdle();
+    host.#bind();
+    side.onServerGone(() => void host.#close().finally(() => side.exit(0)));
+    return host;
+  }
 
-  // A PANIC leaves the engine unusable: once the gateway has ended its sessions, the process exits, and the main
-  // process starts the database again, which replays its WAL (as Postgres restarts after a PANIC).
-  const exitAfterCrash = (why: string) => {
-    log(`pgdev: database "${name}": ${why}`);
-    // Leaving first makes the main process stop handing connections to this host at once: they wait for the next.
-    setImmediate(() => host.leave());
-    const bounded = new Promise((resolve) => setTimeout(resolve, 2_000).unref());
-    setImmediate(() => void Promise.race([close().catch(() => undefined), bounded]).finally(() => host.exit(3)));
-  };
-  channel.handle('adopt', (payload, socket) => {
-    idleSince = Date.now();
-    if (socket) gateway.adopt(socket, Buffer.from(payload.head, 'base64'));
-  });
-  channel.handle('cancel', ({ processId, secretKey }) => gateway.cancel(processId, secretKey));
-  channel.handle('sessions', () => gateway.sessions().map((session) => ({ database: name, ...session })));
-  channel.handle('sql', ({ id, request }) => abortable(id, (signal) => requests.sql(request, signal)));
-  channel.handle('dump', (options) => requests.dump(options));
-  channel.handle('load', ({ id, script, ...options }) => abortable(id, (signal) => requests.load(script, { ...options, signal })));
-  channel.handle('abort', (id) => calls.get(id)?.abort());
-  channel.handle('terminateAll', async () => gateway.terminateAll('terminating connection due to administrator command'));
-  channel.handle('others', async (listing) => {
-    others = listing.others;
-    owner = listing.owner;
-    await updateCatalog(engine, name, owner, others);
-  });
-  channel.handle('rename', async (newName) => {
-    name = newName;
-    await updateCatalog(engine, name, owner, others);
-  });
-  // Answered at once, the change queued for the engine: a connection handed over after this message (IPC keeps the
-  // order) waits behind it, so it logs in with the new roles.
-  channel.handle('roles', (next) => {
-    latestRoles = next;
-    void engine.exclusive((lease) => {
+  /** What the server is told once the database serves. */
+  async ready(): Promise<DatabaseReady> {
+    this.#debugLog(`${this.#name}: database host serves (ready ${Math.round(performance.now() - this.#openedAt)} ms)`);
+    const initialRoles = this.#roles ? undefined : await this.#engine.exclusive(readRoleCatalog);
+    return { wirePort: this.#gateway.port, ...(initialRoles === undefined ? {} : { roles: initialRoles }) };
+  }
+
+  /** Answers each of the server's requests with the method of the same name; the compiler checks each pair. */
+  #bind(): void {
+    const channel = this.#channel;
+    const operations: { [K in keyof OpenDatabaseOperations]: (payload: Parameters<OpenDatabaseOperations[K]>[0], socket?: net.Socket) => ReturnType<OpenDatabaseOperations[K]> | Promise<ReturnType<OpenDatabaseOperations[K]>> } = {
+      adopt: (connection, socket) => this.adopt(connection, socket),
+      cancel: (key) => this.#gateway.cancel(key.processId, key.secretKey),
+      sessions: () => this.#gateway.sessions().map((session) => ({ database: this.#name, ...session })),
+      sql: ({ id, request }) => this.#abortable(id, (signal) => this.#requests.sql(request, signal)),
+      dump: (options) => this.#requests.dump(options),
+      load: ({ id, script, ...options }) => this.#abortable(id, (signal) => this.#requests.load(script, { ...options, signal })),
+      abort: (id) => this.#calls.get(id)?.abort(),
+      terminateAll: () => this.#gateway.terminateAll('terminating connection due to administrator command'),
+      others: (listing) => this.others(listing),
+      rename: (newName) => this.rename(newName),
+      roles: (next) => this.takeRoles(next),
+      roleDependents: (oids) => this.#engine.exclusive((lease) => roleDependents(lease, oids)),
+      hasSnapshots: () => this.#snapshots.size > 0,
+      hold: () => this.hold(),
+      release: () => this.release(),
+      dumpToFile: (file) => this.dumpToFile(file),
+      reset: () => this.reset(),
+      snapshot: (label) => this.snapshot(label),
+      restore: (label) => this.restore(label),
+      close: () => this.close(),
+    };
+    for (const [op, handler] of Object.entries(operations)) channel.handle(op as keyof OpenDatabaseOperations, handler as never);
+  }
+
+  adopt(connection: { head: string }, socket?: net.Socket): void {
+    this.#idleSince = Date.now();
+    if (socket) this.#gateway.adopt(socket, Buffer.from(connection.head, 'base64'));
+  }
+
+  async others(listing: { owner?: number; others: DatabaseListing[] }): Promise<void> {
+    this.#others = listing.others;
+    this.#owner = listing.owner;
+    await this.#updateCatalog();
+  }
+
+  async rename(newName: string): Promise<void> {
+    this.#name = newName;
+    await this.#updateCatalog();
+  }
+
+  /**
+   * Answered at once, the change queued for the engine: a connection handed over after this message (the channel keeps
+   * the order) waits behind it, so it logs in with the new roles.
+   */
+  takeRoles(next: RoleVersion): void {
+    this.#latestRoles = next;
+    void this.#engine.exclusive((lease) => {
       applyRoleCatalog(lease, next.catalog);
-      roles = next;
-    }).catch((error: unknown) => log(`pgdev: database "${name}" could not take the port's roles: ${String(error)}`));
-  });
-  channel.handle('roleDependents', (oids) => engine.exclusive((lease) => roleDependents(lease, oids)));
-  channel.handle('hasSnapshots', () => snapshots.size > 0);
-  // A consistent copy of the data directory: CHECKPOINT, then nobody writes until `release` (or close).
-  channel.handle('hold', async () => {
-    const lease = await engine.acquire(new EngineSession());
+      this.#roles = next;
+    }).catch((error: unknown) => this.#log(`pgdev: database "${this.#name}" could not take the port's roles: ${String(error)}`));
+  }
+
+  /** A consistent copy of the data directory: CHECKPOINT, then nobody writes until `release` (or close). */
+  async hold(): Promise<void> {
+    const lease = await this.#engine.acquire(new EngineSession());
     try {
       lease.run('CHECKPOINT');
     } catch (error) {
       lease.release();
       throw error;
     }
-    held = { release: () => lease.release() };
-  });
-  channel.handle('release', () => {
-    held?.release();
-    held = undefined;
-  });
-  channel.handle('dumpToFile', async (file) => {
-    const tarball = await engine.dump();
-    await fs.promises.writeFile(file, Buffer.from(await tarball.arrayBuffer()));
-  });
-  channel.handle('reset', () =>
-    replace(async () => {
-      if (config.dataDir) await fs.promises.rm(config.dataDir, { recursive: true, force: true });
-      return open('postgres');
-    }, 'reset'),
-  );
-  channel.handle('snapshot', async (label) => {
-    const data = await engine.exclusive(takeDataSnapshot);
-    snapshots.set(label, { data, full: await engine.dump() });
-  });
-  channel.handle('restore', async (label) => {
-    const snapshot = snapshots.get(label);
-    if (!snapshot) return false;
-    if (await engine.exclusive((lease) => restoreDataSnapshot(lease, snapshot.data))) return true;
-    debugLog(`${name}: snapshot "${label}": the schema changed since; reopening its full copy`);
-    await replace(() => open(name, snapshot.full), 'restored');
-    return true;
-  });
-  channel.handle('close', async () => {
-    channel.emit('closing'); // taken: the server waits for the rest (see DatabaseProcess.close)
-    await close();
-    setImmediate(() => host.exit(0));
-  });
-  host.onServerGone(() => void close().finally(() => host.exit(0)));
+    this.#held = { release: () => lease.release() };
+  }
 
-  debugLog(`${name}: database host serves (engine open ${openMs} ms, ready ${Math.round(performance.now() - opening)} ms)`);
-  const initialRoles = roles ? undefined : await engine.exclusive(readRoleCatalog);
-  return { wirePort: gateway.port, ...(initialRoles === undefined ? {} : { roles: initialRoles }) };
+  release(): void {
+    this.#held?.release();
+    this.#held = undefined;
+  }
+
+  async dumpToFile(file: string): Promise<void> {
+    const tarball = await this.#engine.dump();
+    await fs.promises.writeFile(file, Buffer.from(await tarball.arrayBuffer()));
+  }
+
+  reset(): Promise<void> {
+    return this.#replace(async () => {
+      if (this.#config.dataDir) await fs.promises.rm(this.#config.dataDir, { recursive: true, force: true });
+      return this.#open('postgres');
+    }, 'reset');
+  }
+
+  async snapshot(label: string): Promise<void> {
+    const data = await this.#engine.exclusive(takeDataSnapshot);
+    this.#snapshots.set(label, { data, full: await this.#engine.dump() });
+  }
+
+  async restore(label: string): Promise<boolean> {
+    const snapshot = this.#snapshots.get(label);
+    if (!snapshot) return false;
+    if (await this.#engine.exclusive((lease) => restoreDataSnapshot(lease, snapshot.data))) return true;
+    this.#debugLog(`${this.#name}: snapshot "${label}": the schema changed since; reopening its full copy`);
+    await this.#replace(() => this.#open(this.#name, snapshot.full), 'restored');
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.#channel.emit('closing'); // taken: the server waits for the rest (see DatabaseProcess.close)
+    await this.#close();
+    setImmediate(() => this.#side.exit(0));
+  }
+
+  #log(line: string): void {
+    this.#channel.emit('log', line);
+  }
+
+  #debugLog(line: string): void {
+    if (this.#config.debug) this.#log(line);
+  }
+
+  /** Opens the engine and makes its catalog say who it is: its own name and the endpoint's other databases. */
+  async #open(engineName: string, from?: Blob): Promise<Engine> {
+    const { dataDir } = this.#config;
+    return this.#prepare(await Engine.open({ label: this.#name, dataDir, from, database: engineName, log: (line) => this.#debugLog(line) }));
+  }
+
+  async #prepare(engine: Engine): Promise<Engine> {
+    engine.onCrash((error) => this.#exitAfterCrash(error.message));
+    this.#side.engineOpened(engine.interruptTarget);
+    const wanted = this.#latestRoles;
+    if (wanted) {
+      await engine.exclusive((lease) => applyRoleCatalog(lease, wanted.catalog));
+      this.#roles = wanted;
+    }
+    await updateCatalog(engine, this.#name, this.#owner, this.#others);
+    return engine;
+  }
+
+  #updateCatalog(): Promise<void> {
+    return updateCatalog(this.#engine, this.#name, this.#owner, this.#others);
+  }
+
+  #createGateway(): Promise<Gateway> {
+    const config = this.#config;
+    const channel = this.#channel;
+    return createGateway({
+      engine: this.#engine,
+      host: LOOPBACK,
+      port: 0,
+      debug: config.debug,
+      log: (line) => this.#log(line),
+      idleInTransactionTimeoutMs: config.idleInTransactionTimeoutMs,
+      cancelSecret: config.secret,
+      onConnections: (count) => channel.emit('connections', count),
+      databaseCommand: (command: DatabaseCommand, session) => channel.request('databaseCommand', { command: ownedBy(command, session.engineSession.role), from: this.#name }),
+      publishRoles: async (lease: Lease) => {
+        const catalog = readRoleCatalog(lease);
+        if (catalog === this.#roles?.catalog) return;
+        try {
+          this.#roles = { version: await channel.request('publishRoles', { base: this.#roles?.version ?? 0, catalog }), catalog };
+        } catch (error) {
+          // Refused: the engine's roles go back to the port's (a newer change is on its way here if there is one).
+          if (this.#roles) applyRoleCatalog(lease, this.#roles.catalog);
+          throw error;
+        }
+      },
+    });
+  }
+
+  /** Idle: no connection for idleCloseMs. The server decides (it may have handed a connection over meanwhile). */
+  #watchIdle(): void {
+    const { idleCloseMs } = this.#config;
+    if (idleCloseMs <= 0) return;
+    setInterval(() => {
+      if (this.#gateway.connections > 0) this.#idleSince = Date.now();
+      else if (Date.now() - this.#idleSince >= idleCloseMs) {
+        this.#idleSince = Date.now();
+        this.#channel.emit('idle');
+      }
+    }, Math.min(idleCloseMs, 1000)).unref();
+  }
+
+  async #abortable<T>(id: number, call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const controller = new AbortController();
+    this.#calls.set(id, controller);
+    try {
+      return await call(controller.signal);
+    } finally {
+      this.#calls.delete(id);
+    }
+  }
+
+  /** Puts a different engine behind the connections (reset, restore): see `Gateway.suspend`. */
+  async #replace(next: () => Promise<Engine>, reason: string): Promise<void> {
+    const previous = this.#engine;
+    // Clients inside a transaction are disconnected first (one idle in a transaction holds the engine, and dump()
+    // below would wait for it); idle ones wait, and carry on with the new engine.
+    const resume = await this.#gateway.suspend(reason);
+    try {
+      const fallback = await previous.dump().catch(() => undefined);
+      await previous.close();
+      try {
+        this.#engine = await next();
+      } catch (error) {
+        this.#engine = await this.#open(this.#name, fallback); // never leave the database without an engine
+        throw error;
+      }
+    } finally {
+      await resume(this.#engine);
+    }
+  }
+
+  #close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#held?.release();
+      await this.#gateway.close();
+      await this.#engine.close();
+      this.#dataLock?.release();
+    })();
+    return this.#closing;
+  }
+
+  /**
+   * A PANIC leaves the engine unusable: once the gateway has ended its sessions, the host ends, and the server opens
+   * the database again, which replays its WAL (as Postgres restarts after a PANIC).
+   */
+  #exitAfterCrash(why: string): void {
+    this.#log(`pgdev: database "${this.#name}": ${why}`);
+    // Leaving first makes the server stop handing connections to this host at once: they wait for the next.
+    setImmediate(() => this.#side.leave());
+    const bounded = new Promise((resolve) => setTimeout(resolve, 2_000).unref());
+    setImmediate(() => void Promise.race([this.#close().catch(() => undefined), bounded]).finally(() => this.#side.exit(3)));
+  }
 }
 
 /**
