@@ -22,7 +22,7 @@ describe('a new database opened ahead of need', { timeout: 120_000 }, () => {
   });
   const databasesDir = () => path.join(dataHome(), 'pgdev', 'servers', 'ahead', 'databases');
   const aheadFolders = () => fs.readdirSync(databasesDir()).filter((name) => name.startsWith('ahead-'));
-  const warmFolder = () => aheadFolders().find((name) => fs.existsSync(path.join(databasesDir(), name, 'PG_VERSION')));
+  const warmFolders = () => aheadFolders().filter((name) => fs.existsSync(path.join(databasesDir(), name, 'PG_VERSION')));
   const start = async () => {
     const server = await startServer({ name: 'ahead', persistence: 'persistent', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
     started.push(server);
@@ -34,19 +34,19 @@ describe('a new database opened ahead of need', { timeout: 120_000 }, () => {
     expect(aheadFolders(), 'no spare is warmed before created databases are in use').toEqual([]);
     await rows(first.databaseUrl, 'CREATE DATABASE cold');
     await rows(first.databaseUrlFor('cold'), 'SELECT 1');
-    await waitFor(() => warmFolder() !== undefined, 'a spare to open a new database ahead', 30_000);
-    const staged = warmFolder()!;
-    const stagedInode = fs.statSync(path.join(databasesDir(), staged)).ino;
+    await waitFor(() => warmFolders().length > 0, 'a spare to open a new database ahead', 30_000);
+    const staged = new Map(warmFolders().map((name) => [fs.statSync(path.join(databasesDir(), name)).ino, name]));
 
     const began = Date.now();
     await rows(first.databaseUrl, 'CREATE DATABASE warm');
     expect(await rows(first.databaseUrlFor('warm'), 'SELECT current_database() AS name')).toEqual([{ name: 'warm' }]);
     const tookMs = Date.now() - began;
-    // The staging folder became the database's: renamed, so the same inode.
+    // A staging folder became the database's: renamed, so the same inode, and gone from staging.
     const record = JSON.parse(fs.readFileSync(path.join(databasesDir(), '..', 'databases.json'), 'utf8')) as { databases: Array<{ id: number; name: string }> };
     const id = record.databases.find((database) => database.name === 'warm')!.id;
-    expect(fs.existsSync(path.join(databasesDir(), staged))).toBe(false);
-    expect(fs.statSync(path.join(databasesDir(), String(id))).ino).toBe(stagedInode);
+    const taken = staged.get(fs.statSync(path.join(databasesDir(), String(id))).ino);
+    expect(taken, 'the database\'s folder is a staging folder renamed').toBeDefined();
+    expect(fs.existsSync(path.join(databasesDir(), taken!))).toBe(false);
     await rows(first.databaseUrlFor('warm'), 'CREATE TABLE notes AS SELECT g AS id, md5(g::text) AS body FROM generate_series(1, 20000) AS g; CHECKPOINT');
     expect(await rows(first.databaseUrl, "SELECT datname FROM pg_database WHERE datname = 'warm'")).toEqual([{ datname: 'warm' }]);
     await within(first.close(), 15_000, 'close');

@@ -283,6 +283,8 @@ export class SparePool {
   keepWarm(): void {
     if (this.#size > 0) return;
     this.#size = 1;
+    // The opens before (the server's default databases, at its start) were no burst of created databases.
+    this.#takes = [];
     this.#scheduleRefill(0);
   }
 
