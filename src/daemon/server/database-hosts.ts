@@ -23,7 +23,6 @@ import type {
   DatabaseConfig, DatabaseReady, DatabaseSession, DatabaseThreadData, HostOperations, InterruptAnswer, InterruptRequest, ServerChannel, ServerOperations,
 } from '../boundary/protocol.js';
 
-
 /**
  * A database host's program, bundled into one file by the build (as the CLI is: about 50 ms less to load). A thread
  * or process needs JavaScript, so it is always `dist/` (under vitest too: its global setup bundles it from `src/`).
