@@ -12,23 +12,11 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { decodeScript } from '../engine/load.js';
-import { isPgdevError, type ErrorCode } from '../errors.js';
 import type { HttpContext } from './context.js';
 import { apiKeyAuth } from './api-key.js';
-import { HttpError } from './errors.js';
+import { HttpError, fromPgdevError } from './errors.js';
 import { MAX_LOAD_BYTES } from './body-limit.js';
 
-
-const STATUS: Partial<Record<ErrorCode, 400 | 404 | 413 | 507>> = {
-  E_UNKNOWN_DATABASE: 404,
-  E_DISK_FULL: 507,
-};
-
-/** A pgdev error as the client's error (its code in the body); anything else is the app's 500. */
-function httpError(error: unknown): unknown {
-  if (!isPgdevError(error)) return error;
-  return new HttpError(STATUS[error.code] ?? 400, error.message, { fields: { code: error.code }, cause: error });
-}
 
 function flag(value: string | undefined): boolean {
   return value !== undefined && value !== '0' && value !== 'false';
@@ -59,7 +47,7 @@ export function createDataRoutes(context: HttpContext): Hono {
       });
       return c.body(body, 200, { 'content-type': 'application/sql; charset=utf-8', 'server-timing': `held;dur=${heldMs}` });
     } catch (error) {
-      throw httpError(error);
+      throw fromPgdevError(error);
     }
   });
 
@@ -78,7 +66,7 @@ export function createDataRoutes(context: HttpContext): Hono {
       const result = await requests.load(text, { source, database: database ?? 'postgres', signal: c.req.raw.signal });
       return c.json(result);
     } catch (error) {
-      throw httpError(error);
+      throw fromPgdevError(error);
     }
   });
   return app;

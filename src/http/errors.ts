@@ -9,6 +9,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { isPgdevError, type ErrorCode } from '../errors.js';
 
 export type HttpErrorOptions = {
   /** Fields of the error object besides `message`. */
@@ -45,4 +46,16 @@ export function onHttpError(error: Error, c: Context): Response {
   }
   if (error instanceof HTTPException) return error.res ? error.getResponse() : c.json(errorBody(error.message || 'request refused'), error.status);
   return c.json(errorBody(`internal error: ${error.message}`), 500);
+}
+
+/** The status of a pgdev error that is the client's to see; any other pgdev error is a 400. */
+const PGDEV_STATUS: Partial<Record<ErrorCode, ContentfulStatusCode>> = {
+  E_UNKNOWN_DATABASE: 404,
+  E_DISK_FULL: 507,
+};
+
+/** A pgdev error as the client's error, with its code in the body; anything else is left as it is (the app's 500). */
+export function fromPgdevError(error: unknown): unknown {
+  if (!isPgdevError(error)) return error;
+  return new HttpError(PGDEV_STATUS[error.code] ?? 400, error.message, { fields: { code: error.code }, cause: error });
 }

@@ -17,12 +17,11 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { leadingKeywords, type SqlRequest, type SqlStatement } from '../engine/sql-request.js';
-import { isPgdevError } from '../errors.js';
 import { parseDatabaseCommand } from '../gateway/database-commands.js';
 import { apiKeyAuth } from './api-key.js';
 import { MAX_SQL_BODY_BYTES } from './body-limit.js';
 import type { HttpContext } from './context.js';
-import { HttpError } from './errors.js';
+import { HttpError, fromPgdevError } from './errors.js';
 
 export { MAX_SQL_BODY_BYTES };
 export { isTransactionControl } from '../engine/sql-request.js';
@@ -46,7 +45,7 @@ export function createSqlRoutes(context: HttpContext): Hono {
       const body = await readJson(c);
       const request = parseBody(body);
       const database = await context.database(databaseField(body)).catch((error: unknown) => {
-        throw isPgdevError(error) ? new HttpError(404, error.message, { fields: { code: error.code }, cause: error }) : error;
+        throw fromPgdevError(error);
       });
       const outcome = await database.sql(request, c.req.raw.signal);
       if ('unavailable' in outcome) throw new HttpError(503, `database unavailable: ${outcome.unavailable}`);
