@@ -32,9 +32,8 @@ export type PostgresErrorBody = {
   index?: number;
 };
 
-
 /**
- * What a request comes to: the JSON text of its answer (int8 as a string, bytea as `\\x` hex), a Postgres error, or
+ * What a request comes to: the JSON text of its answer (int8 as a string, bytea as `\x` hex), a Postgres error, or
  * the engine could not be had (it is closing).
  */
 export type SqlOutcome = { readonly json: string } | { readonly error: PostgresErrorBody } | { readonly unavailable: string };

@@ -86,7 +86,8 @@ class DatabaseHost {
   readonly #config: DatabaseConfig;
   readonly #channel: HostChannel;
   readonly #side: DatabaseHostSide;
-  #engine: Engine;
+  /** Set by open() before anything can use it; a reset or a restore replaces it. */
+  #engine!: Engine;
   #gateway!: Gateway;
   readonly #dataLock: DataLock | undefined;
   /** The database's name: ALTER DATABASE ... RENAME changes it while the host runs. */
@@ -116,7 +117,6 @@ class DatabaseHost {
     this.#owner = config.owner;
     this.#roles = config.roles;
     this.#latestRoles = config.roles;
-    this.#engine = undefined as unknown as Engine; // set by open() before anything can use it
   }
 
   static async open(config: DatabaseConfig, channel: HostChannel, side: DatabaseHostSide, warm?: OpenedAhead): Promise<DatabaseHost> {

@@ -25,7 +25,6 @@ export const INTERRUPT_LINE_FD = 4;
 /** How long an orphaned database process may take to close by itself before the watcher kills it. */
 export const ORPHAN_GRACE_MS = 500;
 
-
 if (parentPort) {
   const line = new net.Socket({ fd: INTERRUPT_LINE_FD, readable: true, writable: true });
   let target: InterruptTarget | undefined;

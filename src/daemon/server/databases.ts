@@ -61,9 +61,14 @@ function serving(database: Database): DatabaseProcess | undefined {
   return database.life.state === 'open' ? database.life.process : undefined;
 }
 
+/** The database's host if it has one that is not still opening (open or closing). */
+function hostOf(database: Database): DatabaseProcess | undefined {
+  return 'process' in database.life ? database.life.process : undefined;
+}
+
 /** Marks the database closing if `process` is still its host; answers the process. */
 function markClosing(database: Database, process: DatabaseProcess): DatabaseProcess {
-  if ('process' in database.life && database.life.process === process) database.life = { state: 'closing', process };
+  if (hostOf(database) === process) database.life = { state: 'closing', process };
   return process;
 }
 
@@ -517,7 +522,7 @@ export class DatabaseSet {
       }
       database.life = { state: 'open', process };
       void process.exited.then(() => {
-        if ('process' in database.life && database.life.process === process) database.life = CLOSED;
+        if (hostOf(database) === process) database.life = CLOSED;
         if (process.closing || this.#closed) return;
         options.log(`pgdev: the process of database "${database.name}" (${options.endpoint} port) exited unexpectedly`);
         // The default database is what the printed URLs reach: it comes back at once (from its last committed state).
@@ -547,7 +552,7 @@ export class DatabaseSet {
   /** Resolves to whether the process had to be stopped in the middle of a statement. */
   #closeProcess(database: Database): Promise<boolean> {
     return this.#serialised(database, async () => {
-      const process = 'process' in database.life ? database.life.process : undefined;
+      const process = hostOf(database);
       return process ? markClosing(database, process).close() : false;
     });
   }
