@@ -267,10 +267,14 @@ export function rememberedTimeoutTable(): number {
 export function findTimeoutTable(memory: WebAssembly.Memory, below: number): number {
   const words = new Int32Array(memory.buffer, 0, Math.min(below, memory.buffer.byteLength) >> 2);
   if (knownTimeoutTable > 0 && knownTimeoutTable < below && isTimeoutTable(words, knownTimeoutTable >> 2)) return knownTimeoutTable;
-  const last = words.length - TIMEOUT_COUNT * (TIMEOUT_STRIDE >> 2);
+  const stride = TIMEOUT_STRIDE >> 2;
+  const last = words.length - TIMEOUT_COUNT * stride;
   let found = 0;
-  for (let start = 0; start < last; start += 2) {
-    if (!isTimeoutTable(words, start)) continue;
+  // Each candidate's second entry counts 1: jumping between 1s with the typed array's native search takes a few ms,
+  // where looking at every word took 75-150 ms in a new thread (its code not optimised yet), on every start.
+  for (let one = words.indexOf(1, stride); one !== -1 && one - stride < last; one = words.indexOf(1, one + 1)) {
+    const start = one - stride;
+    if (start % 2 !== 0 || !isTimeoutTable(words, start)) continue; // entries are 8-byte aligned
     if (found !== 0) return 0; // two candidates: trust neither
     found = start * 4;
   }
