@@ -20,11 +20,12 @@ describe('a new database opened ahead of need', { timeout: 120_000 }, () => {
   afterAll(async () => {
     await Promise.all(started.map((server) => within(server.close(), 10_000, 'close').catch(() => undefined)));
   });
-  const databasesDir = () => path.join(dataHome(), 'pgdev', 'servers', 'ahead', 'databases');
-  const aheadFolders = () => fs.readdirSync(databasesDir()).filter((name) => name.startsWith('ahead-'));
-  const warmFolders = () => aheadFolders().filter((name) => fs.existsSync(path.join(databasesDir(), name, 'PG_VERSION')));
-  const start = async () => {
-    const server = await startServer({ name: 'ahead', persistence: 'persistent', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
+  const serverDir = (server: string) => path.join(dataHome(), 'pgdev', 'servers', server);
+  const databasesDir = (server = 'ahead') => path.join(serverDir(server), 'databases');
+  const aheadFolders = (server = 'ahead') => fs.readdirSync(databasesDir(server)).filter((name) => name.startsWith('ahead-'));
+  const warmFolders = (server = 'ahead') => aheadFolders(server).filter((name) => fs.existsSync(path.join(databasesDir(server), name, 'PG_VERSION')));
+  const start = async (name = 'ahead') => {
+    const server = await startServer({ name, persistence: 'persistent', port: 0, databasePort: 0, shadowDatabasePort: 0, log: () => undefined });
     started.push(server);
     return server;
   };
@@ -58,6 +59,28 @@ describe('a new database opened ahead of need', { timeout: 120_000 }, () => {
     await within(second.close(), 15_000, 'close');
     // Logged for the record (not asserted: the machine may be busy): a warm CREATE DATABASE to its first answer.
     console.log(`CREATE DATABASE with an engine opened ahead, to its first answer: ${tookMs} ms`);
+  });
+
+  it('remembers a burst of databases created at once: after a restart, as many spares are warmed before any is created', async () => {
+    const createAtOnce = (server: PgdevServer, names: string[]) =>
+      Promise.all(names.map(async (name) => {
+        await rows(server.databaseUrl, `CREATE DATABASE ${name}`);
+        return rows(server.databaseUrlFor(name), 'SELECT current_database() AS name');
+      }));
+    const first = await start('burst');
+    expect(await createAtOnce(first, ['w1', 'w2', 'w3'])).toEqual([[{ name: 'w1' }], [{ name: 'w2' }], [{ name: 'w3' }]]);
+    const config = () => JSON.parse(fs.readFileSync(path.join(serverDir('burst'), 'config.json'), 'utf8')) as { warmSpares?: number };
+    expect(config().warmSpares).toBe(3);
+    await within(first.close(), 15_000, 'close');
+
+    const second = await start('burst');
+    await waitFor(() => warmFolders('burst').length === 3, 'three spares warmed after the restart, before any CREATE DATABASE', 60_000);
+    const began = Date.now();
+    expect(await createAtOnce(second, ['w4', 'w5', 'w6'])).toEqual([[{ name: 'w4' }], [{ name: 'w5' }], [{ name: 'w6' }]]);
+    console.log(`3 CREATE DATABASE at once on warm spares after a restart, to their first answers: ${Date.now() - began} ms`);
+    expect(config().warmSpares, 'a smaller or equal burst leaves the number as it was').toBe(3);
+    await within(second.close(), 15_000, 'close');
+    expect(aheadFolders('burst')).toEqual([]);
   });
 
   it('a staging folder left by a killed server is removed at the next start', async () => {

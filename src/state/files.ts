@@ -24,6 +24,8 @@ export type ServerConfig = {
   readonly lastStartedAt?: string;
   /** The idle close given when the server was started with one (`--idle-close`, `idleCloseMs`); later runs keep it. */
   readonly idleCloseMs?: number;
+  /** The largest burst of created databases opened at once (2 to 4): later runs keep as many spares warm. */
+  readonly warmSpares?: number;
 };
 
 export type ServerUrls = {

@@ -224,6 +224,7 @@ const MIN_FREE_BYTES_TO_OPEN_AHEAD = 1024 ** 3;
  * than the default one are in use (a test suite creating a database per worker), spares are kept *warm*: each has
  * opened a new database's engine (the template's copy) that the next `CREATE DATABASE` takes as it is, so that
  * opening it costs a catalog update. As many are kept as the largest burst of opens seen (up to {@link MAX_WARM}).
+ * A burst of two or more is reported (`onBurst`), for the server to keep as many warm from its next start on.
  */
 export class SparePool {
   readonly #kind: DatabaseHostKind;
@@ -237,11 +238,16 @@ export class SparePool {
   #opening = 0;
   #refillTimer: NodeJS.Timeout | undefined;
   #closed = false;
+  readonly #onBurst: ((size: number) => void) | undefined;
 
-  /** `aheadDir`: where a warm spare of a persistent server opens its engine (a new folder each call). */
-  constructor(kind: DatabaseHostKind, aheadDir?: () => string) {
+  /**
+   * `aheadDir`: where a warm spare of a persistent server opens its engine (a new folder each call). `onBurst`: told
+   * the number of warm spares wanted when a burst of opens makes it grow to two or more.
+   */
+  constructor(kind: DatabaseHostKind, aheadDir?: () => string, onBurst?: (size: number) => void) {
     this.#kind = kind;
     this.#aheadDir = aheadDir;
+    this.#onBurst = onBurst;
   }
 
   /**
@@ -251,7 +257,11 @@ export class SparePool {
   take(): { spare: Spare; done: () => void } {
     const now = Date.now();
     this.#takes = [...this.#takes.filter((time) => now - time < BURST_MS), now];
-    if (this.#size > 0) this.#size = Math.min(MAX_WARM, Math.max(this.#size, this.#takes.length));
+    const size = Math.min(MAX_WARM, this.#takes.length);
+    if (this.#size > 0 && size > this.#size) {
+      this.#size = size;
+      this.#onBurst?.(size);
+    }
     const spare = this.#warm.shift()?.spare ?? this.#cold ?? spawnSpare(this.#kind);
     if (spare === this.#cold) this.#cold = undefined;
     this.#opening++;
@@ -278,12 +288,13 @@ export class SparePool {
     });
   }
 
-  /** From now on, keep spares warm. */
-  keepWarm(): void {
-    if (this.#size > 0) return;
-    this.#size = 1;
+  /** From now on, keep at least `count` spares warm (a restarted server: as many as its earlier bursts needed). */
+  keepWarm(count = 1): void {
+    const size = Math.min(MAX_WARM, Math.max(this.#size, count));
+    if (size === this.#size) return;
     // The opens before (the server's default databases, at its start) were no burst of created databases.
-    this.#takes = [];
+    if (this.#size === 0) this.#takes = [];
+    this.#size = size;
     this.#scheduleRefill(0);
   }
 

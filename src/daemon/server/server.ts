@@ -147,7 +147,12 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
   }
 
   // The default database's process starts loading now, while this one takes the lock and the ports.
-  const spares = new SparePool(options.databaseHost ?? databaseHostKind(), persistence === 'persistent' ? () => aheadDir(paths) : undefined);
+  let rememberBurst = (_warmSpares: number): void => undefined;
+  const spares = new SparePool(
+    options.databaseHost ?? databaseHostKind(),
+    persistence === 'persistent' ? () => aheadDir(paths) : undefined,
+    (warmSpares) => rememberBurst(warmSpares),
+  );
   spares.prestart();
   let shutdownReason: (reason: string) => void = () => undefined;
   let lock: HeldLock;
@@ -274,7 +279,19 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
 
     const startedAt = new Date().toISOString();
     const idleCloseMs = options.idleCloseMs ?? config.idleCloseMs;
-    writeJsonAtomic(paths.configFile, { ...config, version: STATE_VERSION, ports, lastStartedAt: startedAt, ...(idleCloseMs === undefined ? {} : { idleCloseMs }) });
+    let saved: ServerConfig = { ...config, version: STATE_VERSION, ports, lastStartedAt: startedAt, ...(idleCloseMs === undefined ? {} : { idleCloseMs }) };
+    writeJsonAtomic(paths.configFile, saved);
+    if (persistent) {
+      rememberBurst = (warmSpares) => {
+        if (warmSpares <= (saved.warmSpares ?? 0)) return;
+        saved = { ...saved, warmSpares };
+        try {
+          writeJsonAtomic(paths.configFile, saved);
+        } catch (error) {
+          debugLog(`${name}: could not remember ${warmSpares} warm spares in ${paths.configFile}: ${String(error)}`);
+        }
+      };
+    }
     const record: ServerRecord = {
       version: STATE_VERSION,
       name,
@@ -287,6 +304,9 @@ export async function startServer(options: CliStartOptions = {}): Promise<PgdevS
     };
     writeJsonAtomic(paths.serverFile, record);
     cleanups.push(() => fs.rmSync(paths.serverFile, { force: true }));
+    // A test suite that created a database per worker at once will do so again: warm as many now that the server
+    // serves, so that its next run after this start finds them ready.
+    if (persistent && saved.warmSpares) spares.keepWarm(saved.warmSpares);
 
     let closing: Promise<void> | undefined;
     let resolveClosed!: (reason: string) => void;
