@@ -83,6 +83,23 @@ describe('a new database opened ahead of need', { timeout: 120_000 }, () => {
     expect(aheadFolders('burst')).toEqual([]);
   });
 
+  it('warms no spare while the server is busy (a suite running in the databases it created), and warms it once quiet', async () => {
+    const server = await start('busy');
+    await rows(server.databaseUrl, 'CREATE DATABASE worker');
+    await waitFor(() => warmFolders('busy').length > 0, 'a spare to be warmed while the server is quiet', 30_000);
+    // About 4 s of one core in the worker's database, while a second database takes the warm spare.
+    const busy = rows(server.databaseUrlFor('worker'), 'SELECT count(*)::int AS n FROM generate_series(1, 20000000)');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await rows(server.databaseUrl, 'CREATE DATABASE second');
+    expect(await rows(server.databaseUrlFor('second'), 'SELECT current_database() AS name')).toEqual([{ name: 'second' }]);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(aheadFolders('busy'), 'no spare is warmed while a statement keeps a core busy').toEqual([]);
+    expect(await busy).toEqual([{ n: 20000000 }]);
+    // Two opens within two seconds may count as a burst of two: one spare or two.
+    await waitFor(() => warmFolders('busy').length > 0, 'a spare to be warmed once the server is quiet', 30_000);
+    await within(server.close(), 15_000, 'close');
+  });
+
   it('a staging folder left by a killed server is removed at the next start', async () => {
     fs.mkdirSync(path.join(databasesDir(), 'ahead-1-1', 'base'), { recursive: true });
     fs.writeFileSync(path.join(databasesDir(), 'ahead-1-1', 'PG_VERSION'), '18\n');

@@ -211,8 +211,14 @@ class SpareThread implements Spare {
 const MAX_WARM = 4;
 /** Opens this close together count as one burst: a test runner's workers, each creating its database at once. */
 const BURST_MS = 2_000;
-/** Spares are warmed this long after the last take, so that warming them does not slow down the opens in progress. */
+/** Spares are warmed this long after the last take at the soonest, so that warming them does not slow down the opens in progress. */
 const REFILL_DELAY_MS = 300;
+/**
+ * Spares are warmed only once the server's process has used less than this share of one CPU over the delay (each
+ * costs about half a CPU-second and a copy of the template): a test suite's workers, busy in the databases they
+ * just created, would otherwise lose a core to the spares for their next run. Looked at again every delay.
+ */
+const QUIET_CPU_SHARE = 0.25;
 /**
  * A spare of a persistent server opens its engine ahead only where the disk has this much room: the copy it writes
  * (tens of MB) must never be what fills a nearly full disk under the user's databases.
@@ -273,7 +279,7 @@ export class SparePool {
         if (done) return;
         done = true;
         this.#opening--;
-        this.#scheduleRefill(REFILL_DELAY_MS);
+        this.#scheduleRefill();
       },
     };
   }
@@ -295,13 +301,20 @@ export class SparePool {
     // The opens before (the server's default databases, at its start) were no burst of created databases.
     if (this.#size === 0) this.#takes = [];
     this.#size = size;
-    this.#scheduleRefill(0);
+    this.#scheduleRefill();
   }
 
-  #scheduleRefill(delayMs: number): void {
+  #scheduleRefill(): void {
     if (this.#size === 0 || this.#closed || this.#opening > 0) return;
     clearTimeout(this.#refillTimer);
-    this.#refillTimer = setTimeout(() => this.#refill(), delayMs).unref();
+    const since = process.cpuUsage();
+    const sinceMs = performance.now();
+    this.#refillTimer = setTimeout(() => {
+      const used = process.cpuUsage(since);
+      const share = (used.user + used.system) / 1000 / (performance.now() - sinceMs);
+      if (share < QUIET_CPU_SHARE) this.#refill();
+      else this.#scheduleRefill();
+    }, REFILL_DELAY_MS).unref();
   }
 
   #refill(): void {
