@@ -100,6 +100,21 @@ describe('a new database opened ahead of need', { timeout: 120_000 }, () => {
     await within(server.close(), 15_000, 'close');
   });
 
+  it('a clone, which cannot use a warm engine, leaves the warm spare to the next new database', async () => {
+    const server = await start('clones');
+    await rows(server.databaseUrl, 'CREATE DATABASE tpl');
+    await rows(server.databaseUrlFor('tpl'), 'CREATE TABLE t AS SELECT 1 AS x');
+    await waitFor(() => warmFolders('clones').length > 0, 'a spare to be warmed', 30_000);
+    const warm = warmFolders('clones');
+    await rows(server.databaseUrl, 'CREATE DATABASE copy TEMPLATE tpl');
+    expect(await rows(server.databaseUrlFor('copy'), 'SELECT x, current_database() AS name FROM t')).toEqual([{ x: 1, name: 'copy' }]);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(warmFolders('clones'), 'the same warm spare, still waiting').toEqual(warm);
+    await rows(server.databaseUrl, 'CREATE DATABASE fresh');
+    expect(warmFolders('clones'), 'taken by the new database').not.toEqual(expect.arrayContaining(warm));
+    await within(server.close(), 15_000, 'close');
+  });
+
   it('a staging folder left by a killed server is removed at the next start', async () => {
     fs.mkdirSync(path.join(databasesDir(), 'ahead-1-1', 'base'), { recursive: true });
     fs.writeFileSync(path.join(databasesDir(), 'ahead-1-1', 'PG_VERSION'), '18\n');

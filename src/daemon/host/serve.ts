@@ -8,7 +8,6 @@
  * connections the server relays (TLS).
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import { ENGINE_SUPERUSER, Engine, EngineSession, quoteLiteral, setSessionIdBase, type Lease } from '../../engine/engine.js';
 import { applyRoleCatalog, readRoleCatalog, roleDependents } from '../../engine/role-catalog.js';
 import { restoreDataSnapshot, takeDataSnapshot, type DataSnapshot } from '../../engine/snapshot.js';
@@ -16,6 +15,7 @@ import { createGateway, type Gateway } from '../../gateway/gateway.js';
 import { engineRequests } from '../../engine/requests.js';
 import type { DatabaseCommand } from '../../gateway/database-commands.js';
 import { holdDataDir } from '../../state/data-lock.js';
+import { startsFromTemplate } from '../../state/databases.js';
 import type { InterruptTarget } from '../../engine/interrupts.js';
 import type net from 'node:net';
 import type { DatabaseConfig, DatabaseListing, DatabaseReady, HostChannel, HostOperations, RoleVersion } from '../boundary/protocol.js';
@@ -128,7 +128,7 @@ class DatabaseHost {
     const dataLock = config.dataDir ? await holdDataDir(config.dataDir, (line) => log(`pgdev: database "${config.name}": ${line}`)) : undefined;
     const host = new DatabaseHost(config, channel, side, dataLock);
     // A database never opened (or whose folder went missing) starts from the template, whose database is `postgres`.
-    const fresh = !fromFile && (!config.dataDir || !fs.existsSync(path.join(config.dataDir, 'PG_VERSION')));
+    const fresh = startsFromTemplate(config.dataDir, config.fromFile);
     try {
       const ahead = await takeOpenedAhead(warm, fresh ? config.dataDir ?? null : undefined);
       if (ahead) ahead.label = config.name;

@@ -257,18 +257,22 @@ export class SparePool {
   }
 
   /**
-   * A spare to give a database to: a warm one if there is one. The caller calls `done` once the database serves (or
-   * failed to): spares are warmed again only when no database is opening, so as not to slow those down.
+   * A spare to give a database to: for a new database (`fresh`: a copy of the template), a warm one if there is one;
+   * for one with data of its own (a clone, a reopen), which cannot use a warm engine, one without, so that the warm
+   * ones are kept for new databases (only those count towards a burst). The caller calls `done` once the database
+   * serves (or failed to): spares are warmed again only when no database is opening, so as not to slow those down.
    */
-  take(): { spare: Spare; done: () => void } {
-    const now = Date.now();
-    this.#takes = [...this.#takes.filter((time) => now - time < BURST_MS), now];
-    const size = Math.min(MAX_WARM, this.#takes.length);
-    if (this.#size > 0 && size > this.#size) {
-      this.#size = size;
-      this.#onBurst?.(size);
+  take(fresh: boolean): { spare: Spare; done: () => void } {
+    if (fresh) {
+      const now = Date.now();
+      this.#takes = [...this.#takes.filter((time) => now - time < BURST_MS), now];
+      const size = Math.min(MAX_WARM, this.#takes.length);
+      if (this.#size > 0 && size > this.#size) {
+        this.#size = size;
+        this.#onBurst?.(size);
+      }
     }
-    const spare = this.#warm.shift()?.spare ?? this.#cold ?? spawnSpare(this.#kind);
+    const spare = (fresh ? this.#warm.shift()?.spare : undefined) ?? this.#cold ?? spawnSpare(this.#kind);
     if (spare === this.#cold) this.#cold = undefined;
     this.#opening++;
     clearTimeout(this.#refillTimer);

@@ -17,7 +17,7 @@ import { SqlError, SqlState } from '../../gateway/backend-error.js';
 import { cancelSecretKey } from '../../gateway/cancel-key.js';
 import type { DatabaseCommand } from '../../gateway/database-commands.js';
 import type { SessionReport } from '../../gateway/backends.js';
-import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, type DatabaseRecord } from '../../state/databases.js';
+import { DEFAULT_DATABASE_ID, FIRST_DATABASE_ID, folderSize, startsFromTemplate, type DatabaseRecord } from '../../state/databases.js';
 import { InterruptKind } from '../../engine/interrupts.js';
 import { dataLockFile } from '../../state/data-lock.js';
 import { copyDirectory } from '../../engine/copy-directory.js';
@@ -482,15 +482,17 @@ export class DatabaseSet {
       if (this.#closed) throw new SqlError(SqlState.AdminShutdown, 'the server is shutting down');
       const options = this.#options;
       const persistent = options.dataDir !== undefined;
-      if (!database.isDefault) options.spares.keepWarm();
+      const dataDir = options.dataDir?.(database.id);
+      const fresh = startsFromTemplate(dataDir, database.fromFile);
+      if (fresh && !database.isDefault) options.spares.keepWarm();
       const listedVersion = this.#version;
       const rolesVersion = this.#roles.current?.version;
-      const taken = options.spares.take();
+      const taken = options.spares.take(fresh);
       const process = await DatabaseProcess.start(
         {
           name: database.name,
           engineName: database.engineName,
-          dataDir: options.dataDir?.(database.id),
+          dataDir,
           fromFile: database.fromFile,
           others: this.#listingsFor(database),
           owner: database.owner,
