@@ -104,10 +104,6 @@ export function upgradeStateFolder(paths: ServerPaths): void {
 }
 
 /**
- * The bytes every file under `dir` takes on disk (0 if it does not exist): blocks, not lengths, since a WAL segment
- * copied from the template is mostly a hole.
- */
-/**
  * Whether a database opens as a copy of the template: created and never opened (or its folder gone), with no data
  * of its own in its folder (`dataDir`; none in memory) or in a file to load (`fromFile`: a clone in memory).
  */
@@ -115,6 +111,10 @@ export function startsFromTemplate(dataDir: string | undefined, fromFile: string
   return !fromFile && (dataDir === undefined || !fs.existsSync(path.join(dataDir, 'PG_VERSION')));
 }
 
+/**
+ * The bytes every file under `dir` takes on disk (0 if it does not exist): blocks, not lengths, since a WAL segment
+ * copied from the template is mostly a hole.
+ */
 export function folderSize(dir: string): number {
   let total = 0;
   let entries: fs.Dirent[];
