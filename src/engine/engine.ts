@@ -18,7 +18,7 @@ import { EngineCrashedError, RawPGlite } from './raw-pglite.js';
 export { EngineCrashedError };
 import { compiledPglite } from './wasm.js';
 import { copyTemplateFor, ensureTemplate } from './template.js';
-import { lastReadyStatus, query, readError, readRows, type ErrorFields, TransactionStatus } from './protocol.js';
+import { Backend, Frontend, eachMessage, lastReadyStatus, message, query, readError, readRows, readyForQuery, type ErrorFields, TransactionStatus } from './protocol.js';
 
 export type Persistence = 'persistent' | 'memory';
 
@@ -331,8 +331,12 @@ export class Engine {
       pglite: this.pglite,
       exec: (messages) => {
         if (released) throw new Error('lease already released');
-        this.#interrupts.begin(session.id);
+        const cancelled = this.#interrupts.begin(session.id);
         try {
+          if (cancelled) {
+            if (isOneCommand(messages)) return this.#cancelledAtStart();
+            this.#interrupts.cancelNow();
+          }
           return this.pglite.execRaw(messages);
         } finally {
           termination = this.#interrupts.end();
@@ -350,7 +354,7 @@ export class Engine {
       },
       copyFrom: async (sql, data) => {
         this.unnamedStatementOwner = undefined;
-        this.#interrupts.begin(session.id);
+        if (this.#interrupts.begin(session.id)) this.#interrupts.cancelNow();
         try {
           const result = await this.pglite.query(sql, [], { blob: new Blob([data as Uint8Array<ArrayBuffer>]) });
           return result.affectedRows ?? 0;
@@ -434,6 +438,18 @@ export class Engine {
   }
 
   /** Runs a simple query of the engine's own; like any simple query it drops the unnamed prepared statement. */
+  /**
+   * The answer to a statement whose cancel came before it began (pipelined, or queued for the engine): error 57014, as
+   * Postgres' cancel would give it, failing the transaction it is in. Postgres itself would drop that cancel, found
+   * pending as it reads the command, so a statement raises the error instead; its PL/pgSQL context is left out.
+   */
+  #cancelledAtStart(): Uint8Array {
+    const output = this.#internalQuery(RAISE_CANCELED);
+    if (readError(output)?.code !== CANCELED.code) return output; // a failed transaction answers 25P02 first, as Postgres does
+    const error = message(Backend.ErrorResponse, 'SERROR', 'VERROR', `C${CANCELED.code}`, `M${CANCELED.message}`, '');
+    return Buffer.concat([error, readyForQuery(lastReadyStatus(output) ?? TransactionStatus.Idle)]);
+  }
+
   #internalQuery(sql: string): Uint8Array {
     this.unnamedStatementOwner = undefined;
     return this.pglite.execRaw(query(sql));
@@ -538,6 +554,22 @@ export class Engine {
 }
 
 /** Installs the per-connection backend functions and views in the database, unless they are there already. */
+const CANCELED = { code: '57014', message: 'canceling statement due to user request' } as const;
+const RAISE_CANCELED = `DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = '${CANCELED.message}'; END $$`;
+
+/**
+ * Whether `messages` are one command whose whole answer can be one error and a ReadyForQuery: a simple Query, or an
+ * extended-protocol statement ending with its only Sync. Not with a named Parse: a client that sent it may count on it
+ * being prepared, which an error before it would leave undone.
+ */
+function isOneCommand(messages: Uint8Array): boolean {
+  const parts = [...eachMessage(messages)];
+  const types = parts.map(({ type }) => type);
+  if (types.length === 1 && types[0] === Frontend.Query) return true;
+  const namedParse = parts.some(({ type, start }) => type === Frontend.Parse && messages[start + 5] !== 0);
+  return !namedParse && types.includes(Frontend.Execute) && types.indexOf(Frontend.Sync) === types.length - 1 && !types.includes(Frontend.Query);
+}
+
 function installBackendCatalog(pglite: RawPGlite): void {
   if (readRows(pglite.execRaw(query(CATALOG_VERSION_QUERY)))[0]?.[0] === CATALOG_VERSION) return;
   const error = readError(pglite.execRaw(query(backendCatalogSql())));

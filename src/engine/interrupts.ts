@@ -394,18 +394,28 @@ export class EngineInterrupts {
     return this.#target;
   }
 
-  /** A statement of `sessionId` starts: interrupts aimed at it apply from now (a pending cancel, at once). */
-  begin(sessionId: number): void {
-    withLock(this.#control, () => {
+  /**
+   * A statement of `sessionId` starts: interrupts aimed at it apply from now. Returns whether a cancel was waiting
+   * for it (taken now): the caller answers that one itself, since Postgres drops a cancel it finds pending as it
+   * reads a command (see `Engine`, and {@link cancelNow} where it cannot).
+   */
+  begin(sessionId: number): boolean {
+    const cancelled = withLock(this.#control, () => {
       Atomics.store(this.#control, Control.Terminate, TerminationId.None);
       Atomics.store(this.#control, Control.Running, sessionId);
-      if (Atomics.load(this.#control, Control.CancelNext) !== sessionId || !this.#target) return;
+      if (Atomics.load(this.#control, Control.CancelNext) !== sessionId) return false;
       Atomics.store(this.#control, Control.CancelNext, 0);
-      raiseCancel(this.#target);
+      return true;
     });
     // No wake-up for the watchers here (that would cost every query a thread switch): a statement that arms a
     // timeout calls setitimer, which wakes them.
     this.#restartSpinCount();
+    return cancelled;
+  }
+
+  /** Raises a cancel now, as a CancelRequest would: Postgres drops it if it is reading a command then. */
+  cancelNow(): void {
+    if (this.#target) raiseCancel(this.#target);
   }
 
   /** Whether the next statement of `sessionId` is cancelled as it begins (see {@link interrupt}). */
