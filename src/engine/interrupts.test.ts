@@ -152,6 +152,19 @@ describe('interrupts', () => {
     void other;
   });
 
+  it('cancels a statement that begins after its cancel came (kept for it), with Postgres\' error; its transaction fails', () => {
+    run('BEGIN');
+    // Nothing runs: the cancel is kept for the session's next statement (pipelined, or queued for the engine). Postgres
+    // drops a cancel it finds pending as it reads a command, so raising it as the statement begins stopped nothing.
+    expect(interrupt(engine.interruptTarget, 'cancel', session.id)).toBe(false);
+    const start = now();
+    expect(run('SELECT pg_sleep(2)')).toEqual({ error: '57014 canceling statement due to user request' });
+    expect(now() - start).toBeLessThan(1_000);
+    expect(run('SELECT 1')).toEqual({ error: '25P02 current transaction is aborted, commands ignored until end of transaction block' });
+    run('ROLLBACK');
+    expect(run('SELECT 1')).toEqual({ rows: [['1']] }); // taken once
+  });
+
   it('ends a statement for a terminate, and tells the caller to close the connection with 57P01', async () => {
     expect(await interrupted('SELECT pg_sleep(5)', 'terminate', 20)).toMatchObject({ error: '57014 canceling statement due to user request' });
     expect(lease.termination).toEqual({ code: '57P01', message: 'terminating connection due to administrator command' });

@@ -82,14 +82,6 @@ const TERMINATED = { code: SqlState.AdminShutdown, message: 'terminating connect
 const PAUSE_ABOVE = 1000;
 const RESUME_BELOW = 100;
 
-/**
- * Runs `work` once the event loop has looked at the sockets again, so that bytes already waiting in them have been
- * read: an immediate set from an I/O callback runs before the loop's next look, one set from there after it.
- */
-function afterPendingInput(work: () => void): void {
-  setImmediate(() => setImmediate(work));
-}
-
 /** How the engine is waited for: a statement's wait can be cancelled; after a lock wait, or to clean up, it cannot. */
 const Acquire = { Statement: 'statement', AfterLockWait: 'after lock wait', CleanUp: 'clean up' } as const;
 type Acquire = (typeof Acquire)[keyof typeof Acquire];
@@ -278,10 +270,7 @@ export class Session {
       else this.#fail(error);
     } finally {
       this.#draining = false;
-      // A cancel for a statement the client has sent but this thread has not read yet stays until it is read.
-      afterPendingInput(() => {
-        if (!this.#startingNext()) this.#host.engine.cancelNext(this.engineSession, false);
-      });
+      this.#host.engine.cancelNext(this.engineSession, false);
     }
   }
 
@@ -404,25 +393,11 @@ export class Session {
   /** Handles a CancelRequest aimed at this session: a query still waiting for the engine is dropped. */
   cancel(): void {
     this.#debug('cancel request');
-    if (this.#startingNext() || this.#waiting || this.#phase === SessionPhase.Copy) return this.#cancelNow();
-    // Nothing received yet, as far as this thread knows: a statement the client sent before its cancel (pipelined)
-    // may still be in the socket, unread while the engine ran the one before. Looked at again once it is read.
-    afterPendingInput(() => {
-      if (!this.#startingNext()) this.#cancelNow();
-    });
-  }
-
-  /**
-   * Whether a statement has been received (pipelined, or being handled) and not started: Postgres would be running it
-   * by now, so a cancel is for it. Idle with nothing received, a cancel cancels nothing, as on Postgres; nor does it
-   * once it has ended a wait or a COPY.
-   */
-  #startingNext(): boolean {
-    return !this.#waiting && this.#phase !== SessionPhase.Copy && (this.#draining || this.#inbox.some((message) => message[0] === Frontend.Query || message[0] === Frontend.Execute));
-  }
-
-  #cancelNow(): void {
-    this.#host.engine.cancelNext(this.engineSession, this.#startingNext());
+    // A statement already received (pipelined, or being handled) and not started: Postgres would be running it by
+    // now, so it is the one cancelled. Idle, with nothing received, a cancel cancels nothing, as on Postgres; nor
+    // does it once it has ended a wait or a COPY.
+    const startingNext = !this.#waiting && this.#phase !== SessionPhase.Copy && (this.#draining || this.#inbox.some((message) => message[0] === Frontend.Query || message[0] === Frontend.Execute));
+    this.#host.engine.cancelNext(this.engineSession, startingNext);
     if (this.#waiting) return this.#waiting.abort(new CancelledError('canceling statement due to user request'));
     if (this.#phase === SessionPhase.Copy && this.#copy) {
       // Receiving COPY data: it ends now, as on Postgres (the rest the client sends of it is dropped).
