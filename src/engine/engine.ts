@@ -18,7 +18,8 @@ import { EngineCrashedError, RawPGlite } from './raw-pglite.js';
 export { EngineCrashedError };
 import { compiledPglite } from './wasm.js';
 import { copyTemplateFor, ensureTemplate } from './template.js';
-import { Backend, Frontend, eachMessage, lastReadyStatus, message, query, readError, readRows, readyForQuery, type ErrorFields, TransactionStatus } from './protocol.js';
+import { Frontend, backendError, eachMessage, lastReadyStatus, query, readError, readRows, readyForQuery, type ErrorFields, TransactionStatus } from './protocol.js';
+import { SqlState } from './sql-state.js';
 
 export type Persistence = 'persistent' | 'memory';
 
@@ -437,7 +438,6 @@ export class Engine {
     }
   }
 
-  /** Runs a simple query of the engine's own; like any simple query it drops the unnamed prepared statement. */
   /**
    * The answer to a statement whose cancel came before it began (pipelined, or queued for the engine): error 57014, as
    * Postgres' cancel would give it, failing the transaction it is in. Postgres itself would drop that cancel, found
@@ -445,11 +445,12 @@ export class Engine {
    */
   #cancelledAtStart(): Uint8Array {
     const output = this.#internalQuery(RAISE_CANCELED);
-    if (readError(output)?.code !== CANCELED.code) return output; // a failed transaction answers 25P02 first, as Postgres does
-    const error = message(Backend.ErrorResponse, 'SERROR', 'VERROR', `C${CANCELED.code}`, `M${CANCELED.message}`, '');
+    if (readError(output)?.code !== SqlState.QueryCanceled) return output; // a failed transaction answers 25P02 first, as Postgres does
+    const error = backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: CANCELED_MESSAGE });
     return Buffer.concat([error, readyForQuery(lastReadyStatus(output) ?? TransactionStatus.Idle)]);
   }
 
+  /** Runs a simple query of the engine's own; like any simple query it drops the unnamed prepared statement. */
   #internalQuery(sql: string): Uint8Array {
     this.unnamedStatementOwner = undefined;
     return this.pglite.execRaw(query(sql));
@@ -553,9 +554,8 @@ export class Engine {
   }
 }
 
-/** Installs the per-connection backend functions and views in the database, unless they are there already. */
-const CANCELED = { code: '57014', message: 'canceling statement due to user request' } as const;
-const RAISE_CANCELED = `DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = '${CANCELED.message}'; END $$`;
+const CANCELED_MESSAGE = 'canceling statement due to user request';
+const RAISE_CANCELED = `DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = '${CANCELED_MESSAGE}'; END $$`;
 
 /**
  * Whether `messages` are one command whose whole answer can be one error and a ReadyForQuery: a simple Query, or an
@@ -570,6 +570,7 @@ function isOneCommand(messages: Uint8Array): boolean {
   return !namedParse && types.includes(Frontend.Execute) && types.indexOf(Frontend.Sync) === types.length - 1 && !types.includes(Frontend.Query);
 }
 
+/** Installs the per-connection backend functions and views in the database, unless they are there already. */
 function installBackendCatalog(pglite: RawPGlite): void {
   if (readRows(pglite.execRaw(query(CATALOG_VERSION_QUERY)))[0]?.[0] === CATALOG_VERSION) return;
   const error = readError(pglite.execRaw(query(backendCatalogSql())));

@@ -3,6 +3,7 @@
  * The few Postgres wire-protocol messages the engine and the gateway build or read themselves.
  * @see https://www.postgresql.org/docs/current/protocol-message-formats.html
  */
+import type { SqlState } from './sql-state.js';
 
 /** Frontend message type bytes. */
 export const Frontend = {
@@ -104,6 +105,29 @@ export const sync = (): Buffer => message(Frontend.Sync);
 export const readyForQuery = (status: TransactionStatus): Buffer => message(Backend.ReadyForQuery, [status]);
 export const commandComplete = (tag: string): Buffer => message(Backend.CommandComplete, tag);
 export const parameterStatus = (name: string, value: string): Buffer => message(Backend.ParameterStatus, name, value);
+
+export type BackendErrorFields = {
+  severity: 'ERROR' | 'FATAL';
+  code: SqlState | string;
+  message: string;
+  detail?: string;
+  hint?: string;
+  position?: string;
+};
+
+const FIELD_CODES = { severity: 'S', code: 'C', message: 'M', detail: 'D', hint: 'H', position: 'P' } as const;
+
+/** Encodes an ErrorResponse. A FATAL one must be followed by closing that client's connection. */
+export function backendError(fields: BackendErrorFields): Buffer {
+  const parts: string[] = [];
+  for (const [key, code] of Object.entries(FIELD_CODES)) {
+    const value = fields[key as keyof BackendErrorFields];
+    if (value !== undefined) parts.push(code + value);
+  }
+  // 'V' is the non-localised severity that modern clients read first.
+  parts.splice(1, 0, `V${fields.severity}`);
+  return message(Backend.ErrorResponse, ...parts, [0]);
+}
 
 /** Walks the messages of a complete buffer of backend output. */
 export function* eachMessage(data: Uint8Array): Generator<{ type: number; start: number; end: number }> {
