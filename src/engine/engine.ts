@@ -18,7 +18,7 @@ import { EngineCrashedError, RawPGlite } from './raw-pglite.js';
 export { EngineCrashedError };
 import { compiledPglite } from './wasm.js';
 import { copyTemplateFor, ensureTemplate } from './template.js';
-import { Frontend, backendError, eachMessage, lastReadyStatus, query, readError, readRows, readyForQuery, type ErrorFields, TransactionStatus } from './protocol.js';
+import { Backend, Frontend, backendError, eachMessage, int32, lastReadyStatus, message, query, readError, readRows, type ErrorFields, TransactionStatus } from './protocol.js';
 import { SqlState } from './sql-state.js';
 
 export type Persistence = 'persistent' | 'memory';
@@ -334,10 +334,7 @@ export class Engine {
         if (released) throw new Error('lease already released');
         const cancelled = this.#interrupts.begin(session.id);
         try {
-          if (cancelled) {
-            if (isOneCommand(messages)) return this.#cancelledAtStart();
-            this.#interrupts.cancelNow();
-          }
+          if (cancelled) return this.#cancelledAtStart(session, messages);
           return this.pglite.execRaw(messages);
         } finally {
           termination = this.#interrupts.end();
@@ -439,15 +436,20 @@ export class Engine {
   }
 
   /**
-   * The answer to a statement whose cancel came before it began (pipelined, or queued for the engine): error 57014, as
-   * Postgres' cancel would give it, failing the transaction it is in. Postgres itself would drop that cancel, found
-   * pending as it reads the command, so a statement raises the error instead; its PL/pgSQL context is left out.
+   * Runs a batch whose first statement a cancel came for before it began (pipelined, or queued for the engine).
+   * Postgres would have been running that statement by then, so it fails with 57014, failing its transaction and
+   * skipping the rest of its pipeline up to Sync; what the batch parsed, bound or described before it stands.
+   * Raising the cancel would not do: Postgres drops a cancel it finds pending as it reads a command. So the statement
+   * is swapped for one that fails (see {@link withFirstCommandFailing}), and its error is answered as the cancel's.
+   * A batch without a statement leaves the cancel for the next one.
    */
-  #cancelledAtStart(): Uint8Array {
-    const output = this.#internalQuery(RAISE_CANCELED);
-    if (readError(output)?.code !== SqlState.QueryCanceled) return output; // a failed transaction answers 25P02 first, as Postgres does
-    const error = backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: CANCELED_MESSAGE });
-    return Buffer.concat([error, readyForQuery(lastReadyStatus(output) ?? TransactionStatus.Idle)]);
+  #cancelledAtStart(session: EngineSession, messages: Uint8Array): Uint8Array {
+    const failing = withFirstCommandFailing(messages);
+    if (!failing) {
+      this.#interrupts.cancelNext(session.id, true);
+      return this.pglite.execRaw(messages);
+    }
+    return answeredAsCancel(this.pglite.execRaw(failing));
   }
 
   /** Runs a simple query of the engine's own; like any simple query it drops the unnamed prepared statement. */
@@ -555,19 +557,40 @@ export class Engine {
 }
 
 const CANCELED_MESSAGE = 'canceling statement due to user request';
-const RAISE_CANCELED = `DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = '${CANCELED_MESSAGE}'; END $$`;
+/** A portal no client can have (their names get a `_pgdev<pid>_` prefix): executing it fails. */
+const MISSING_PORTAL = '_pgdev_cancelled';
+const MISSING_PORTAL_MESSAGE = `portal "${MISSING_PORTAL}" does not exist`;
+const RAISE_MARKER = 'pgdev: cancelled before it began';
+const RAISE_CANCELED = `DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = '${CANCELED_MESSAGE}', DETAIL = '${RAISE_MARKER}'; END $$`;
 
 /**
- * Whether `messages` are one command whose whole answer can be one error and a ReadyForQuery: a simple Query, or an
- * extended-protocol statement ending with its only Sync. Not with a named Parse: a client that sent it may count on it
- * being prepared, which an error before it would leave undone.
+ * `messages` with their first statement swapped for one that fails as a cancel would: an Execute for a portal that
+ * does not exist, or a simple query that raises 57014. Undefined if they run no statement.
  */
-function isOneCommand(messages: Uint8Array): boolean {
-  const parts = [...eachMessage(messages)];
-  const types = parts.map(({ type }) => type);
-  if (types.length === 1 && types[0] === Frontend.Query) return true;
-  const namedParse = parts.some(({ type, start }) => type === Frontend.Parse && messages[start + 5] !== 0);
-  return !namedParse && types.includes(Frontend.Execute) && types.indexOf(Frontend.Sync) === types.length - 1 && !types.includes(Frontend.Query);
+function withFirstCommandFailing(messages: Uint8Array): Buffer | undefined {
+  for (const { type, start, end } of eachMessage(messages)) {
+    if (type !== Frontend.Execute && type !== Frontend.Query) continue;
+    const failing = type === Frontend.Execute ? message(Frontend.Execute, MISSING_PORTAL, int32(0)) : query(RAISE_CANCELED);
+    return Buffer.concat([messages.subarray(0, start), failing, messages.subarray(end)]);
+  }
+  return undefined;
+}
+
+/**
+ * The engine's answer with the swapped statement's error replaced by the cancel's (no PL/pgSQL context). It is not
+ * there if the statement never ran: an earlier message failed, or the transaction had failed before (25P02), which
+ * is what Postgres answers then too.
+ */
+function answeredAsCancel(output: Buffer): Buffer {
+  for (const { type, start, end } of eachMessage(output)) {
+    if (type !== Backend.ErrorResponse) continue;
+    const error = readError(output.subarray(start, end));
+    const swapped = error?.message === MISSING_PORTAL_MESSAGE || error?.detail === RAISE_MARKER;
+    if (!swapped) continue;
+    const cancel = backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: CANCELED_MESSAGE });
+    return Buffer.concat([output.subarray(0, start), cancel, output.subarray(end)]);
+  }
+  return output;
 }
 
 /** Installs the per-connection backend functions and views in the database, unless they are there already. */

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine, EngineSession, type Lease } from './engine.js';
 import { interrupt, runningSession, type InterruptKind, type InterruptTarget } from './interrupts.js';
-import { query, readError, readRows } from './protocol.js';
+import { Frontend, eachMessage, int16, int32, message, query, readError, readRows, sync } from './protocol.js';
 import { shareMemoryImport } from './wasm.js';
 
 const INTERRUPTS_MODULE = new URL('../../dist/engine/interrupts.js', import.meta.url).href;
@@ -163,6 +163,56 @@ describe('interrupts', () => {
     expect(run('SELECT 1')).toEqual({ error: '25P02 current transaction is aborted, commands ignored until end of transaction block' });
     run('ROLLBACK');
     expect(run('SELECT 1')).toEqual({ rows: [['1']] }); // taken once
+  });
+
+  it('cancels the first statement of a pipeline that begins after its cancel came; what it parsed stands, the next statement runs', () => {
+    // postgres.js' first run of a statement: a named Parse, Describe, Bind and Execute, then the next statement.
+    const parse = message(Frontend.Parse, 'kept_cancel', 'SELECT pg_sleep(2)', int16(0));
+    const bind = message(Frontend.Bind, '', 'kept_cancel', int16(0), int16(0), int16(0));
+    const execute = message(Frontend.Execute, '', int32(0));
+    const next = message(Frontend.Parse, '', 'SELECT 7', int16(0));
+    const unnamedBind = message(Frontend.Bind, '', '', int16(0), int16(0), int16(0));
+    const batch = Buffer.concat([parse, message(Frontend.Describe, [0x53], 'kept_cancel'), bind, execute, sync(), next, unnamedBind, execute, sync()]);
+    expect(interrupt(engine.interruptTarget, 'cancel', session.id)).toBe(false);
+    const start = now();
+    const output = lease.exec(batch);
+    expect(now() - start).toBeLessThan(1_000);
+    const answer = [...eachMessage(output)].map(({ type }) => String.fromCharCode(type)).join('');
+    // ParseComplete, ParameterDescription, RowDescription, BindComplete, the error, ReadyForQuery; then SELECT 7's.
+    expect(answer).toBe('1tT2EZ12DCZ');
+    expect(readError(output)).toMatchObject({ code: '57014', message: 'canceling statement due to user request' });
+    expect(readError(output)).not.toHaveProperty('detail');
+    expect(readRows(output)).toEqual([['7']]);
+    expect(run("SELECT count(*) FROM pg_prepared_statements WHERE name = 'kept_cancel'")).toEqual({ rows: [['1']] });
+    run('DEALLOCATE kept_cancel');
+  });
+
+  it('raises again, from a watcher thread, a cancel that Postgres dropped as it read the statement it came for', async () => {
+    const mod = lease.pglite.Module as unknown as Record<string, () => unknown>;
+    const loopOnce = mod._PostgresMainLoopOnce!;
+    let raised = false;
+    // The cancel comes once the statement has begun, before Postgres has read it: it drops the cancel as it reads.
+    const cancelBeforeRead = () => {
+      mod._PostgresMainLoopOnce = () => {
+        mod._PostgresMainLoopOnce = loopOnce;
+        raised = interrupt(engine.interruptTarget, 'cancel', session.id);
+        return loopOnce();
+      };
+    };
+    try {
+      cancelBeforeRead();
+      expect(run('SELECT pg_sleep(0.3)')).toEqual({ rows: [['']] }); // dropped, with nobody watching
+      expect(raised).toBe(true);
+      await interrupter.watch(true);
+      cancelBeforeRead();
+      const start = now();
+      expect(run('SELECT pg_sleep(2)')).toEqual({ error: '57014 canceling statement due to user request' });
+      expect(now() - start).toBeLessThan(1_000);
+      expect(run('SELECT pg_sleep(0.2)')).toEqual({ rows: [['']] }); // once delivered, it is not raised again
+    } finally {
+      mod._PostgresMainLoopOnce = loopOnce;
+      await interrupter.watch(false);
+    }
   });
 
   it('ends a statement for a terminate, and tells the caller to close the connection with 57P01', async () => {

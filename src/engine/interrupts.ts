@@ -71,8 +71,14 @@ const Control = {
    * received but not yet started (see {@link interrupt}; the session clears it if it has nothing to start).
    */
   CancelNext: 4,
+  /** Counts the statements begun (see {@link EngineInterrupts.begin}): names the running one. */
+  Statement: 5,
+  /** The statement an {@link interrupt} raised a cancel for: until it fails, a dropped cancel is raised again. */
+  CancelRaised: 6,
+  /** The last statement in which the engine raised an error (its top-level error recovery ran). */
+  Failed: 7,
 } as const;
-const CONTROL_WORDS = 5;
+const CONTROL_WORDS = 8;
 
 // Postgres 18's TimeoutId values and `timeout_params` layout (src/include/utils/timeout.h, backend/utils/misc/timeout.c):
 // { int index; bool active; bool indicator; handler *; int64 start_time; int64 fin_time; int interval_in_ms } on wasm32.
@@ -113,6 +119,29 @@ export function interrupt(target: InterruptTarget, kind: InterruptKind, sessionI
     }
     if (kind === InterruptKind.Terminate) Atomics.store(control, Control.Terminate, TerminationId.Administrator);
     raiseCancel(target);
+    // Postgres drops a cancel it finds pending as it reads a command, and the statement may not have read its own
+    // yet: the watchers raise it again until the statement fails (see raiseDroppedCancel).
+    Atomics.store(control, Control.CancelRaised, Atomics.load(control, Control.Statement));
+    Atomics.add(control, Control.TimerSequence, 1);
+    Atomics.notify(control, Control.TimerSequence);
+    return true;
+  });
+}
+
+/**
+ * Raises again a cancel (or terminate) that {@link interrupt} raised for the running statement if Postgres took it
+ * without failing: it found it as it read one of the statement's messages (Parse, Bind, Execute, each read
+ * separately), and dropped it, as it drops a cancel that comes between commands. Returns whether that cancel is still
+ * to be delivered (the caller looks again soon). A statement that catches the cancel itself (`EXCEPTION WHEN
+ * query_canceled`) is cancelled again, where Postgres would let it go on.
+ */
+export function raiseDroppedCancel(target: InterruptTarget): boolean {
+  const control = new Int32Array(target.control);
+  return withLock(control, () => {
+    const statement = Atomics.load(control, Control.Statement);
+    if (Atomics.load(control, Control.Running) === 0 || Atomics.load(control, Control.CancelRaised) !== statement) return false;
+    if (Atomics.load(control, Control.Failed) === statement) return false;
+    if (Atomics.load(new Int32Array(target.memory.buffer), target.queryCancelPending >> 2) === 0) raiseCancel(target);
     return true;
   });
 }
@@ -163,6 +192,8 @@ export function nextTimeoutDue(target: InterruptTarget): number | undefined {
 
 /** Timeouts are looked at this often even if no timer change was signalled. */
 const WATCH_RECHECK_MS = 50;
+/** How often a raised cancel is looked at until the statement fails (see {@link raiseDroppedCancel}). */
+const DROPPED_CANCEL_RECHECK_MS = 1;
 
 /**
  * For a thread with an event loop (the database process's watcher): delivers the engine's timeouts when they are
@@ -175,7 +206,8 @@ export function watchTimeouts(target: InterruptTarget): () => void {
     while (!stopped) {
       const sequence = Atomics.load(control, Control.TimerSequence);
       deliverDueTimeouts(target);
-      const due = nextTimeoutDue(target);
+      const cancelling = raiseDroppedCancel(target);
+      const due = cancelling ? Date.now() + DROPPED_CANCEL_RECHECK_MS : nextTimeoutDue(target);
       // Never asleep for longer than WATCH_RECHECK_MS, running or not: a statement may arm its timeout without a
       // setitimer (Postgres calls it only when the new alarm is due before the one it thinks is pending), and
       // begin() wakes nobody.
@@ -377,6 +409,13 @@ export class EngineInterrupts {
       return value;
     };
     const interruptPending = address('_InterruptPending');
+    // PGlite calls this (looked up on the module each time) when an error reaches Postgres' main loop.
+    const recover = mod._PostgresMainLongJmp;
+    if (typeof recover !== 'function') throw new Error('PGlite exports no _PostgresMainLongJmp: this version cannot be interrupted');
+    mod._PostgresMainLongJmp = () => {
+      Atomics.store(this.#control, Control.Failed, Atomics.load(this.#control, Control.Statement));
+      return (recover as () => unknown)();
+    };
     this.#target = {
       memory: this.memory,
       control: this.#control.buffer as SharedArrayBuffer,
@@ -403,6 +442,7 @@ export class EngineInterrupts {
     const cancelled = withLock(this.#control, () => {
       Atomics.store(this.#control, Control.Terminate, TerminationId.None);
       Atomics.store(this.#control, Control.Running, sessionId);
+      Atomics.add(this.#control, Control.Statement, 1);
       if (Atomics.load(this.#control, Control.CancelNext) !== sessionId) return false;
       Atomics.store(this.#control, Control.CancelNext, 0);
       return true;
