@@ -43,7 +43,10 @@ export type Gateway = {
   suspend(reason: string): Promise<(next: Engine) => Promise<void>>;
   /** Serves a connection accepted elsewhere; `head` holds the bytes already read from it (its startup message). */
   adopt(socket: net.Socket, head: Buffer): void;
-  /** A CancelRequest for one of this gateway's connections. */
+  /**
+   * A CancelRequest for one of this gateway's connections that the server's main thread has tried on the running
+   * statement (`interrupt()`): it found none, and kept the cancel for the connection's next statement.
+   */
   cancel(processId: number, secretKey: number): void;
   /** Ends every session with FATAL 57P01 `message` and waits for their clean-up (DROP DATABASE ... WITH (FORCE)). */
   terminateAll(message: string): Promise<void>;
@@ -64,6 +67,10 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   let engine: Engine | undefined;
   let opening: Promise<Engine> | undefined;
   const swap = createEngineSwap({ sessions: () => sessions.values(), use: (next) => useEngine(next), log });
+  const cancelSession = (processId: number, secretKey: number, kept: boolean) => {
+    const target = sessions.get(processId);
+    if (target && target.secretKey === secretKey) target.cancel(kept);
+  };
   const host: SessionHost = {
     get engine() {
       return engine!;
@@ -75,10 +82,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     cancelSecret: options.cancelSecret,
     debug: options.debug ?? false,
     log,
-    cancel(processId, secretKey) {
-      const target = sessions.get(processId);
-      if (target && target.secretKey === secretKey) target.cancel();
-    },
+    cancel: (processId, secretKey) => cancelSession(processId, secretKey, false),
     notify(channel, payload, from) {
       for (const session of sessions.values()) {
         if (session !== from && session.listening.has(channel)) session.deliverNotification(channel, payload, from.processId);
@@ -189,7 +193,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
       socket.setNoDelay(true);
       serve(socket, head);
     },
-    cancel: (processId, secretKey) => host.cancel(processId, secretKey),
+    cancel: (processId, secretKey) => cancelSession(processId, secretKey, true),
     terminateAll: (message) => endSessions(message, 'terminated').then(() => undefined),
     close() {
       closing ??= (async () => {

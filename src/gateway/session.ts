@@ -243,7 +243,7 @@ export class Session {
     this.#activity.user = params.user;
     this.#activity.applicationName = this.engineSession.settings.get('application_name') ?? '';
     this.#host.backends.register(this.#activity, {
-      cancel: () => this.cancel(),
+      cancel: () => this.cancel(false),
       terminate: () => {
         // A connection that terminates itself holds the engine: its statement is answered with the FATAL (#runBatch).
         if (this.#lease) this.#terminating = true;
@@ -390,14 +390,18 @@ export class Session {
     if (this.#phase !== SessionPhase.Closed) this.#write(notification(fromProcessId, channel, payload));
   }
 
-  /** Handles a CancelRequest aimed at this session: a query still waiting for the engine is dropped. */
-  cancel(): void {
+  /**
+   * Handles a CancelRequest aimed at this session: a query still waiting for the engine is dropped. `kept`: the
+   * cancel reached the server's main thread first, which kept it for this session's next statement (`interrupt()`);
+   * that statement may have taken it already, so it is not kept again here.
+   */
+  cancel(kept: boolean): void {
     this.#debug('cancel request');
     // A statement already received (pipelined, or being handled) and not started: Postgres would be running it by
     // now, so it is the one cancelled. Idle, with nothing received, a cancel cancels nothing, as on Postgres; nor
     // does it once it has ended a wait or a COPY.
     const startingNext = !this.#waiting && this.#phase !== SessionPhase.Copy && (this.#draining || this.#inbox.some((message) => message[0] === Frontend.Query || message[0] === Frontend.Execute));
-    this.#host.engine.cancelNext(this.engineSession, startingNext);
+    if (!startingNext || !kept) this.#host.engine.cancelNext(this.engineSession, startingNext);
     if (this.#waiting) return this.#waiting.abort(new CancelledError('canceling statement due to user request'));
     if (this.#phase === SessionPhase.Copy && this.#copy) {
       // Receiving COPY data: it ends now, as on Postgres (the rest the client sends of it is dropped).
