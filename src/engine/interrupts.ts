@@ -10,7 +10,10 @@
  *
  * - Cancel: `QueryCancelPending`, as Postgres' SIGINT handler. Only while a statement of the session named runs
  *   (between {@link EngineInterrupts.begin} and {@link EngineInterrupts.end}, under a lock shared with them): a
- *   cancel that arrives between statements cancels nothing, as on Postgres.
+ *   cancel that arrives between statements cancels nothing, as on Postgres. Postgres also drops a cancel it finds
+ *   pending as it reads each message of a statement, so one raised as the statement begins is raised again by the
+ *   watchers until the statement fails ({@link raiseDroppedCancel}); one that comes just before it begins is kept
+ *   for it (`CancelNext`), and the engine answers it (`Engine`).
  * - Terminate: `ProcDiePending` makes Postgres end the backend (FATAL, `proc_exit`), which inside PGlite wrecks the
  *   engine for good (every later query fails with "CommitTransactionCommand: unexpected state DEFAULT"). So a
  *   terminate cancels the statement and records why; {@link EngineInterrupts.end} returns it, and the caller closes
