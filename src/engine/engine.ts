@@ -19,7 +19,7 @@ export { EngineCrashedError };
 import { compiledPglite } from './wasm.js';
 import { copyTemplateFor, ensureTemplate } from './template.js';
 import { Backend, Frontend, backendError, eachMessage, int32, lastReadyStatus, message, query, readError, readRows, type ErrorFields, TransactionStatus } from './protocol.js';
-import { SqlState } from './sql-state.js';
+import { SqlState, USER_CANCEL_MESSAGE } from './sql-state.js';
 
 export type Persistence = 'persistent' | 'memory';
 
@@ -556,12 +556,11 @@ export class Engine {
   }
 }
 
-const CANCELED_MESSAGE = 'canceling statement due to user request';
 /** A portal no client can have (their names get a `_pgdev<pid>_` prefix): executing it fails. */
 const MISSING_PORTAL = '_pgdev_cancelled';
 const MISSING_PORTAL_MESSAGE = `portal "${MISSING_PORTAL}" does not exist`;
 const RAISE_MARKER = 'pgdev: cancelled before it began';
-const RAISE_CANCELED = `DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = '${CANCELED_MESSAGE}', DETAIL = '${RAISE_MARKER}'; END $$`;
+const RAISE_CANCELED = `DO $$ BEGIN RAISE EXCEPTION USING ERRCODE = 'query_canceled', MESSAGE = '${USER_CANCEL_MESSAGE}', DETAIL = '${RAISE_MARKER}'; END $$`;
 
 /**
  * `messages` with their first statement swapped for one that fails as a cancel would: an Execute for a portal that
@@ -587,7 +586,7 @@ function answeredAsCancel(output: Buffer): Buffer {
     const error = readError(output.subarray(start, end));
     const swapped = error?.message === MISSING_PORTAL_MESSAGE || error?.detail === RAISE_MARKER;
     if (!swapped) continue;
-    const cancel = backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: CANCELED_MESSAGE });
+    const cancel = backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: USER_CANCEL_MESSAGE });
     return Buffer.concat([output.subarray(0, start), cancel, output.subarray(end)]);
   }
   return output;

@@ -37,3 +37,6 @@ export const SqlState = {
   InternalError: 'XX000',
 } as const;
 export type SqlState = (typeof SqlState)[keyof typeof SqlState];
+
+/** Postgres' text for a statement that a cancel request (or `pg_cancel_backend`) ended, with {@link SqlState.QueryCanceled}. */
+export const USER_CANCEL_MESSAGE = 'canceling statement due to user request';

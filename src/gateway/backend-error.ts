@@ -8,7 +8,7 @@ import { Backend, message } from '../engine/protocol.js';
 
 // The one table of SQLSTATEs is the engine's (engine/sql-state.ts), and so is the encoder (the engine answers a
 // cancelled statement itself); the gateway's modules take them from here.
-export { SqlState } from '../engine/sql-state.js';
+export { SqlState, USER_CANCEL_MESSAGE } from '../engine/sql-state.js';
 export { backendError, type BackendErrorFields } from '../engine/protocol.js';
 
 /** A NoticeResponse of severity NOTICE (SQLSTATE 00000), as `DROP ... IF EXISTS` sends for a missing object. */

@@ -15,7 +15,7 @@
 import type { EngineBackends, EngineSession } from '../engine/engine.js';
 import { BRIDGE_ERROR, BRIDGE_WARNING } from '../engine/backend-catalog.js';
 import { Frontend, eachMessage, message, query, sync } from '../engine/protocol.js';
-import { SqlState } from '../engine/sql-state.js';
+import { SqlState, USER_CANCEL_MESSAGE } from '../engine/sql-state.js';
 
 /**
  * Raised inside the engine when a lock call must wait; never reaches a client. It is query_canceled, the one error
@@ -95,7 +95,7 @@ const FAILURES: Record<Exclude<WaitOutcome, 'free'>, string> = {
   'lock-timeout': '55P03 canceling statement due to lock timeout',
   'statement-timeout': '57014 canceling statement due to statement timeout',
   deadlock: '40P01 deadlock detected',
-  cancelled: '57014 canceling statement due to user request',
+  cancelled: `${SqlState.QueryCanceled} ${USER_CANCEL_MESSAGE}`,
 };
 
 export class Backends implements EngineBackends {
@@ -232,7 +232,7 @@ export class Backends implements EngineBackends {
     if (!target) return `${BRIDGE_WARNING}PID ${processId} is not a PostgreSQL backend process`;
     if (kind === 'cancel') {
       // The caller's own statement is the one running: it is cancelled, as on Postgres.
-      if (processId === caller) return `${BRIDGE_ERROR}57014 canceling statement due to user request`;
+      if (processId === caller) return `${BRIDGE_ERROR}${FAILURES.cancelled}`;
       target.control.cancel();
       return 't';
     }

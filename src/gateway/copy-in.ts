@@ -6,7 +6,7 @@
  */
 import { EngineError, type Lease } from '../engine/engine.js';
 import { Backend, Frontend, decode, int16, message, query } from '../engine/protocol.js';
-import { backendError, SqlState } from './backend-error.js';
+import { backendError, SqlState, USER_CANCEL_MESSAGE } from './backend-error.js';
 
 const MAX_COPY_BYTES = 1024 * 1024 * 1024;
 const SINGLE_COPY_FROM_STDIN = /^\s*copy\b[^;]*\bfrom\s+stdin\b[^;]*;?\s*$/i;
@@ -67,7 +67,7 @@ export class CopyIn {
     if (msg[0] === Frontend.CopyFail) {
       if (inTransaction) lease.exec(query("SELECT 'COPY from stdin failed'::int"));
       const reason = decode(msg.subarray(5, msg.length - 1));
-      const text = this.#cancelled ? 'canceling statement due to user request' : `COPY from stdin failed: ${reason}`;
+      const text = this.#cancelled ? USER_CANCEL_MESSAGE : `COPY from stdin failed: ${reason}`;
       return backendError({ severity: 'ERROR', code: SqlState.QueryCanceled, message: text });
     }
     if (this.#size > MAX_COPY_BYTES) {

@@ -21,7 +21,7 @@ import { Engine, EngineSession, type Lease } from '../engine/engine.js';
 import { Backend, Frontend, TransactionStatus, decode, eachMessage, lastReadyStatus, query, readyForQuery, sync } from '../engine/protocol.js';
 import { AbortedTransaction } from './aborted-transaction.js';
 import { cancelSecretKey } from './cancel-key.js';
-import { backendError, SqlError, SqlState, type BackendErrorFields } from './backend-error.js';
+import { backendError, SqlError, SqlState, USER_CANCEL_MESSAGE, type BackendErrorFields } from './backend-error.js';
 import type { BackendActivity, Backends } from './backends.js';
 import { CopyIn, copyInRefusal, isCopyFromStdin } from './copy-in.js';
 import { commandTag, type DatabaseCommand } from './database-commands.js';
@@ -402,7 +402,7 @@ export class Session {
     // does it once it has ended a wait or a COPY.
     const startingNext = !this.#waiting && this.#phase !== SessionPhase.Copy && (this.#draining || this.#inbox.some((message) => message[0] === Frontend.Query || message[0] === Frontend.Execute));
     if (!startingNext || !kept) this.#host.engine.cancelNext(this.engineSession, startingNext);
-    if (this.#waiting) return this.#waiting.abort(new CancelledError('canceling statement due to user request'));
+    if (this.#waiting) return this.#waiting.abort(new CancelledError(USER_CANCEL_MESSAGE));
     if (this.#phase === SessionPhase.Copy && this.#copy) {
       // Receiving COPY data: it ends now, as on Postgres (the rest the client sends of it is dropped).
       this.#inbox.unshift(this.#copy.cancel());
