@@ -125,8 +125,7 @@ export function interrupt(target: InterruptTarget, kind: InterruptKind, sessionI
     // Postgres drops a cancel it finds pending as it reads a command, and the statement may not have read its own
     // yet: the watchers raise it again until the statement fails (see raiseDroppedCancel).
     Atomics.store(control, Control.CancelRaised, Atomics.load(control, Control.Statement));
-    Atomics.add(control, Control.TimerSequence, 1);
-    Atomics.notify(control, Control.TimerSequence);
+    wakeWatchers(control);
     return true;
   });
 }
@@ -222,8 +221,7 @@ export function watchTimeouts(target: InterruptTarget): () => void {
   void loop();
   return () => {
     stopped = true;
-    Atomics.add(control, Control.TimerSequence, 1);
-    Atomics.notify(control, Control.TimerSequence);
+    wakeWatchers(control);
   };
 }
 
@@ -241,6 +239,12 @@ function raiseCancel(target: InterruptTarget): void {
     Atomics.store(memory, latch >> 2, 1);
     Atomics.notify(memory, latch >> 2);
   }
+}
+
+/** Makes every {@link watchTimeouts} loop look again now (the timers, or a raised cancel, changed). */
+function wakeWatchers(control: Int32Array): void {
+  Atomics.add(control, Control.TimerSequence, 1);
+  Atomics.notify(control, Control.TimerSequence);
 }
 
 function withLock<T>(control: Int32Array, work: () => T): T {
@@ -516,8 +520,7 @@ export class EngineInterrupts {
     };
     const setItimer = env._setitimer_js as SetItimer;
     env._setitimer_js = ((which, milliseconds) => {
-      Atomics.add(this.#control, Control.TimerSequence, 1);
-      Atomics.notify(this.#control, Control.TimerSequence);
+      wakeWatchers(this.#control);
       if (which !== ITIMER_REAL || !this.#alarm) return setItimer(which, milliseconds);
       clearTimeout(this.#alarmTimer);
       this.#alarmTimer = milliseconds > 0 ? setTimeout(() => this.#idleAlarm(), milliseconds).unref() : undefined;
